@@ -1,0 +1,209 @@
+"""Save and load one trained adapter folder: the method's files, the scorer head, a manifest.
+
+Layout of a folder::
+
+    coldstart.json              manifest: method, scorer, configs, base-model fingerprint
+    scorer_head.safetensors     the scorer's own weights (its head)
+    <method files>              e.g. adapter_config.json + adapter_model.safetensors (peft)
+
+Saving is atomic: everything is written to a hidden sibling folder which then replaces the
+target, so a crash mid-save leaves the previous adapter in place. Loading reads weights with
+safetensors only and refuses pickle files before any of them is opened.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import uuid
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from coldstart_peft import __version__
+from coldstart_peft.assembly import build_scorer
+from coldstart_peft.errors import AdapterError, CorruptAdapterError, FingerprintMismatchError, UnsafeFileError
+from coldstart_peft.host import PluginHost, default_host
+from coldstart_peft.method import count_parameters
+from coldstart_peft.scorer import Scorer
+
+MANIFEST = "coldstart.json"
+HEAD = "scorer_head.safetensors"
+FORMAT = "coldstart-peft-adapter"
+UNSAFE_SUFFIXES = {".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".joblib", ".dill"}
+
+
+def check_no_pickles(directory: Path) -> None:
+    """Refuse a folder holding any file that would be unpickled by a weights loader.
+
+    Raises:
+        UnsafeFileError: naming the file.
+    """
+    for path in Path(directory).rglob("*"):
+        if path.suffix.lower() in UNSAFE_SUFFIXES:
+            raise UnsafeFileError(
+                f"{path} is a pickle-based file ({path.suffix}); loading it could run arbitrary code, "
+                "so coldstart-peft only reads safetensors. Convert it with safetensors.torch.save_file "
+                "in an environment you trust, then delete it from the folder."
+            )
+
+
+def read_safetensors(path: Path) -> dict[str, torch.Tensor]:
+    """Read a safetensors file, refusing truncated files and non-finite weights.
+
+    Raises:
+        CorruptAdapterError: the file is missing, unreadable or holds NaN/Inf.
+    """
+    if not path.is_file():
+        raise CorruptAdapterError(f"missing weights file {path}; the adapter folder is incomplete, save it again")
+    try:
+        tensors = load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise CorruptAdapterError(f"{path} is not a readable safetensors file ({exc}); it may be truncated") from exc
+    for name, tensor in tensors.items():
+        if tensor.is_floating_point() and not torch.isfinite(tensor).all():
+            raise CorruptAdapterError(f"{path}: tensor {name!r} holds NaN or Inf values; retrain or restore it")
+    return tensors
+
+
+def read_manifest(directory: Path) -> dict[str, Any]:
+    """Read and check an adapter folder's manifest."""
+    path = Path(directory) / MANIFEST
+    if not path.is_file():
+        raise AdapterError(f"{directory} has no {MANIFEST}; it is not a coldstart-peft adapter folder")
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise CorruptAdapterError(f"{path} is not valid JSON ({exc}); save the adapter again") from exc
+    if manifest.get("format") != FORMAT:
+        raise AdapterError(f"{path} is not a {FORMAT} manifest")
+    return manifest
+
+
+def _replace_dir(tmp: Path, target: Path) -> None:
+    """Move ``tmp`` to ``target``; the old ``target`` survives until the new one is in place."""
+    if target.exists():
+        old = target.with_name(f".{target.name}.old-{uuid.uuid4().hex[:8]}")
+        os.replace(target, old)
+        os.replace(tmp, target)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(tmp, target)
+
+
+def save_adapter(
+    scorer: Scorer, directory: str | Path, metrics: dict[str, Any] | None = None, extra: dict[str, Any] | None = None
+) -> Path:
+    """Save the trained scorer's method weights, head and manifest to ``directory`` atomically.
+
+    Args:
+        scorer: a scorer with a method applied (see :func:`~coldstart_peft.assembly.apply_method`).
+        directory: the adapter folder to create or replace.
+        metrics: validation metrics to record in the manifest.
+        extra: any other JSON-serializable facts to record.
+
+    Returns:
+        The adapter folder.
+    """
+    method = scorer.method
+    if method is None:
+        raise AdapterError("the scorer has no method applied; train it (or apply_method) before saving")
+    target = Path(directory)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.tmp-{uuid.uuid4().hex[:8]}")
+    tmp.mkdir()
+    try:
+        method.save(scorer.backbone, tmp)
+        save_file({k: v.detach().contiguous().cpu() for k, v in scorer.head_state_dict().items()}, str(tmp / HEAD))
+        trainable, total = count_parameters(scorer)
+        manifest = {
+            "format": FORMAT,
+            "format_version": 1,
+            "library_version": __version__,
+            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "method": method.name,
+            "method_config": method.config.to_dict(),
+            "scorer": scorer.name,
+            "scorer_config": scorer.config.to_dict(),
+            "base_model": {"name_or_path": scorer.base_model_name, "fingerprint": scorer.base_fingerprint},
+            "trainable_params": trainable,
+            "total_params": total,
+            "metrics": metrics or {},
+            "extra": extra or {},
+        }
+        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, default=_json_default), encoding="utf-8")
+        _replace_dir(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return target
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if hasattr(value, "item"):
+        return value.item()
+    return str(value)
+
+
+def adapter_bytes(directory: str | Path) -> int:
+    """Total size on disk of an adapter folder's files."""
+    return sum(p.stat().st_size for p in Path(directory).rglob("*") if p.is_file())
+
+
+def load_adapter(directory: str | Path, base_model: str | Path | None = None, host: PluginHost | None = None) -> Scorer:
+    """Load an adapter folder onto a fresh base model, ready to score.
+
+    Args:
+        directory: a folder written by :func:`save_adapter`.
+        base_model: the base model to load onto; ``None`` uses the one recorded in the manifest.
+        host: plugin host to resolve the method and scorer in.
+
+    Returns:
+        The scorer in eval mode, with ``manifest`` attached.
+
+    Raises:
+        UnsafeFileError: the folder holds pickle files.
+        FingerprintMismatchError: ``base_model`` differs from the one the adapter was trained on.
+        CorruptAdapterError: a weights file is missing, truncated or non-finite.
+    """
+    directory = Path(directory)
+    check_no_pickles(directory)
+    manifest = read_manifest(directory)
+    host = host or default_host()
+    method = host.method(manifest["method"])(manifest["method_config"])
+    recorded = manifest["base_model"]
+    scorer = build_scorer(
+        manifest["scorer"], base_model if base_model is not None else recorded["name_or_path"],
+        manifest["scorer_config"], host,
+    )
+    if scorer.base_fingerprint != recorded["fingerprint"]:
+        raise FingerprintMismatchError(
+            f"adapter {directory} was trained on base model {recorded['name_or_path']!r} "
+            f"(fingerprint {recorded['fingerprint']}), but the given base model has fingerprint "
+            f"{scorer.base_fingerprint}; load it onto the same base model it was trained on"
+        )
+    head = read_safetensors(directory / HEAD)
+    for name in method.weight_files():
+        if name.endswith(".safetensors"):
+            read_safetensors(directory / name)
+        elif not (directory / name).is_file():
+            raise CorruptAdapterError(f"missing file {directory / name}; the adapter folder is incomplete")
+    for parameter in scorer.backbone.parameters():
+        parameter.requires_grad_(False)
+    try:
+        scorer.backbone = method.load(scorer.backbone, directory)
+    except (RuntimeError, ValueError, KeyError) as exc:
+        raise CorruptAdapterError(f"could not apply the weights in {directory}: {exc}") from exc
+    scorer.load_head_state_dict(head)
+    scorer.method = method
+    scorer.manifest = manifest
+    scorer.eval()
+    return scorer

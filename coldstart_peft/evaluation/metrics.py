@@ -1,0 +1,114 @@
+"""Ranking metrics: pure functions on score arrays, one positive per row.
+
+Ties are scored as the expectation under uniformly random tie-breaking, so a scorer that
+returns a constant gets exactly chance (HR@10 = 10/100 with 100 candidates), never the
+best case. Every function returns per-row values; average them yourself or use
+:func:`summarize`, which also gives a bootstrap interval over rows (users).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+DEFAULT_KS = (1, 5, 10, 20)
+
+
+def _rank_bounds(scores: np.ndarray, targets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Return, per row, how many candidates beat the positive and how many tie with it."""
+    scores = np.asarray(scores, dtype=np.float64)
+    if scores.ndim != 2:
+        raise ValueError(f"scores must be 2-D (rows x candidates), got shape {scores.shape}")
+    targets = np.asarray(targets, dtype=np.int64)
+    positive = scores[np.arange(len(scores)), targets][:, None]
+    better = (scores > positive).sum(axis=1)
+    tied = (scores == positive).sum(axis=1) - 1  # the positive ties with itself
+    return better, tied
+
+
+def _expected_over_ranks(better: np.ndarray, tied: np.ndarray, gain) -> np.ndarray:
+    """Average ``gain(rank)`` over the ranks better+1 .. better+tied+1, each equally likely."""
+    out = np.empty(len(better), dtype=np.float64)
+    for row, (b, t) in enumerate(zip(better, tied)):
+        ranks = np.arange(b + 1, b + t + 2, dtype=np.float64)
+        out[row] = gain(ranks).mean()
+    return out
+
+
+def hit_rate_at_k(scores, targets, k: int) -> np.ndarray:
+    """Per-row probability that the positive ranks in the top ``k``."""
+    better, tied = _rank_bounds(scores, targets)
+    return _expected_over_ranks(better, tied, lambda r: (r <= k).astype(np.float64))
+
+
+def ndcg_at_k(scores, targets, k: int) -> np.ndarray:
+    """Per-row NDCG@k with one relevant item: 1/log2(1+rank) if rank <= k, else 0."""
+    better, tied = _rank_bounds(scores, targets)
+    return _expected_over_ranks(better, tied, lambda r: np.where(r <= k, 1.0 / np.log2(1.0 + r), 0.0))
+
+
+def mrr(scores, targets) -> np.ndarray:
+    """Per-row reciprocal rank of the positive."""
+    better, tied = _rank_bounds(scores, targets)
+    return _expected_over_ranks(better, tied, lambda r: 1.0 / r)
+
+
+def auc(scores, targets) -> np.ndarray:
+    """Per-row AUC: the share of negatives scored below the positive, ties counting half."""
+    scores = np.asarray(scores, dtype=np.float64)
+    better, tied = _rank_bounds(scores, targets)
+    n_negatives = scores.shape[1] - 1
+    return (n_negatives - better - tied + 0.5 * tied) / max(n_negatives, 1)
+
+
+def ranking_metrics(scores, targets=None, ks=DEFAULT_KS) -> dict[str, np.ndarray]:
+    """Compute every ranking metric per row.
+
+    Args:
+        scores: array (rows, candidates); higher means more relevant.
+        targets: index of the positive in each row; ``None`` means column 0.
+        ks: cut-offs for HR@k and NDCG@k.
+
+    Returns:
+        ``{"hr@10": per-row array, "ndcg@10": ..., "mrr": ..., "auc": ...}``.
+
+    Example:
+        >>> ranking_metrics([[0.9, 0.1, 0.5]])["mrr"]
+        array([1.])
+    """
+    scores = np.asarray(scores, dtype=np.float64)
+    if targets is None:
+        targets = np.zeros(len(scores), dtype=np.int64)
+    better, tied = _rank_bounds(scores, targets)
+    out: dict[str, np.ndarray] = {}
+    for k in ks:
+        out[f"hr@{k}"] = _expected_over_ranks(better, tied, lambda r, k=k: (r <= k).astype(np.float64))
+        out[f"ndcg@{k}"] = _expected_over_ranks(
+            better, tied, lambda r, k=k: np.where(r <= k, 1.0 / np.log2(1.0 + r), 0.0)
+        )
+    out["mrr"] = _expected_over_ranks(better, tied, lambda r: 1.0 / r)
+    out["auc"] = auc(scores, targets)
+    return out
+
+
+def bootstrap_ci(values, n_resamples: int = 1000, confidence: float = 0.95, seed: int = 0) -> tuple[float, float]:
+    """Percentile bootstrap interval of the mean of ``values`` (resampling rows)."""
+    values = np.asarray(values, dtype=np.float64)
+    if len(values) == 0:
+        return float("nan"), float("nan")
+    rng = np.random.default_rng(seed)
+    means = values[rng.integers(0, len(values), size=(n_resamples, len(values)))].mean(axis=1)
+    alpha = (1.0 - confidence) / 2.0
+    return float(np.quantile(means, alpha)), float(np.quantile(means, 1.0 - alpha))
+
+
+def summarize(per_row: dict[str, np.ndarray], seed: int = 0) -> dict[str, dict[str, float]]:
+    """Average per-row metrics and attach a 95% bootstrap interval.
+
+    Returns:
+        ``{"ndcg@10": {"mean": .., "low": .., "high": ..}, ...}``.
+    """
+    summary = {}
+    for name, values in per_row.items():
+        low, high = bootstrap_ci(values, seed=seed)
+        summary[name] = {"mean": float(np.mean(values)) if len(values) else float("nan"), "low": low, "high": high}
+    return summary

@@ -1,0 +1,141 @@
+"""The contract every scorer implements: text pairs in, relevance scores out.
+
+A scorer owns tokenization, the pooling and the head. Its ``backbone`` attribute is the
+encoder a :class:`~coldstart_peft.method.Method` prepares; everything else in the scorer
+(the head) is the scorer's own and is saved by :func:`coldstart_peft.artifact.save_adapter`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from torch import nn
+from transformers import PreTrainedTokenizerBase
+
+from coldstart_peft.errors import ConfigError, CorruptAdapterError
+from coldstart_peft.examples import TrainGroup
+from coldstart_peft.method import build_config
+
+PRECISIONS = ("auto", "fp32", "bf16")
+
+
+@dataclasses.dataclass
+class ScorerConfig:
+    """Settings shared by every scorer."""
+
+    max_length: int = dataclasses.field(default=256, metadata={"help": "token budget of one input"})
+
+    def validate(self) -> None:
+        """Raise :class:`ConfigError` on impossible values."""
+        if self.max_length < 8:
+            raise ConfigError(f"max_length must be at least 8 tokens, got {self.max_length}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-serializable view, stored in adapter manifests."""
+        return dataclasses.asdict(self)
+
+
+def inference_autocast(precision: str, device: torch.device):
+    """The autocast context for scoring: bf16 where asked (``auto``: on CPU), else nothing."""
+    if precision not in PRECISIONS:
+        raise ConfigError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
+    use_bf16 = precision == "bf16" or (precision == "auto" and device.type == "cpu")
+    if not use_bf16:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+
+
+class Scorer(nn.Module):
+    """Base class of scorers.
+
+    Subclasses implement :meth:`collate`, :meth:`compute_loss` and :meth:`forward_pairs`.
+
+    Args:
+        backbone: the encoder (a ``transformers`` base model).
+        tokenizer: its tokenizer.
+        config: the scorer's config dataclass or a dict of its fields.
+    """
+
+    name: ClassVar[str] = ""
+    config_class: ClassVar[type] = ScorerConfig
+
+    def __init__(self, backbone: nn.Module, tokenizer: PreTrainedTokenizerBase, config: Any = None):
+        super().__init__()
+        if config is None or isinstance(config, dict):
+            config = build_config(self.config_class, config)
+        self.config = config
+        self.backbone = backbone
+        self.tokenizer = tokenizer
+        self.precision = "auto"
+
+    @classmethod
+    def description(cls) -> str:
+        """First line of the class docstring, shown by ``coldstart-peft plugins``."""
+        return (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
+
+    @property
+    def device(self) -> torch.device:
+        """Device of the scorer's parameters."""
+        return next(self.parameters()).device
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The training loss; ``forward`` so that DDP synchronises gradients."""
+        return self.compute_loss(batch)
+
+    def collate(self, groups: Sequence[TrainGroup]) -> dict[str, torch.Tensor]:
+        """Tokenize a list of training groups into one padded batch (with labels)."""
+        raise NotImplementedError
+
+    def compute_loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The training loss of a collated batch."""
+        raise NotImplementedError
+
+    def forward_pairs(self, user_texts: Sequence[str], item_texts: Sequence[str]) -> torch.Tensor:
+        """Raw scores (logits) of aligned (user, item) text pairs, differentiable."""
+        raise NotImplementedError
+
+    @torch.no_grad()
+    def score(self, user_texts: Sequence[str], item_texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
+        """Score aligned (user context, item) text pairs for ranking.
+
+        Args:
+            user_texts: one user context per pair.
+            item_texts: one item text per pair.
+            batch_size: pairs per forward pass.
+
+        Returns:
+            A float array of logits, one per pair; higher means more relevant.
+        """
+        if len(user_texts) != len(item_texts):
+            raise ValueError(f"{len(user_texts)} user texts but {len(item_texts)} item texts")
+        was_training = self.training
+        self.eval()
+        out = np.empty(len(item_texts), dtype=np.float32)
+        # Sorting by length keeps padding low: a batch of similar lengths wastes no compute.
+        order = sorted(range(len(item_texts)), key=lambda i: len(user_texts[i]) + len(item_texts[i]))
+        with inference_autocast(self.precision, self.device):
+            for start in range(0, len(order), batch_size):
+                idx = order[start : start + batch_size]
+                logits = self.forward_pairs([user_texts[i] for i in idx], [item_texts[i] for i in idx])
+                out[idx] = logits.float().cpu().numpy()
+        self.train(was_training)
+        return out
+
+    def head_state_dict(self) -> dict[str, torch.Tensor]:
+        """The scorer's own weights (everything outside ``backbone``)."""
+        return {k: v for k, v in self.state_dict().items() if not k.startswith("backbone.")}
+
+    def load_head_state_dict(self, state: dict[str, torch.Tensor]) -> None:
+        """Restore the weights returned by :meth:`head_state_dict`."""
+        expected = set(self.head_state_dict())
+        if set(state) != expected:
+            raise CorruptAdapterError(
+                f"scorer head weights do not match: expected {sorted(expected)}, found {sorted(state)}; "
+                "the adapter was saved by a different scorer or scorer version"
+            )
+        self.load_state_dict(state, strict=False)

@@ -1,0 +1,94 @@
+"""The cross-encoder scorer: score = head(pool(M(user text [SEP] item text))).
+
+One forward pass reads the user context and the candidate together, so attention can match
+words across them; this is the most accurate scorer and the slowest (one pass per pair).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from coldstart_peft import ConfigError, Scorer, ScorerConfig, TrainGroup, hookimpl, ranking_loss
+from coldstart_peft.losses import LOSSES
+
+
+@dataclasses.dataclass
+class CrossEncoderConfig(ScorerConfig):
+    """Settings of the cross-encoder."""
+
+    pooling: str = dataclasses.field(default="mean", metadata={"help": "'mean' over tokens or 'cls'"})
+    loss: str = dataclasses.field(
+        default="listwise", metadata={"help": "'listwise' (softmax over a group), 'bpr' or 'bce'"}
+    )
+    dropout: float = dataclasses.field(default=0.1, metadata={"help": "dropout before the head"})
+
+    def validate(self) -> None:
+        super().validate()
+        if self.pooling not in ("mean", "cls"):
+            raise ConfigError(f"pooling must be 'mean' or 'cls', got {self.pooling!r}")
+        if self.loss not in LOSSES:
+            raise ConfigError(f"loss must be one of {', '.join(LOSSES)}, got {self.loss!r}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ConfigError(f"dropout must be in [0, 1), got {self.dropout}")
+
+
+class CrossEncoder(Scorer):
+    """Reads user context and item together; a linear head on the pooled encoding gives the score."""
+
+    name = "cross-encoder"
+    config_class = CrossEncoderConfig
+
+    def __init__(self, backbone, tokenizer, config=None):
+        super().__init__(backbone, tokenizer, config)
+        hidden = backbone.config.hidden_size
+        self.dropout = nn.Dropout(self.config.dropout)
+        self.head = nn.Linear(hidden, 1)
+        nn.init.normal_(self.head.weight, std=0.02)
+        nn.init.zeros_(self.head.bias)
+
+    def _tokenize(self, user_texts: Sequence[str], item_texts: Sequence[str]) -> dict[str, torch.Tensor]:
+        # Only the user context is truncated, from the left (oldest history first), so the
+        # candidate item and the most recent clicks always stay in the input.
+        self.tokenizer.truncation_side = "left"
+        return self.tokenizer(
+            list(user_texts),
+            list(item_texts),
+            truncation="only_first",
+            max_length=self.config.max_length,
+            padding="longest",
+            return_tensors="pt",
+        )
+
+    def collate(self, groups: Sequence[TrainGroup]) -> dict[str, torch.Tensor]:
+        users = [g.user_text for g in groups for _ in g.item_texts]
+        items = [t for g in groups for t in g.item_texts]
+        batch = dict(self._tokenize(users, items))
+        batch["labels"] = torch.tensor([y for g in groups for y in g.labels], dtype=torch.float32)
+        batch["group_index"] = torch.tensor([i for i, g in enumerate(groups) for _ in g.item_texts])
+        return batch
+
+    def _logits(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+        hidden = self.backbone(**inputs).last_hidden_state
+        if self.config.pooling == "cls":
+            pooled = hidden[:, 0]
+        else:
+            mask = inputs["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+            pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+        return self.head(self.dropout(pooled)).squeeze(-1)
+
+    def compute_loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        inputs = {k: v for k, v in batch.items() if k not in ("labels", "group_index")}
+        return ranking_loss(self.config.loss, self._logits(inputs), batch["labels"], batch["group_index"])
+
+    def forward_pairs(self, user_texts: Sequence[str], item_texts: Sequence[str]) -> torch.Tensor:
+        inputs = {k: v.to(self.device) for k, v in self._tokenize(user_texts, item_texts).items()}
+        return self._logits(inputs)
+
+
+@hookimpl
+def register_scorers(register):
+    register(CrossEncoder)

@@ -1,0 +1,78 @@
+"""LoRA through peft: low-rank updates on the attention projections, saved in peft's format.
+
+The saved folder (``adapter_config.json`` + ``adapter_model.safetensors``) also loads with
+plain ``PeftModel.from_pretrained(AutoModel.from_pretrained(base), folder)``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+from peft import LoraConfig, PeftModel, get_peft_model
+
+from coldstart_peft import ConfigError, Method, MethodConfig, hookimpl
+
+PEFT_FILES = ["adapter_config.json", "adapter_model.safetensors"]
+
+
+@dataclasses.dataclass
+class LoraMethodConfig(MethodConfig):
+    """Settings of LoRA (peft ``LoraConfig``)."""
+
+    r: int = dataclasses.field(default=8, metadata={"help": "rank of the update matrices"})
+    alpha: int = dataclasses.field(default=16, metadata={"help": "scaling numerator: update is (alpha/r)·BA"})
+    dropout: float = dataclasses.field(default=0.05, metadata={"help": "dropout on the LoRA input"})
+    target_modules: list[str] = dataclasses.field(
+        default_factory=lambda: ["query", "key", "value"],
+        metadata={"help": "names of the linear layers to adapt (BERT: query, key, value, dense)"},
+    )
+    use_dora: bool = dataclasses.field(default=False, metadata={"help": "weight-decomposed LoRA (DoRA)"})
+
+    def validate(self) -> None:
+        if self.r < 1:
+            raise ConfigError(f"LoRA rank r must be at least 1, got {self.r}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ConfigError(f"LoRA dropout must be in [0, 1), got {self.dropout}")
+        if not self.target_modules:
+            raise ConfigError("LoRA needs at least one target module, e.g. ['query', 'value']")
+
+    def to_peft(self) -> LoraConfig:
+        """The equivalent peft config."""
+        return LoraConfig(
+            r=self.r,
+            lora_alpha=self.alpha,
+            lora_dropout=self.dropout,
+            target_modules=list(self.target_modules),
+            use_dora=self.use_dora,
+            task_type="FEATURE_EXTRACTION",
+        )
+
+
+class Lora(Method):
+    """Low-rank adaptation of the attention projections (peft LoRA)."""
+
+    name = "lora"
+    config_class = LoraMethodConfig
+    supports_mixed_batches = True
+    supports_merge = True
+
+    def prepare(self, model, config, *, total_steps=None):
+        return get_peft_model(model, config.to_peft())
+
+    def save(self, model, directory: Path) -> None:
+        model.save_pretrained(str(directory), safe_serialization=True)
+
+    def load(self, model, directory: Path):
+        return PeftModel.from_pretrained(model, str(directory), is_trainable=False)
+
+    def merge(self, model):
+        return model.merge_and_unload()
+
+    def weight_files(self) -> list[str]:
+        return list(PEFT_FILES)
+
+
+@hookimpl
+def register_methods(register):
+    register(Lora)

@@ -1,0 +1,67 @@
+"""Shared fixtures: a tiny random BERT saved to disk, a toy task with a known answer."""
+
+from __future__ import annotations
+
+import os
+import random
+from pathlib import Path
+
+import pytest
+import torch
+
+from coldstart_peft.examples import RankingCase, TrainGroup
+
+# A vocabulary small enough for a 2-layer BERT to learn colour matching in seconds.
+COLOURS = ["red", "blue", "green", "black", "white", "pink", "gold", "grey"]
+KINDS = ["lipstick", "shampoo", "brush", "cream", "perfume", "soap"]
+SPECIAL = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+WORDS = ["likes", "clicked", "a", "item", "title", ":", ";", "."]
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+def pytest_configure(config):
+    torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+
+
+@pytest.fixture(scope="session")
+def tiny_base(tmp_path_factory) -> str:
+    """Folder of a tiny random BERT (2 layers, hidden 32) with a word-level tokenizer."""
+    from transformers import BertConfig, BertModel, BertTokenizerFast
+
+    folder = tmp_path_factory.mktemp("tiny-bert")
+    vocab = SPECIAL + WORDS + COLOURS + KINDS
+    tokenizer = BertTokenizerFast(vocab={word: i for i, word in enumerate(vocab)}, do_lower_case=True)
+    tokenizer.save_pretrained(folder)
+    torch.manual_seed(0)
+    config = BertConfig(
+        vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+        intermediate_size=64, max_position_embeddings=64,
+    )
+    BertModel(config).save_pretrained(folder)
+    return str(folder)
+
+
+def _toy_groups(n: int, n_negatives: int, seed: int) -> list[TrainGroup]:
+    rng = random.Random(seed)
+    groups = []
+    for _ in range(n):
+        colour = rng.choice(COLOURS)
+        user = f"likes {colour} {rng.choice(KINDS)} ; clicked {colour} {rng.choice(KINDS)}"
+        positive = f"{colour} {rng.choice(KINDS)}"
+        others = [c for c in COLOURS if c != colour]
+        negatives = [f"{c} {rng.choice(KINDS)}" for c in rng.sample(others, n_negatives)]
+        groups.append(TrainGroup(user, [positive, *negatives], [1.0] + [0.0] * n_negatives))
+    return groups
+
+
+@pytest.fixture(scope="session")
+def toy_task() -> tuple[list[TrainGroup], list[RankingCase]]:
+    """Colour matching: the positive item shares the colour of the user's clicks.
+
+    Returns (training groups, ranking cases); a model that reads text ranks the positive
+    first, while any text-blind scorer stays at chance.
+    """
+    train = _toy_groups(160, 3, seed=1)
+    cases = [RankingCase(g.user_text, g.item_texts, 0) for g in _toy_groups(24, 5, seed=2)]
+    return train, cases
