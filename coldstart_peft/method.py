@@ -106,7 +106,11 @@ class Method:
         raise NotImplementedError
 
     def on_step(self, model: nn.Module, step: int) -> None:
-        """Run after every optimizer step (``step`` counts from 1). Default: nothing."""
+        """Run after every optimizer step, before the gradients are cleared (``step`` counts from 1).
+
+        The gradients of that step are still on the parameters, so importance-based methods
+        (AdaLoRA's rank allocator) can read them. Default: nothing.
+        """
 
     def regularization(self, model: nn.Module) -> torch.Tensor | None:
         """An extra loss term the engine adds to the task loss (AdaLoRA's orthogonality)."""

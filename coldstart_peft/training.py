@@ -48,7 +48,7 @@ class TrainConfig:
     eval_every: int | None = dataclasses.field(default=None, metadata={"help": "validate every N steps (default: each epoch)"})
     early_stopping_patience: int = dataclasses.field(default=2, metadata={"help": "validations without gain before stopping"})
     metric: str = dataclasses.field(default="ndcg@10", metadata={"help": "validation metric for early stopping and the best state"})
-    eval_batch_size: int = dataclasses.field(default=128, metadata={"help": "pairs per scoring pass during validation"})
+    eval_batch_size: int = dataclasses.field(default=4096, metadata={"help": "pairs handed to the scorer at once during validation"})
     log_with: str | None = dataclasses.field(default=None, metadata={"help": "Accelerate tracker: tensorboard, wandb, ..."})
     project_dir: str | None = dataclasses.field(default=None, metadata={"help": "where trackers write"})
     progress: bool = dataclasses.field(default=True, metadata={"help": "show a progress bar (main process only)"})
@@ -231,12 +231,14 @@ def train(
                     accelerator.clip_grad_norm_(model.parameters(), config.max_grad_norm)
                 optimizer.step()
                 scheduler.step()
+                if accelerator.sync_gradients:
+                    # Before zero_grad: AdaLoRA's rank allocator scores importance from the gradients.
+                    method.on_step(scorer.backbone, step + 1)
                 optimizer.zero_grad()
             pairs += len(batch["labels"]) * accelerator.num_processes
             if not accelerator.sync_gradients:
                 continue
             step += 1
-            method.on_step(scorer.backbone, step)
             running = 0.9 * running + 0.1 * task_loss.item() if step > 1 else task_loss.item()
             bar.update(1)
             bar.set_description(f"train {method.name} loss {running:.4f}")

@@ -7,6 +7,7 @@ words across them; this is the most accurate scorer and the slowest (one pass pe
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Sequence
 
 import torch
@@ -25,6 +26,15 @@ class CrossEncoderConfig(ScorerConfig):
         default="listwise", metadata={"help": "'listwise' (softmax over a group), 'bpr' or 'bce'"}
     )
     dropout: float = dataclasses.field(default=0.1, metadata={"help": "dropout before the head"})
+    head: str = dataclasses.field(
+        default="similarity",
+        metadata={"help": "'similarity': cosine of the user and item segments plus a linear term that "
+                          "starts at zero, so training starts from the encoder's zero-shot ranking; "
+                          "'linear': a linear head on the pooled pair, the textbook cross-encoder"},
+    )
+    temperature: float = dataclasses.field(
+        default=0.05, metadata={"help": "initial temperature of the similarity head (learned)"}
+    )
 
     def validate(self) -> None:
         super().validate()
@@ -34,6 +44,10 @@ class CrossEncoderConfig(ScorerConfig):
             raise ConfigError(f"loss must be one of {', '.join(LOSSES)}, got {self.loss!r}")
         if not 0.0 <= self.dropout < 1.0:
             raise ConfigError(f"dropout must be in [0, 1), got {self.dropout}")
+        if self.head not in ("similarity", "linear"):
+            raise ConfigError(f"head must be 'similarity' or 'linear', got {self.head!r}")
+        if not self.temperature > 0:
+            raise ConfigError(f"temperature must be positive, got {self.temperature}")
 
 
 class CrossEncoder(Scorer):
@@ -47,7 +61,12 @@ class CrossEncoder(Scorer):
         hidden = backbone.config.hidden_size
         self.dropout = nn.Dropout(self.config.dropout)
         self.head = nn.Linear(hidden, 1)
-        nn.init.normal_(self.head.weight, std=0.02)
+        if self.config.head == "similarity":
+            # Zero init: at step 0 the score is exactly the segment cosine, a useful ranking.
+            nn.init.zeros_(self.head.weight)
+            self.log_scale = nn.Parameter(torch.tensor(-math.log(self.config.temperature)))
+        else:
+            nn.init.normal_(self.head.weight, std=0.02)
         nn.init.zeros_(self.head.bias)
 
     def _tokenize(self, user_texts: Sequence[str], item_texts: Sequence[str]) -> dict[str, torch.Tensor]:
@@ -73,12 +92,20 @@ class CrossEncoder(Scorer):
 
     def _logits(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
         hidden = self.backbone(**inputs).last_hidden_state
+        mask = _align(inputs["attention_mask"], hidden).unsqueeze(-1).to(hidden.dtype)
         if self.config.pooling == "cls":
             pooled = hidden[:, 0]
         else:
-            mask = inputs["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-            pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
-        return self.head(self.dropout(pooled)).squeeze(-1)
+            pooled = _masked_mean(hidden, mask)
+        linear = self.head(self.dropout(pooled)).squeeze(-1)
+        if self.config.head == "linear":
+            return linear
+        # Segment B (token type 1) is the item; segment A is the user context.
+        item_mask = _align(inputs["token_type_ids"], hidden, fill=0).unsqueeze(-1).to(hidden.dtype) * mask
+        user = _masked_mean(hidden, mask - item_mask)
+        item = _masked_mean(hidden, item_mask)
+        cosine = nn.functional.cosine_similarity(user.float(), item.float(), dim=-1)
+        return self.log_scale.exp() * cosine + linear
 
     def compute_loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         inputs = {k: v for k, v in batch.items() if k not in ("labels", "group_index")}
@@ -87,6 +114,23 @@ class CrossEncoder(Scorer):
     def forward_pairs(self, user_texts: Sequence[str], item_texts: Sequence[str]) -> torch.Tensor:
         inputs = {k: v.to(self.device) for k, v in self._tokenize(user_texts, item_texts).items()}
         return self._logits(inputs)
+
+
+def _align(values: torch.Tensor, hidden: torch.Tensor, fill: int = 1) -> torch.Tensor:
+    """Left-pad per-token ``values`` to the encoder's output length.
+
+    Prompt-tuning methods prepend virtual tokens the tokenizer never saw; they count as
+    attended context (``fill=1`` for the mask) and as part of the user segment (``fill=0``).
+    """
+    extra = hidden.shape[1] - values.shape[1]
+    if extra <= 0:
+        return values
+    pad = torch.full((values.shape[0], extra), fill, dtype=values.dtype, device=values.device)
+    return torch.cat([pad, values], dim=1)
+
+
+def _masked_mean(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
 
 
 @hookimpl

@@ -1,13 +1,40 @@
 """Evaluation: ranking metrics, cold-start evaluators and no-fine-tuning baselines."""
 
+from coldstart_peft.evaluation.baselines import (
+    BASELINES,
+    Baseline,
+    HybridBaseline,
+    PopularityBaseline,
+    TfidfBaseline,
+    ZeroShotBaseline,
+    evaluate_baseline,
+    make_baseline,
+)
 from coldstart_peft.evaluation.metrics import (
     auc,
     bootstrap_ci,
     hit_rate_at_k,
+    log_loss,
     mrr,
     ndcg_at_k,
+    pointwise_auc,
+    pointwise_metrics,
     ranking_metrics,
     summarize,
 )
+from coldstart_peft.evaluation.pointwise import evaluate_pointwise
+from coldstart_peft.evaluation.ranking import (
+    evaluate_by_segment,
+    evaluate_ranking,
+    metrics_from_scores,
+    score_cases,
+    segment_report,
+)
 
-__all__ = ["auc", "bootstrap_ci", "hit_rate_at_k", "mrr", "ndcg_at_k", "ranking_metrics", "summarize"]
+__all__ = [
+    "BASELINES", "Baseline", "HybridBaseline", "PopularityBaseline", "TfidfBaseline", "ZeroShotBaseline",
+    "evaluate_baseline", "make_baseline",
+    "auc", "bootstrap_ci", "evaluate_by_segment", "evaluate_pointwise", "evaluate_ranking", "hit_rate_at_k",
+    "log_loss", "metrics_from_scores", "mrr", "ndcg_at_k", "pointwise_auc", "pointwise_metrics",
+    "ranking_metrics", "score_cases", "segment_report", "summarize",
+]  # fmt: skip

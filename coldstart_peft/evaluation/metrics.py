@@ -112,3 +112,61 @@ def summarize(per_row: dict[str, np.ndarray], seed: int = 0) -> dict[str, dict[s
         low, high = bootstrap_ci(values, seed=seed)
         summary[name] = {"mean": float(np.mean(values)) if len(values) else float("nan"), "low": low, "high": high}
     return summary
+
+
+def pointwise_auc(scores, labels) -> float:
+    """Global ROC AUC of labeled pairs: the chance a random positive outscores a random negative.
+
+    Ties count half, matching :func:`auc`. Returns ``nan`` when only one class is present.
+
+    Example:
+        >>> pointwise_auc([0.9, 0.2, 0.5, 0.5], [1, 0, 1, 0])
+        0.875
+    """
+    scores = np.asarray(scores, dtype=np.float64)
+    labels = np.asarray(labels, dtype=np.float64) > 0.5
+    n_pos, n_neg = int(labels.sum()), int((~labels).sum())
+    if n_pos == 0 or n_neg == 0:
+        return float("nan")
+    # Average ranks handle ties exactly: the Mann-Whitney U statistic.
+    order = np.argsort(scores, kind="mergesort")
+    sorted_scores = scores[order]
+    ranks = np.empty(len(scores), dtype=np.float64)
+    start = 0
+    while start < len(scores):
+        stop = start
+        while stop + 1 < len(scores) and sorted_scores[stop + 1] == sorted_scores[start]:
+            stop += 1
+        ranks[order[start : stop + 1]] = (start + stop) / 2.0 + 1.0
+        start = stop + 1
+    u = ranks[labels].sum() - n_pos * (n_pos + 1) / 2.0
+    return float(u / (n_pos * n_neg))
+
+
+def log_loss(probabilities, labels, eps: float = 1e-7) -> float:
+    """Mean binary cross-entropy of probabilities against 0/1 labels (probabilities clipped to ``eps``)."""
+    p = np.clip(np.asarray(probabilities, dtype=np.float64), eps, 1.0 - eps)
+    y = np.asarray(labels, dtype=np.float64)
+    return float(-np.mean(y * np.log(p) + (1.0 - y) * np.log(1.0 - p)))
+
+
+def pointwise_metrics(scores, labels, from_logits: bool = True) -> dict[str, float]:
+    """AUC and log-loss of labeled pairs (the seed's binary like/dislike objective).
+
+    Args:
+        scores: one score per pair; logits when ``from_logits`` (a sigmoid is applied for the log-loss).
+        labels: 0/1 labels.
+        from_logits: whether ``scores`` are logits rather than probabilities.
+
+    Returns:
+        ``{"auc": .., "log_loss": .., "n": .., "positive_rate": ..}``.
+    """
+    scores = np.asarray(scores, dtype=np.float64)
+    probabilities = 1.0 / (1.0 + np.exp(-scores)) if from_logits else scores
+    labels = np.asarray(labels, dtype=np.float64)
+    return {
+        "auc": pointwise_auc(scores, labels),
+        "log_loss": log_loss(probabilities, labels),
+        "n": int(len(labels)),
+        "positive_rate": float(labels.mean()) if len(labels) else float("nan"),
+    }

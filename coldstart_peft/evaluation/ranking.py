@@ -17,7 +17,7 @@ PairScorer = Callable[[Sequence[str], Sequence[str]], np.ndarray]
 def score_cases(
     score_pairs: PairScorer,
     cases: Sequence[RankingCase],
-    batch_size: int = 256,
+    batch_size: int = 4096,
     progress: bool = False,
 ) -> list[np.ndarray]:
     """Score every candidate of every case, batching pairs across cases.
@@ -62,7 +62,7 @@ def metrics_from_scores(
 def evaluate_ranking(
     score_pairs: PairScorer,
     cases: Sequence[RankingCase],
-    batch_size: int = 256,
+    batch_size: int = 4096,
     progress: bool = False,
     seed: int = 0,
 ) -> dict[str, dict[str, float]]:
@@ -76,3 +76,49 @@ def evaluate_ranking(
         raise ValueError("no ranking cases to evaluate")
     scores = score_cases(score_pairs, cases, batch_size=batch_size, progress=progress)
     return summarize(metrics_from_scores(scores, cases), seed=seed)
+
+
+def segment_report(
+    scores: Sequence[np.ndarray], cases: Sequence[RankingCase], ks=DEFAULT_KS, seed: int = 0, min_cases: int = 1
+) -> dict[str, dict[str, dict[str, float]]]:
+    """Summaries overall, per segment and per domain, each with 95% bootstrap intervals.
+
+    Args:
+        scores: one score array per case (from :func:`score_cases` or a baseline).
+        cases: the cases, aligned with ``scores``.
+        ks: cut-offs for HR@k and NDCG@k.
+        seed: bootstrap seed.
+        min_cases: groups with fewer cases are left out (their intervals would be meaningless).
+
+    Returns:
+        ``{"overall": summary, "segment=cold-user": summary, "domain=Makeup": summary, ...}``,
+        where each summary also has ``"n": {"mean": case count}``.
+
+    Example:
+        >>> report = segment_report(scores, cases)
+        >>> report["domain=Makeup"]["ndcg@10"]["mean"]
+    """
+    per_row = metrics_from_scores(scores, cases, ks)
+    groups: dict[str, list[int]] = {"overall": list(range(len(cases)))}
+    for index, case in enumerate(cases):
+        if case.segment:
+            groups.setdefault(f"segment={case.segment}", []).append(index)
+        if case.domain:
+            groups.setdefault(f"domain={case.domain}", []).append(index)
+    report = {}
+    for name, rows in groups.items():
+        if len(rows) >= min_cases:
+            summary = summarize({metric: values[rows] for metric, values in per_row.items()}, seed=seed)
+            summary["n"] = {"mean": float(len(rows)), "low": float(len(rows)), "high": float(len(rows))}
+            report[name] = summary
+    return report
+
+
+def evaluate_by_segment(
+    score_pairs: PairScorer, cases: Sequence[RankingCase], batch_size: int = 256, progress: bool = False, seed: int = 0
+) -> dict[str, dict[str, dict[str, float]]]:
+    """Like :func:`evaluate_ranking`, but reported overall, per segment and per domain (see :func:`segment_report`)."""
+    if not cases:
+        raise ValueError("no ranking cases to evaluate")
+    scores = score_cases(score_pairs, cases, batch_size=batch_size, progress=progress)
+    return segment_report(scores, cases, seed=seed)

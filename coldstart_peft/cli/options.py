@@ -1,0 +1,57 @@
+"""Command-line options shared by the commands that train."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+from typing import Any
+
+from coldstart_peft.errors import ConfigError
+from coldstart_peft.training import TrainConfig
+
+
+def parse_key_values(items: list[str] | None, what: str) -> dict[str, Any]:
+    """Parse ``key=value`` strings; values are read as JSON when they parse, else as text."""
+    out: dict[str, Any] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"{what} option {item!r} must look like key=value, e.g. r=16")
+        try:
+            out[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key.strip()] = value
+    return out
+
+
+def add_model_arguments(parser: argparse.ArgumentParser, method: str = "lora") -> None:
+    """Options choosing the base model, scorer and method."""
+    group = parser.add_argument_group("model")
+    group.add_argument("--method", default=method, help=f"fine-tuning method (default: {method}); see `coldstart-peft plugins`")
+    group.add_argument("--method-config", action="append", metavar="KEY=VALUE", help="a method setting, e.g. r=16 (repeatable)")
+    group.add_argument("--scorer", default="cross-encoder", help="scorer (default: cross-encoder)")
+    group.add_argument("--scorer-config", action="append", metavar="KEY=VALUE", help="a scorer setting, e.g. max_length=128")
+    group.add_argument("--base-model", default=None, help="HF model name or folder (default: bundled all-MiniLM-L6-v2)")
+
+
+def add_train_arguments(parser: argparse.ArgumentParser, defaults: TrainConfig | None = None) -> None:
+    """One option per :class:`TrainConfig` field, with the field's help text."""
+    defaults = defaults or TrainConfig()
+    group = parser.add_argument_group("training")
+    for field in dataclasses.fields(TrainConfig):
+        flag = "--" + field.name.replace("_", "-")
+        default = getattr(defaults, field.name)
+        help_text = f"{field.metadata.get('help', '')} (default: {default})"
+        if field.type in ("bool", bool):
+            group.add_argument(flag, dest=field.name, default=default, action=argparse.BooleanOptionalAction, help=help_text)
+            continue
+        kind = {"int": int, "float": float, "str": str}.get(str(field.type).split(" | ")[0], str)
+        group.add_argument(flag, dest=field.name, type=kind, default=default, help=help_text)
+
+
+def train_config_from_args(args: argparse.Namespace) -> TrainConfig:
+    """Build and validate the :class:`TrainConfig` the options describe."""
+    config = TrainConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)})
+    config.validate()
+    return config

@@ -1,0 +1,44 @@
+"""``coldstart-peft train``: fine-tune a scorer with a method and save the adapter folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from coldstart_peft.artifact import adapter_bytes, save_adapter
+from coldstart_peft.assembly import apply_method, build_scorer, make_method
+from coldstart_peft.cli.options import add_model_arguments, add_train_arguments, parse_key_values, train_config_from_args
+from coldstart_peft.errors import ConfigError
+from coldstart_peft.labeled_pairs import group_pairs, read_pairs
+from coldstart_peft.training import make_accelerator, plan_steps, train
+
+
+def register(commands) -> None:
+    parser = commands.add_parser("train", help="fine-tune on a labeled-pairs file and save an adapter folder")
+    parser.add_argument("--pairs", required=True, help="JSONL or CSV with user_text, item_text, label[, domain]")
+    parser.add_argument("--valid-pairs", help="optional held-out pairs file for validation")
+    parser.add_argument("--out", required=True, help="adapter folder to write (replaced atomically)")
+    add_model_arguments(parser)
+    add_train_arguments(parser)
+    parser.set_defaults(func=run)
+
+
+def run(args) -> int:
+    config = train_config_from_args(args)
+    groups = group_pairs(read_pairs(args.pairs))
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out} exists and is not a folder; choose another path")
+    method = make_method(args.method, parse_key_values(args.method_config, "--method-config"))
+    accelerator = make_accelerator(config)
+    scorer = build_scorer(args.scorer, args.base_model, parse_key_values(args.scorer_config, "--scorer-config"))
+    apply_method(scorer, method, total_steps=plan_steps(len(groups), config, accelerator.num_processes))
+    result = train(scorer, method, groups, None, config, accelerator=accelerator)
+    if accelerator.is_main_process:
+        save_adapter(scorer, out, extra={"train_seconds": result.seconds, "train_pairs": result.train_pairs})
+        accelerator.print(
+            f"trained {args.method} on {result.train_pairs} pairs in {result.seconds:.1f}s "
+            f"({result.trainable_params:,} trainable of {result.total_params:,} parameters); "
+            f"adapter: {out} ({adapter_bytes(out):,} bytes)"
+        )
+    accelerator.wait_for_everyone()
+    return 0

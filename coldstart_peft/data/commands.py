@@ -1,0 +1,125 @@
+"""Command-line pieces for data and baselines, for the CLI to wire into ``train`` and ``evaluate``.
+
+Kept apart from the CLI module so ``train`` and ``evaluate`` share one definition of the
+data flags, and so tests can build a split from parsed flags without running a command.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+from coldstart_peft.data.cold_start import make_split
+from coldstart_peft.data.registry import DATASETS, load_dataset
+from coldstart_peft.data.splits import SPLIT_KINDS, ColdStartSplit
+
+REPORT_METRICS = ("ndcg@10", "hr@10", "mrr", "auc")
+"""Columns of :func:`format_metric_table`."""
+
+
+def add_data_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """Add ``--dataset``, ``--split``, ``--k-context``, ``--n-negatives``, ``--seed``, ``--max-test-users`` and friends.
+
+    Args:
+        parser: the parser (or subparser) of ``train`` or ``evaluate``.
+
+    Returns:
+        The same parser, for chaining.
+    """
+    group = parser.add_argument_group("data")
+    group.add_argument("--dataset", default="beauty",
+                       help=f"{' | '.join(DATASETS)} | a dataset folder or file (default: beauty)")  # fmt: skip
+    group.add_argument("--split", default="cold-user", choices=SPLIT_KINDS, help="cold-start protocol (default: cold-user)")
+    group.add_argument("--k-context", type=int, default=3, help="known items per cold user: 0, 1, 3 or 5 (default: 3)")
+    group.add_argument("--n-negatives", type=int, default=99, help="negatives per test case (default: 99)")
+    group.add_argument("--full-catalog", action="store_true", help="rank against every item the user never touched")
+    group.add_argument("--seed", type=int, default=0, help="seed of the split and negative sampling (default: 0)")
+    group.add_argument("--max-test-users", type=int, default=1000,
+                       help="evaluate at most this many test (and validation) users; 0 for all (default: 1000)")  # fmt: skip
+    group.add_argument("--domain", default=None, help="held-out domain for --split cold-domain (default: the largest)")
+    group.add_argument("--few-shot", type=int, default=0, help="held-out-domain training cases for cold-domain: 0/16/64/256")
+    group.add_argument("--save-split", default=None, help="write the split (ids only, JSON) to this path")
+    return parser
+
+
+def build_split_from_args(args: argparse.Namespace) -> ColdStartSplit:
+    """Load ``args.dataset`` and build the split the flags describe (saving it with ``--save-split``).
+
+    Returns:
+        The :class:`ColdStartSplit`.
+    """
+    dataset = load_dataset(args.dataset)
+    limit = args.max_test_users or None
+    options = {"k": args.k_context, "seed": args.seed, "n_negatives": None if args.full_catalog else args.n_negatives,
+               "max_test_users": limit}  # fmt: skip
+    if args.split == "cold-domain":
+        options.update(domain=getattr(args, "domain", None), few_shot=getattr(args, "few_shot", 0))
+    split = make_split(dataset, args.split, **options)
+    if getattr(args, "save_split", None):
+        split.save(args.save_split)
+    return split
+
+
+def run_baseline_evaluation(args: argparse.Namespace) -> dict:
+    """Fit the baseline ``args.method`` on the split the flags describe and evaluate its test users.
+
+    Args:
+        args: data flags plus ``method`` (``popularity``, ``tfidf``, ``zero-shot``, ``hybrid``).
+
+    Returns:
+        ``{"method", "dataset", "split", "fingerprint", "n_cases", "seconds", "config", "report"}``;
+        ``report`` is overall / per-segment / per-domain metrics with 95% intervals, plus
+        ``"lambda"`` for the hybrid.
+    """
+    from coldstart_peft.evaluation.baselines import evaluate_baseline, make_baseline
+
+    started = time.perf_counter()
+    split = build_split_from_args(args)
+    cases = split.ranking_cases("test")
+    baseline = make_baseline(args.method).fit(split)
+    report = evaluate_baseline(baseline, cases, seed=args.seed)
+    summary = {
+        "method": args.method,
+        "dataset": split.dataset.name,
+        "split": split.kind,
+        "fingerprint": split.fingerprint(),
+        "n_cases": len(cases),
+        "seconds": round(time.perf_counter() - started, 1),
+        "config": split.config,
+        "report": report,
+    }
+    if getattr(baseline, "lam", None) is not None:
+        summary["lambda"] = baseline.lam
+    return summary
+
+
+def format_metric_table(summary: dict, metrics=REPORT_METRICS) -> str:
+    """Render a summary as a plain-text table: one row per group, ``mean [low, high]`` per metric.
+
+    Args:
+        summary: from :func:`run_baseline_evaluation`, a segment report, or a flat
+            ``evaluate_ranking`` summary.
+        metrics: the columns.
+
+    Example:
+        >>> print(format_metric_table(run_baseline_evaluation(args)))
+    """
+    report = summary.get("report", summary)
+    if "overall" not in report:
+        report = {"overall": report}
+    header = ["group", "n", *metrics]
+    rows = []
+    for group in sorted(report, key=lambda g: (g != "overall", not g.startswith("segment="), g)):
+        values = report[group]
+        n = values.get("n", {}).get("mean")
+        cells = [f"{values[m]['mean']:.4f} [{values[m]['low']:.3f}, {values[m]['high']:.3f}]" if m in values else "-"
+                 for m in metrics]  # fmt: skip
+        rows.append([group, str(int(n)) if n is not None else "-", *cells])
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in [header, *rows]]
+    title = ""
+    if "method" in summary:
+        extra = f", λ={summary['lambda']}" if "lambda" in summary else ""
+        title = (f"{summary['method']} on {summary['dataset']} {summary['split']} "
+                 f"({summary['n_cases']} cases, split {summary['fingerprint']}, {summary['seconds']}s{extra})\n")  # fmt: skip
+    return title + "\n".join([lines[0], "-" * len(lines[0]), *lines[1:]])

@@ -1,0 +1,120 @@
+"""Named datasets in the shared data folder, and loading a dataset by name or path.
+
+The shared folder is found as ``$COLDSTART_PEFT_DATA`` or ``../shared/data`` next to the
+repository, so the same command works on every machine that mounts the data the usual way.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+from coldstart_peft.data.amazon2014 import load_amazon2014
+from coldstart_peft.data.amazon2023 import load_pixrec
+from coldstart_peft.data.movielens import load_movielens100k
+from coldstart_peft.data.schema import Dataset
+from coldstart_peft.data.tabular import ColumnMapping, load_tabular
+from coldstart_peft.data.unisrec import SCIENTIFIC_DOMAINS, load_unisrec
+from coldstart_peft.errors import DataNotFoundError, UnknownNameError
+
+DATA_ENV = "COLDSTART_PEFT_DATA"
+
+
+def data_dir() -> Path:
+    """Return the shared data folder.
+
+    Raises:
+        DataNotFoundError: neither ``$COLDSTART_PEFT_DATA`` nor ``../shared/data`` exists.
+    """
+    if os.environ.get(DATA_ENV):
+        path = Path(os.environ[DATA_ENV]).expanduser()
+        if not path.is_dir():
+            raise DataNotFoundError(f"${DATA_ENV} is {path}, which is not a folder; point it at the shared datasets")
+        return path
+    repo_root = Path(__file__).resolve().parents[2]
+    tried = [repo_root.parent / "shared" / "data", Path.cwd().parent / "shared" / "data"]
+    for path in tried:
+        if path.is_dir():
+            return path
+    raise DataNotFoundError(
+        f"shared data folder not found (tried {', '.join(map(str, tried))}); "
+        f"set {DATA_ENV}=/path/to/shared/data or pass a dataset path instead of a name"
+    )
+
+
+def _beauty(root: Path) -> Dataset:
+    base = root / "amazon2014-beauty-5core"
+    return load_amazon2014(
+        base / "p5" / "sequential_data.txt.gz", base / "p5" / "datamaps.json.gz",
+        base / "recbole" / "Amazon_Beauty.item.gz", name="beauty",
+    )  # fmt: skip
+
+
+def _scientific(root: Path) -> Dataset:
+    folder = root / "amazon2018-scientific-unisrec" / "Scientific"
+    return load_unisrec(folder, root="Industrial & Scientific", domains=SCIENTIFIC_DOMAINS)
+
+
+def _movielens(root: Path) -> Dataset:
+    return load_movielens100k(root / "movielens-100k" / "ml-100k")
+
+
+DATASETS: dict[str, Callable[[Path], Dataset]] = {
+    "beauty": _beauty,
+    "scientific": _scientific,
+    "movielens": _movielens,
+}
+"""Dataset name -> loader taking the shared data folder."""
+
+_CACHE: dict[str, Dataset] = {}
+
+
+def load_dataset(name_or_path: str | Path, mapping: ColumnMapping | None = None, cache: bool = True) -> Dataset:
+    """Load a named shared dataset or a dataset folder/file.
+
+    Args:
+        name_or_path: ``"beauty"``, ``"scientific"``, ``"movielens"``; or a path: an ``ml-100k``
+            folder, a UniSRec folder, a PixRec ``.jsonl`` file, or a folder holding
+            ``items.{csv,jsonl,parquet}`` and ``interactions.{csv,jsonl,parquet}`` (read with ``mapping``).
+        mapping: column mapping for generic tables.
+        cache: reuse a dataset already loaded in this process (loaders take seconds).
+
+    Returns:
+        The validated :class:`Dataset`.
+
+    Raises:
+        UnknownNameError: not a known name and not an existing path.
+
+    Example:
+        >>> beauty = load_dataset("beauty")
+        >>> len(beauty.items)
+        12101
+    """
+    key = str(name_or_path)
+    if cache and key in _CACHE and mapping is None:
+        return _CACHE[key]
+    if key.lower() in DATASETS:
+        dataset = DATASETS[key.lower()](data_dir())
+    else:
+        dataset = _load_path(Path(key), mapping, name_or_path)
+    if cache and mapping is None:
+        _CACHE[key] = dataset
+    return dataset
+
+
+def _load_path(path: Path, mapping: ColumnMapping | None, original) -> Dataset:
+    if not path.exists():
+        raise UnknownNameError("dataset", str(original), list(DATASETS) + ["<path to a dataset folder or file>"])
+    if path.is_file():
+        return load_pixrec(path)
+    if (path / "u.item").exists():
+        return load_movielens100k(path, name=path.name)
+    if any(path.glob("*.text")) or any(path.glob("*.text.gz")):
+        return load_unisrec(path)
+    for ext in ("csv", "jsonl", "parquet", "tsv"):
+        for suffix in ("", ".gz"):
+            items, inter = path / f"items.{ext}{suffix}", path / f"interactions.{ext}{suffix}"
+            if items.exists() and inter.exists():
+                return load_tabular(items, inter, mapping, name=path.name)
+    raise UnknownNameError("dataset", str(original), list(DATASETS) + ["<folder with items.csv + interactions.csv>"])

@@ -1,0 +1,193 @@
+"""The result of a cold-start split: who trains, which cases are evaluated, saved as JSON.
+
+A split stores ids only (users, context items, candidates), never text, so it is small,
+diffable, and renders the same cases under any :class:`TextSerializer`. Its fingerprint
+hashes the dataset and every case, so two runs with the same fingerprint evaluated on
+exactly the same candidates.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from coldstart_peft.data.schema import Dataset
+from coldstart_peft.data.text import TextSerializer
+from coldstart_peft.errors import SplitError
+from coldstart_peft.examples import RankingCase
+
+SPLIT_KINDS = ("cold-user", "cold-item", "cold-domain")
+FORMAT_VERSION = 1
+
+
+@dataclass
+class CaseRecord:
+    """One evaluation query by ids.
+
+    Args:
+        user_id: the user.
+        context: the known items, chronological (the first K of a cold user).
+        target: the held-out item to find.
+        candidates: target plus negatives, in presentation order.
+        segment: ``"cold-user"``, ``"cold-item"`` or ``"cold-domain"``.
+        domain: the target's domain.
+    """
+
+    user_id: str
+    context: list[str]
+    target: str
+    candidates: list[str]
+    segment: str
+    domain: str
+
+
+@dataclass
+class ColdStartSplit:
+    """Train users, held-out items and evaluation cases of one cold-start protocol.
+
+    Args:
+        kind: one of :data:`SPLIT_KINDS`.
+        dataset: the dataset the ids refer to (not saved; pass it to :meth:`load`).
+        config: the builder's arguments (seed, k, n_negatives...), saved for provenance.
+        train_users: users whose (filtered) interactions training may use.
+        valid_users: users for model selection (for example tuning the hybrid's λ).
+        test_users: users for the reported numbers.
+        excluded_items: items removed from all training data (cold items, the held-out domain).
+        valid: validation cases.
+        test: test cases.
+        few_shot: extra training cases from the held-out domain (cold-domain only).
+    """
+
+    kind: str
+    dataset: Dataset
+    config: dict
+    train_users: list[str]
+    valid_users: list[str]
+    test_users: list[str]
+    excluded_items: list[str] = field(default_factory=list)
+    valid: list[CaseRecord] = field(default_factory=list)
+    test: list[CaseRecord] = field(default_factory=list)
+    few_shot: list[CaseRecord] = field(default_factory=list)
+
+    def train_sequences(self) -> dict[str, list[str]]:
+        """Train users' chronological item ids with excluded items removed: all that training may see."""
+        excluded = set(self.excluded_items)
+        sequences = self.dataset.sequences()
+        out = {u: [i for i in sequences[u] if i not in excluded] for u in self.train_users}
+        return {u: s for u, s in out.items() if s}
+
+    def popularity(self) -> Counter:
+        """Interaction counts per item over the training sequences (the popularity baseline's prior)."""
+        return Counter(i for seq in self.train_sequences().values() for i in seq)
+
+    def ranking_cases(self, which: str = "test", serializer: TextSerializer | None = None) -> list[RankingCase]:
+        """Render ``valid`` or ``test`` records as :class:`RankingCase` objects.
+
+        Args:
+            which: ``"valid"`` or ``"test"``.
+            serializer: text templates; defaults to ``TextSerializer()``.
+        """
+        if which not in ("valid", "test"):
+            raise SplitError(f"which must be 'valid' or 'test', not {which!r}")
+        records = self.valid if which == "valid" else self.test
+        serializer = serializer or TextSerializer()
+        items, attributes = self.dataset.items, self.dataset.user_attributes
+        return [
+            RankingCase(
+                user_text=serializer.user([items[i] for i in r.context], attributes=attributes.get(r.user_id)),
+                candidate_texts=[serializer.item(items[i]) for i in r.candidates],
+                target=r.candidates.index(r.target),
+                domain=r.domain,
+                user_id=r.user_id,
+                candidate_ids=list(r.candidates),
+                segment=r.segment,
+                extra={"context_ids": list(r.context)},
+            )
+            for r in records
+        ]
+
+    def fingerprint(self) -> str:
+        """A 16-hex-digit digest of the dataset, the configuration and every case."""
+        digest = hashlib.sha256()
+        digest.update(self.dataset.fingerprint().encode())
+        payload = {k: v for k, v in self._payload().items() if k != "fingerprint"}
+        digest.update(json.dumps(payload, sort_keys=True).encode())
+        return digest.hexdigest()[:16]
+
+    def _payload(self) -> dict:
+        return {
+            "format_version": FORMAT_VERSION,
+            "kind": self.kind,
+            "dataset": self.dataset.name,
+            "dataset_fingerprint": self.dataset.fingerprint(),
+            "config": self.config,
+            "train_users": self.train_users,
+            "valid_users": self.valid_users,
+            "test_users": self.test_users,
+            "excluded_items": self.excluded_items,
+            "valid": [asdict(r) for r in self.valid],
+            "test": [asdict(r) for r in self.test],
+            "few_shot": [asdict(r) for r in self.few_shot],
+        }
+
+    def save(self, path: str | Path) -> str:
+        """Write the split as JSON (ids only) and return its fingerprint."""
+        payload = self._payload()
+        payload["fingerprint"] = self.fingerprint()
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).write_text(json.dumps(payload))
+        return payload["fingerprint"]
+
+    @classmethod
+    def load(cls, path: str | Path, dataset: Dataset) -> ColdStartSplit:
+        """Read a split saved by :meth:`save` and bind it to ``dataset``.
+
+        Raises:
+            SplitError: the dataset differs from the one the split was made on.
+        """
+        payload = json.loads(Path(path).read_text())
+        if payload["dataset_fingerprint"] != dataset.fingerprint():
+            raise SplitError(
+                f"{path} was made on dataset {payload['dataset']!r} with fingerprint "
+                f"{payload['dataset_fingerprint']}, but the given dataset has {dataset.fingerprint()}; "
+                f"load the same data files or rebuild the split"
+            )
+        records = {k: [CaseRecord(**r) for r in payload[k]] for k in ("valid", "test", "few_shot")}
+        return cls(
+            payload["kind"], dataset, payload["config"], payload["train_users"], payload["valid_users"],
+            payload["test_users"], payload["excluded_items"], **records,
+        )  # fmt: skip
+
+
+def sample_negatives(rng: np.random.Generator, pool: list[str], exclude: set[str], n: int | None) -> list[str]:
+    """Draw ``n`` distinct items uniformly from ``pool`` minus ``exclude``.
+
+    Args:
+        rng: the random generator (its state advances).
+        pool: candidate negatives, in a fixed order so seeds reproduce.
+        exclude: items that must not be drawn (everything the user interacted with).
+        n: how many; ``None`` returns every allowed item (full-catalog ranking).
+
+    Returns:
+        The negatives; fewer than ``n`` only when the pool is that small.
+    """
+    if n is None:
+        return [i for i in pool if i not in exclude]
+    # Rejection sampling is fast while exclusions are rare; small or crowded pools filter first.
+    for _ in range(50 if n < len(pool) // 2 else 0):
+        chosen: list[str] = []
+        seen: set[str] = set()
+        for index in rng.integers(0, len(pool), size=4 * n):
+            item = pool[index]
+            if item not in exclude and item not in seen:
+                seen.add(item)
+                chosen.append(item)
+                if len(chosen) == n:
+                    return chosen
+    allowed = [i for i in pool if i not in exclude]
+    return [allowed[i] for i in rng.permutation(len(allowed))[:n]]

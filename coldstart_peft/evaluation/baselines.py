@@ -1,0 +1,214 @@
+"""Baselines that need no fine-tuning, scored through the same metrics as trained scorers.
+
+Baselines read item ids (``RankingCase.candidate_ids`` and ``extra["context_ids"]``, which
+:meth:`ColdStartSplit.ranking_cases` fills), because popularity and TF-IDF are properties
+of catalog items, not of one rendering of their text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from sklearn.feature_extraction.text import TfidfVectorizer
+
+from coldstart_peft.data.splits import ColdStartSplit
+from coldstart_peft.errors import DataError, UnknownNameError
+from coldstart_peft.evaluation.ranking import metrics_from_scores, segment_report
+from coldstart_peft.examples import RankingCase
+
+HYBRID_LAMBDAS = (0.0, 0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 1.0)
+"""Grid searched for the hybrid's popularity weight λ on validation users."""
+
+
+def _ids(case: RankingCase) -> list[str]:
+    if case.candidate_ids is None:
+        raise DataError("this baseline needs item ids; build cases with ColdStartSplit.ranking_cases()")
+    return case.candidate_ids
+
+
+class Baseline:
+    """A scorer of ranking cases that is fitted on a split's training side, never on test users."""
+
+    name = "baseline"
+
+    def fit(self, split: ColdStartSplit) -> Baseline:
+        """Learn whatever the baseline needs from ``split``; return ``self``."""
+        return self
+
+    def score_case(self, case: RankingCase) -> np.ndarray:
+        """Return one score per candidate of ``case`` (higher means more relevant)."""
+        raise NotImplementedError
+
+    def score_cases(self, cases: Sequence[RankingCase]) -> list[np.ndarray]:
+        """Score many cases; baselines with batched models override this."""
+        return [self.score_case(case) for case in cases]
+
+
+class PopularityBaseline(Baseline):
+    """Score = how often training users interacted with the item (0 for unseen items, tied)."""
+
+    name = "popularity"
+
+    def fit(self, split: ColdStartSplit) -> PopularityBaseline:
+        self.counts = split.popularity()
+        return self
+
+    def score_case(self, case: RankingCase) -> np.ndarray:
+        return np.array([self.counts.get(i, 0) for i in _ids(case)], dtype=np.float64)
+
+
+class TfidfBaseline(Baseline):
+    """Cosine similarity between TF-IDF vectors of the context's titles and each candidate's text.
+
+    The vectorizer is fitted on the catalog's item text. On Beauty cold-user (K=3, seed 0)
+    title+brand+category candidates gave NDCG@10 0.305 (hybrid 0.378) against 0.296 (0.363)
+    for titles only; sublinear tf changed neither by more than 0.003.
+
+    Args:
+        candidate_field: ``"full"`` (title, brand, category path) or ``"title"``.
+        max_features: vocabulary cap of the vectorizer.
+    """
+
+    name = "tfidf"
+
+    def __init__(self, candidate_field: str = "full", max_features: int | None = 50_000):
+        self.candidate_field, self.max_features = candidate_field, max_features
+
+    def _text(self, item) -> str:
+        if self.candidate_field == "title":
+            return item.title
+        return " ".join([item.title, item.brand or "", " ".join(item.categories[1:])])
+
+    def fit(self, split: ColdStartSplit) -> TfidfBaseline:
+        # Fitting on catalog text, not interactions, leaks nothing about test users.
+        items = split.dataset.items
+        self.index = {item_id: row for row, item_id in enumerate(items)}
+        self.titles = {item_id: item.title for item_id, item in items.items()}
+        self.vectorizer = TfidfVectorizer(max_features=self.max_features)
+        self.matrix = self.vectorizer.fit_transform([self._text(item) for item in items.values()])
+        return self
+
+    def score_case(self, case: RankingCase) -> np.ndarray:
+        context = case.extra.get("context_ids")
+        query = " ".join(self.titles[i] for i in context) if context is not None else case.user_text
+        vector = self.vectorizer.transform([query])
+        rows = [self.index[i] for i in _ids(case)]
+        return np.asarray((self.matrix[rows] @ vector.T).todense()).ravel()
+
+
+class HybridBaseline(Baseline):
+    """TF-IDF similarity + λ·log(1 + popularity), λ chosen by validation NDCG@10.
+
+    Args:
+        lambdas: the grid searched; a fixed ``lam`` skips the search.
+        lam: use this λ instead of tuning.
+        valid_cases: validation cases; by default the split's validation users.
+    """
+
+    name = "hybrid"
+
+    def __init__(self, lambdas: Sequence[float] = HYBRID_LAMBDAS, lam: float | None = None, valid_cases=None):
+        self.lambdas, self.lam, self.valid_cases = tuple(lambdas), lam, valid_cases
+        self.tfidf, self.popularity = TfidfBaseline(), PopularityBaseline()
+        self.validation: dict[float, float] = {}
+
+    def fit(self, split: ColdStartSplit) -> HybridBaseline:
+        self.tfidf.fit(split)
+        self.popularity.fit(split)
+        if self.lam is None:
+            cases = self.valid_cases if self.valid_cases is not None else split.ranking_cases("valid")
+            parts = [(self.tfidf.score_case(c), np.log1p(self.popularity.score_case(c))) for c in cases]
+            for lam in self.lambdas:
+                scores = [text + lam * pop for text, pop in parts]
+                self.validation[lam] = float(metrics_from_scores(scores, cases, ks=(10,))["ndcg@10"].mean())
+            self.lam = max(self.validation, key=self.validation.get)
+        return self
+
+    def score_case(self, case: RankingCase) -> np.ndarray:
+        return self.tfidf.score_case(case) + self.lam * np.log1p(self.popularity.score_case(case))
+
+
+class ZeroShotBaseline(Baseline):
+    """Cosine between mean-pooled backbone embeddings of the user text and each candidate's text.
+
+    Args:
+        backbone: model name or path; ``None`` for the bundled MiniLM.
+        batch_size: texts per forward pass.
+        max_length: wordpiece cap per text.
+        bf16: run under bfloat16 autocast (about twice as fast on CPU; rankings barely move).
+    """
+
+    name = "zero-shot"
+
+    def __init__(self, backbone: str | None = None, batch_size: int = 128, max_length: int = 128, bf16: bool = True):
+        self.backbone, self.batch_size, self.max_length, self.bf16 = backbone, batch_size, max_length, bf16
+        self.cache: dict[str, np.ndarray] = {}
+
+    def fit(self, split: ColdStartSplit | None = None) -> ZeroShotBaseline:
+        from coldstart_peft.backbone import load_backbone, load_tokenizer
+
+        self.model, self.tokenizer = load_backbone(self.backbone), load_tokenizer(self.backbone)
+        return self
+
+    @torch.no_grad()
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """Mean-pooled, L2-normalized embeddings of ``texts``, batched."""
+        out = []
+        for start in range(0, len(texts), self.batch_size):
+            batch = self.tokenizer(list(texts[start : start + self.batch_size]), padding=True, truncation=True,
+                                   max_length=self.max_length, return_tensors="pt")  # fmt: skip
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
+                hidden = self.model(**batch).last_hidden_state
+            mask = batch["attention_mask"].unsqueeze(-1).to(torch.float32)
+            pooled = (hidden.float() * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+            out.append(torch.nn.functional.normalize(pooled, dim=-1).numpy())
+        return np.concatenate(out) if out else np.zeros((0, 1), dtype=np.float32)
+
+    def prepare(self, cases: Sequence[RankingCase]) -> None:
+        """Embed every distinct candidate of ``cases`` once (item embeddings are cached by id or text)."""
+        pending: dict[str, str] = {}
+        for case in cases:
+            for key, text in zip(case.candidate_ids or case.candidate_texts, case.candidate_texts):
+                if key not in self.cache:
+                    pending.setdefault(key, text)
+        # Sorting by length keeps padding (and wasted compute) low within each batch.
+        keys = sorted(pending, key=lambda k: len(pending[k]))
+        self.cache.update(zip(keys, self.embed([pending[k] for k in keys])))
+
+    def score_case(self, case: RankingCase) -> np.ndarray:
+        return self.score_cases([case])[0]
+
+    def score_cases(self, cases: Sequence[RankingCase]) -> list[np.ndarray]:
+        self.prepare(cases)
+        users = self.embed([case.user_text for case in cases])
+        return [np.stack([self.cache[k] for k in (c.candidate_ids or c.candidate_texts)]) @ u for c, u in zip(cases, users)]
+
+
+BASELINES = {"popularity": PopularityBaseline, "tfidf": TfidfBaseline, "hybrid": HybridBaseline, "zero-shot": ZeroShotBaseline}
+"""Baseline name -> class; every class builds with no arguments."""
+
+
+def make_baseline(name: str, **options) -> Baseline:
+    """Build a baseline by name (``popularity``, ``tfidf``, ``hybrid``, ``zero-shot``).
+
+    Raises:
+        UnknownNameError: the name is not a baseline.
+    """
+    if name not in BASELINES:
+        raise UnknownNameError("baseline", name, BASELINES)
+    return BASELINES[name](**options)
+
+
+def evaluate_baseline(baseline: Baseline, cases: Sequence[RankingCase], seed: int = 0) -> dict:
+    """Score ``cases`` with a fitted baseline; report overall, per segment and per domain.
+
+    Example:
+        >>> split = cold_user_split(load_dataset("beauty"), k=3, max_test_users=1000)
+        >>> report = evaluate_baseline(make_baseline("hybrid").fit(split), split.ranking_cases("test"))
+        >>> report["overall"]["ndcg@10"]
+    """
+    if not cases:
+        raise DataError("no ranking cases to evaluate; is max_test_users 0 or the split empty?")
+    return segment_report(baseline.score_cases(cases), cases, seed=seed)

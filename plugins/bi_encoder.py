@@ -1,0 +1,167 @@
+"""The bi-encoder (two-tower) scorer: score = s · sim(M(user text), M(item text)).
+
+User context and item are encoded separately by one shared encoder, so a catalog is encoded
+once and a user is ranked against it with one matrix product. Training uses in-batch
+negatives (InfoNCE): every other item in the batch is a negative for free, which makes it
+the most sample-efficient scorer on a CPU. Zero-shot sentence embeddings already rank
+reasonably, so fine-tuning starts from a useful model.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from coldstart_peft import ConfigError, Scorer, ScorerConfig, TrainGroup, hookimpl
+from coldstart_peft.scorer import inference_autocast
+
+
+@dataclasses.dataclass
+class BiEncoderConfig(ScorerConfig):
+    """Settings of the bi-encoder."""
+
+    max_length: int = dataclasses.field(default=128, metadata={"help": "token budget of one text"})
+    pooling: str = dataclasses.field(default="mean", metadata={"help": "'mean' over tokens or 'cls'"})
+    similarity: str = dataclasses.field(default="cosine", metadata={"help": "'cosine' or 'dot'"})
+    temperature: float = dataclasses.field(default=0.05, metadata={"help": "initial softmax temperature (learned)"})
+    in_batch_negatives: bool = dataclasses.field(
+        default=True, metadata={"help": "use the other items of the batch as negatives (InfoNCE)"}
+    )
+
+    def validate(self) -> None:
+        super().validate()
+        if self.pooling not in ("mean", "cls"):
+            raise ConfigError(f"pooling must be 'mean' or 'cls', got {self.pooling!r}")
+        if self.similarity not in ("cosine", "dot"):
+            raise ConfigError(f"similarity must be 'cosine' or 'dot', got {self.similarity!r}")
+        if not self.temperature > 0:
+            raise ConfigError(f"temperature must be positive, got {self.temperature}")
+
+
+class BiEncoder(Scorer):
+    """Encodes user context and item separately; scores by scaled similarity (two-tower)."""
+
+    name = "bi-encoder"
+    config_class = BiEncoderConfig
+
+    def __init__(self, backbone, tokenizer, config=None):
+        super().__init__(backbone, tokenizer, config)
+        self.log_scale = nn.Parameter(torch.tensor(-math.log(self.config.temperature)))
+
+    def _tokenize(self, texts: Sequence[str]) -> dict[str, torch.Tensor]:
+        return self.tokenizer(
+            list(texts), truncation=True, max_length=self.config.max_length, padding="longest", return_tensors="pt"
+        )
+
+    def _embed(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+        hidden = self.backbone(**inputs).last_hidden_state
+        if self.config.pooling == "cls":
+            pooled = hidden[:, 0]
+        else:
+            mask = inputs["attention_mask"]
+            if hidden.shape[1] > mask.shape[1]:  # virtual tokens of prompt methods count as attended
+                pad = mask.new_ones(mask.shape[0], hidden.shape[1] - mask.shape[1])
+                mask = torch.cat([pad, mask], dim=1)
+            mask = mask.unsqueeze(-1).to(hidden.dtype)
+            pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+        pooled = pooled.float()
+        return F.normalize(pooled, dim=-1) if self.config.similarity == "cosine" else pooled
+
+    def encode(self, texts: Sequence[str], batch_size: int = 128, progress: bool = False) -> torch.Tensor:
+        """Embed texts (users or items alike) for retrieval; returns a float32 CPU tensor.
+
+        Args:
+            texts: the texts to embed.
+            batch_size: texts per forward pass.
+            progress: show a tqdm bar.
+        """
+        from tqdm.auto import tqdm
+
+        was_training = self.training
+        self.eval()
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        out = torch.empty(len(texts), self._dim(), dtype=torch.float32)
+        bar = tqdm(total=len(texts), desc="encoding", unit="text", disable=not progress)
+        with torch.no_grad(), inference_autocast(self.precision, self.device):
+            for start in range(0, len(order), batch_size):
+                idx = order[start : start + batch_size]
+                inputs = {k: v.to(self.device) for k, v in self._tokenize([texts[i] for i in idx]).items()}
+                out[idx] = self._embed(inputs).cpu()
+                bar.update(len(idx))
+        bar.close()
+        self.train(was_training)
+        return out
+
+    def _dim(self) -> int:
+        return self.backbone.config.hidden_size if hasattr(self.backbone, "config") else self.backbone.base_model.config.hidden_size
+
+    @property
+    def scale(self) -> torch.Tensor:
+        """The learned inverse temperature."""
+        return self.log_scale.exp()
+
+    def collate(self, groups: Sequence[TrainGroup]) -> dict[str, torch.Tensor]:
+        items, positives, keys, key_of = [], [], [], {}
+        for group in groups:
+            positive = next((i for i, y in enumerate(group.labels) if y > 0.5), None)
+            if positive is None:
+                raise ConfigError("the bi-encoder trains on groups with a positive item; drop groups without one")
+            positives.append(len(items) + positive)
+            for text in group.item_texts:
+                items.append(text)
+                keys.append(key_of.setdefault(text, len(key_of)))
+        users = self._tokenize([g.user_text for g in groups])
+        item_inputs = self._tokenize(items)
+        batch = {f"user:{k}": v for k, v in users.items()}
+        batch.update({f"item:{k}": v for k, v in item_inputs.items()})
+        batch["positive_index"] = torch.tensor(positives)
+        batch["text_key"] = torch.tensor(keys)
+        batch["group_index"] = torch.tensor([g for g, group in enumerate(groups) for _ in group.item_texts])
+        batch["labels"] = torch.tensor([y for g in groups for y in g.labels], dtype=torch.float32)
+        return batch
+
+    def compute_loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        users = self._embed({k[5:]: v for k, v in batch.items() if k.startswith("user:")})
+        items = self._embed({k[5:]: v for k, v in batch.items() if k.startswith("item:")})
+        logits = self.scale * users @ items.T
+        positive = batch["positive_index"]
+        keys = batch["text_key"]
+        # The same item text elsewhere in the batch is not a negative for this user.
+        duplicate = keys[None, :] == keys[positive][:, None]
+        duplicate[torch.arange(len(positive)), positive] = False
+        if not self.config.in_batch_negatives:
+            own_group = batch["group_index"][None, :] == torch.arange(len(positive), device=keys.device)[:, None]
+            duplicate |= ~own_group
+        logits = logits.masked_fill(duplicate, float("-inf"))
+        return F.cross_entropy(logits, positive)
+
+    def forward_pairs(self, user_texts: Sequence[str], item_texts: Sequence[str]) -> torch.Tensor:
+        users = self._embed({k: v.to(self.device) for k, v in self._tokenize(user_texts).items()})
+        items = self._embed({k: v.to(self.device) for k, v in self._tokenize(item_texts).items()})
+        return self.scale * (users * items).sum(-1)
+
+    @torch.no_grad()
+    def score(self, user_texts: Sequence[str], item_texts: Sequence[str], batch_size: int = 128) -> np.ndarray:
+        """Score aligned pairs, embedding each distinct text once (ranking reuses them a lot)."""
+        if len(user_texts) != len(item_texts):
+            raise ValueError(f"{len(user_texts)} user texts but {len(item_texts)} item texts")
+        unique_users = list(dict.fromkeys(user_texts))
+        unique_items = list(dict.fromkeys(item_texts))
+        u = self.encode(unique_users, batch_size)
+        v = self.encode(unique_items, batch_size)
+        user_pos = {t: i for i, t in enumerate(unique_users)}
+        item_pos = {t: i for i, t in enumerate(unique_items)}
+        ui = torch.tensor([user_pos[t] for t in user_texts], dtype=torch.long)
+        ii = torch.tensor([item_pos[t] for t in item_texts], dtype=torch.long)
+        return (self.scale.detach().float() * (u[ui] * v[ii]).sum(-1)).numpy()
+
+
+@hookimpl
+def register_scorers(register):
+    register(BiEncoder)

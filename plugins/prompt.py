@@ -1,0 +1,78 @@
+"""Prompt tuning through peft: trained embeddings of virtual tokens placed before the input.
+
+The smallest method here (``num_virtual_tokens × hidden`` parameters). The forward runs through
+:class:`~coldstart_peft_plugins._prompt_learning.PromptLearningBackbone`, which keeps the segment
+ids and trims the virtual positions from the output, so pooling in the scorer is unchanged.
+The saved folder is peft's own format.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+from peft import PromptTuningConfig, get_peft_model
+
+from coldstart_peft import ConfigError, Method, MethodConfig, hookimpl
+from coldstart_peft_plugins._prompt_learning import (
+    PEFT_FILES,
+    PromptLearningBackbone,
+    check_virtual_tokens,
+    load_prompt_learning,
+    save_prompt_learning,
+)
+
+INITS = ("sample_vocab", "random")
+
+
+@dataclasses.dataclass
+class PromptMethodConfig(MethodConfig):
+    """Settings of prompt tuning (peft ``PromptTuningConfig``)."""
+
+    num_virtual_tokens: int = dataclasses.field(default=20, metadata={"help": "virtual tokens placed before the input"})
+    init: str = dataclasses.field(
+        default="sample_vocab",
+        metadata={"help": "'sample_vocab' (embeddings of random vocabulary tokens, the right scale) or 'random'"},
+    )
+
+    def validate(self) -> None:
+        if self.num_virtual_tokens < 1:
+            raise ConfigError(f"num_virtual_tokens must be at least 1, got {self.num_virtual_tokens}")
+        if self.init not in INITS:
+            raise ConfigError(f"init must be one of {', '.join(INITS)}, got {self.init!r}")
+
+    def to_peft(self) -> PromptTuningConfig:
+        """The equivalent peft config."""
+        return PromptTuningConfig(
+            num_virtual_tokens=self.num_virtual_tokens,
+            prompt_tuning_init=self.init.upper(),
+            task_type="FEATURE_EXTRACTION",
+        )
+
+
+class PromptTuning(Method):
+    """Trained virtual-token embeddings before every input (peft prompt tuning)."""
+
+    name = "prompt"
+    config_class = PromptMethodConfig
+    # peft's mixed-adapter batches cover LoRA-family layers only; there are no weights to merge into.
+    supports_mixed_batches = False
+    supports_merge = False
+
+    def prepare(self, model, config, *, total_steps=None):
+        check_virtual_tokens(model, config.num_virtual_tokens)
+        return PromptLearningBackbone(get_peft_model(model, config.to_peft()))
+
+    def save(self, model, directory: Path) -> None:
+        save_prompt_learning(model, directory)
+
+    def load(self, model, directory: Path):
+        return load_prompt_learning(model, directory)
+
+    def weight_files(self) -> list[str]:
+        return list(PEFT_FILES)
+
+
+@hookimpl
+def register_methods(register):
+    register(PromptTuning)

@@ -1,0 +1,41 @@
+"""Two-process CPU training (gloo) through torchrun: ranks agree, only rank 0 writes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+WORKER = Path(__file__).parent / "workers" / "ddp_train.py"
+
+
+@pytest.mark.slow
+@pytest.mark.multiprocess
+def test_two_process_training_keeps_ranks_identical(tiny_base, toy_task, tmp_path):
+    train_groups, _ = toy_task
+    pairs = tmp_path / "pairs.jsonl"
+    with pairs.open("w") as handle:
+        for group in train_groups[:64]:
+            for text, label in zip(group.item_texts, group.labels):
+                handle.write(json.dumps({"user_text": group.user_text, "item_text": text, "label": label}) + "\n")
+    out = tmp_path / "run"
+    out.mkdir()
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+         str(WORKER), tiny_base, str(pairs), str(out)],
+        capture_output=True, text=True, timeout=300, env=env,
+    )
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    ranks = [json.loads((out / f"rank{r}.json").read_text()) for r in (0, 1)]
+    assert [r["world"] for r in ranks] == [2, 2]
+    assert all("MULTI_CPU" in r["distributed_type"] for r in ranks)
+    assert ranks[0]["steps"] == ranks[1]["steps"] > 0
+    assert ranks[0]["checksum"] == ranks[1]["checksum"]
+    written = sorted(p.name for p in out.iterdir())
+    assert written == ["adapter", "rank0.json", "rank1.json"], "only rank 0 may save the adapter"
+    assert (out / "adapter" / "adapter_model.safetensors").is_file()
