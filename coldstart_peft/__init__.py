@@ -20,6 +20,7 @@ from coldstart_peft.errors import (  # noqa: E402
     FingerprintMismatchError,
     InputTooLongError,
     PluginError,
+    StaleIndexError,
     UnknownNameError,
     UnsafeFileError,
 )
@@ -30,8 +31,9 @@ from coldstart_peft.method import Method, MethodConfig, count_parameters  # noqa
 from coldstart_peft.scorer import Scorer, ScorerConfig  # noqa: E402
 from coldstart_peft.host import create_host, default_host, get_method, get_scorer  # noqa: E402
 from coldstart_peft.assembly import apply_method, build_scorer, make_method  # noqa: E402
-from coldstart_peft.artifact import adapter_bytes, load_adapter, save_adapter  # noqa: E402
+from coldstart_peft.artifact import adapter_bytes, adapter_fingerprint, load_adapter, save_adapter  # noqa: E402
 from coldstart_peft.training import TrainConfig, TrainResult, train  # noqa: E402
+from coldstart_peft.retrieval import ItemIndex, Recommendation, Recommender  # noqa: E402
 
 __all__ = [
     "AdapterError",
@@ -42,18 +44,23 @@ __all__ = [
     "DuplicateNameError",
     "FingerprintMismatchError",
     "InputTooLongError",
+    "ItemIndex",
     "Method",
     "MethodConfig",
     "PluginError",
     "RankingCase",
+    "Recommendation",
+    "Recommender",
     "Scorer",
     "ScorerConfig",
+    "StaleIndexError",
     "TrainConfig",
     "TrainGroup",
     "TrainResult",
     "UnknownNameError",
     "UnsafeFileError",
     "adapter_bytes",
+    "adapter_fingerprint",
     "apply_method",
     "build_scorer",
     "count_parameters",

@@ -13,6 +13,7 @@ safetensors only and refuses pickle files before any of them is opened.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -156,6 +157,39 @@ def _json_default(value: Any) -> Any:
 def adapter_bytes(directory: str | Path) -> int:
     """Total size on disk of an adapter folder's files."""
     return sum(p.stat().st_size for p in Path(directory).rglob("*") if p.is_file())
+
+
+def adapter_fingerprint(directory: str | Path, host: PluginHost | None = None) -> str:
+    """Identify one saved adapter by the bytes of its manifest and weight files.
+
+    Anything derived from an adapter (an item index of its embeddings) records this digest,
+    so it can tell when the adapter it came from was retrained or replaced. Other files in
+    the folder (an ``index/`` cache, notes) are left out, so writing them never changes it.
+
+    Args:
+        directory: a folder written by :func:`save_adapter`.
+        host: plugin host to resolve the method in (it names its weight files).
+
+    Returns:
+        A 16-hex-digit digest.
+
+    Raises:
+        AdapterError: the folder is not an adapter folder.
+        CorruptAdapterError: a weight file the manifest implies is missing.
+    """
+    directory = Path(directory)
+    manifest = read_manifest(directory)
+    method = (host or default_host()).method(manifest["method"])(manifest["method_config"])
+    digest = hashlib.sha256()
+    for name in [MANIFEST, HEAD, *sorted(method.weight_files())]:
+        path = directory / name
+        if not path.is_file():
+            raise CorruptAdapterError(f"missing file {path}; the adapter folder is incomplete, save it again")
+        digest.update(name.encode() + b"\0")
+        with path.open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()[:16]
 
 
 def load_adapter(directory: str | Path, base_model: str | Path | None = None, host: PluginHost | None = None) -> Scorer:

@@ -92,7 +92,7 @@ def generate_world(n_items: int = 600, n_users: int = 3000, min_clicks: int = 5,
         price = float(np.round(rng.uniform(low, high), 2))
         items.append(DemoItem(f"D{index:05d}", f"{brand} {adjective} {shade} {kind}", brand, category, price, style, family))
     # Zipf-like popularity, so the popularity baseline is a real competitor.
-    popularity = 1.0 / np.arange(1, n_items + 1) ** 0.8
+    popularity = 1.0 / np.arange(1, n_items + 1) ** 0.5
     popularity = popularity[rng.permutation(n_items)]
     item_category = np.array([categories.index(i.category) for i in items])
     item_style = np.array([list(STYLES).index(i.style) for i in items])
@@ -103,9 +103,9 @@ def generate_world(n_items: int = 600, n_users: int = 3000, min_clicks: int = 5,
         style = rng.integers(len(STYLES))
         family = rng.integers(len(SHADES))
         affinity = (
-            2.2 * np.isin(item_category, liked_categories)
-            + 1.8 * (item_style == style)
-            + 1.2 * (item_family == family)
+            3.0 * np.isin(item_category, liked_categories)
+            + 3.0 * (item_style == style)
+            + 2.0 * (item_family == family)
         )
         weights = popularity * np.exp(affinity)
         n_clicks = int(rng.integers(min_clicks, max_clicks + 1))

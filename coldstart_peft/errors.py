@@ -81,6 +81,10 @@ class CorruptAdapterError(AdapterError):
     """An adapter file is missing, truncated, has wrong shapes or non-finite weights."""
 
 
+class StaleIndexError(ColdStartError):
+    """A saved item index was built with other adapter weights or another embedding size than the model in use."""
+
+
 class InputTooLongError(ColdStartError, ValueError):
     """A tokenized input does not fit the model's position budget."""
 

@@ -70,12 +70,15 @@ class Method:
         config_class: the dataclass holding this method's settings.
         supports_mixed_batches: several domain adapters can serve one batch (peft LoRA).
         supports_merge: adapter weights can be folded into the base weights for inference.
+        recommended_lr: the learning rate the engine uses when the user sets none; methods
+            with few parameters (prompt tuning, IA3) need far larger steps than full tuning.
     """
 
     name: ClassVar[str] = ""
     config_class: ClassVar[type] = MethodConfig
     supports_mixed_batches: ClassVar[bool] = False
     supports_merge: ClassVar[bool] = False
+    recommended_lr: ClassVar[float] = 1e-3
 
     def __init__(self, config: MethodConfig | dict[str, Any] | None = None):
         if config is None or isinstance(config, dict):

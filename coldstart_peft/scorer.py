@@ -20,6 +20,7 @@ from transformers import PreTrainedTokenizerBase
 from coldstart_peft.errors import ConfigError, CorruptAdapterError
 from coldstart_peft.examples import TrainGroup
 from coldstart_peft.method import build_config
+from coldstart_peft.prior import count_positives, lookup, prior_tables
 
 PRECISIONS = ("auto", "fp32", "bf16")
 
@@ -29,6 +30,11 @@ class ScorerConfig:
     """Settings shared by every scorer."""
 
     max_length: int = dataclasses.field(default=256, metadata={"help": "token budget of one input"})
+    popularity_prior: bool = dataclasses.field(
+        default=False,
+        metadata={"help": "add w·log(1 + training popularity) of the item to the score, w learned "
+                          "(unseen items get 0); see coldstart_peft.prior"},
+    )
 
     def validate(self) -> None:
         """Raise :class:`ConfigError` on impossible values."""
@@ -72,6 +78,30 @@ class Scorer(nn.Module):
         self.backbone = backbone
         self.tokenizer = tokenizer
         self.precision = "auto"
+        if self.config.popularity_prior:
+            self.prior_weight = nn.Parameter(torch.tensor(1.0))
+            self.register_buffer("prior_keys", torch.zeros(0, dtype=torch.int64))
+            self.register_buffer("prior_values", torch.zeros(0))
+
+    def fit_prior(self, groups: Sequence[TrainGroup]) -> None:
+        """Count training positives per item text; the engine calls this before training."""
+        if self.config.popularity_prior:
+            self.prior_keys, self.prior_values = (t.to(self.device) for t in prior_tables(count_positives(groups)))
+
+    def prior_features(self, item_texts: Sequence[str]) -> torch.Tensor:
+        """``log(1 + training popularity)`` per item text (zeros without a popularity prior).
+
+        Collate functions store this in the batch; :meth:`add_prior` weights it.
+        """
+        if not self.config.popularity_prior:
+            return torch.zeros(len(item_texts))
+        return lookup(self.prior_keys.cpu(), self.prior_values.cpu(), item_texts)
+
+    def add_prior(self, logits: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
+        """``logits + w · features`` with the learned weight ``w``; ``logits`` unchanged without a prior."""
+        if not self.config.popularity_prior:
+            return logits
+        return logits + self.prior_weight * features.to(logits.device, torch.float32)
 
     @classmethod
     def description(cls) -> str:
@@ -138,4 +168,7 @@ class Scorer(nn.Module):
                 f"scorer head weights do not match: expected {sorted(expected)}, found {sorted(state)}; "
                 "the adapter was saved by a different scorer or scorer version"
             )
+        if self.config.popularity_prior:  # the table's size is the training catalog's, not fixed
+            self.prior_keys = state["prior_keys"].clone()
+            self.prior_values = state["prior_values"].clone()
         self.load_state_dict(state, strict=False)

@@ -37,7 +37,7 @@ class TrainConfig:
     time_budget_s: float | None = dataclasses.field(default=None, metadata={"help": "stop training after this many seconds"})
     batch_size: int = dataclasses.field(default=8, metadata={"help": "training groups per batch and process"})
     grad_accum: int = dataclasses.field(default=1, metadata={"help": "batches per optimizer step"})
-    lr: float = dataclasses.field(default=5e-4, metadata={"help": "learning rate of the method's parameters"})
+    lr: float | None = dataclasses.field(default=None, metadata={"help": "learning rate of the method's parameters (default: the method's recommended_lr)"})
     head_lr: float | None = dataclasses.field(default=None, metadata={"help": "learning rate of the scorer head (default: lr)"})
     weight_decay: float = dataclasses.field(default=0.0, metadata={"help": "AdamW weight decay"})
     warmup_ratio: float = dataclasses.field(default=0.06, metadata={"help": "share of steps with rising learning rate"})
@@ -61,7 +61,7 @@ class TrainConfig:
             raise ConfigError(f"grad_accum must be at least 1, got {self.grad_accum}")
         if self.epochs < 1:
             raise ConfigError(f"epochs must be at least 1, got {self.epochs}")
-        if not self.lr > 0 or (self.head_lr is not None and not self.head_lr > 0):
+        if (self.lr is not None and not self.lr > 0) or (self.head_lr is not None and not self.head_lr > 0):
             raise ConfigError(f"learning rates must be positive, got lr={self.lr}, head_lr={self.head_lr}")
         if self.max_steps is not None and self.max_steps < 1:
             raise ConfigError(f"max_steps must be at least 1, got {self.max_steps}")
@@ -110,14 +110,15 @@ def resolve_precision(mixed_precision: str) -> str:
     return "bf16"
 
 
-def _param_groups(scorer: Scorer, config: TrainConfig) -> list[dict[str, Any]]:
+def _param_groups(scorer: Scorer, config: TrainConfig, method: Method) -> list[dict[str, Any]]:
     backbone, head = [], []
     for name, parameter in scorer.named_parameters():
         if parameter.requires_grad:
             (backbone if name.startswith("backbone.") else head).append(parameter)
-    groups = [{"params": backbone, "lr": config.lr}]
+    lr = config.lr or method.recommended_lr
+    groups = [{"params": backbone, "lr": lr}]
     if head:
-        groups.append({"params": head, "lr": config.head_lr or config.lr})
+        groups.append({"params": head, "lr": config.head_lr or lr})
     return [g for g in groups if g["params"]]
 
 
@@ -130,6 +131,24 @@ def plan_steps(n_groups: int, config: TrainConfig, num_processes: int = 1) -> in
     batches = math.ceil(n_groups / (config.batch_size * num_processes))
     steps = max(1, math.ceil(batches / config.grad_accum)) * config.epochs
     return min(steps, config.max_steps) if config.max_steps else steps
+
+
+def _time_aware_schedule(optimizer, config: TrainConfig, total_steps: int, start: float):
+    """Linear warm-up and decay over whichever ends first, the planned steps or the time budget.
+
+    A step-based schedule planned for several epochs would still be warming up when a short
+    time budget runs out; measuring progress in elapsed time as well keeps the schedule whole.
+    """
+    state = {"step": 0}
+
+    def factor(_: int) -> float:
+        progress = max(state["step"] / total_steps, (time.perf_counter() - start) / config.time_budget_s)
+        state["step"] += 1
+        if progress < config.warmup_ratio:
+            return max(progress / config.warmup_ratio, 1e-3)
+        return max(0.0, (1.0 - progress) / (1.0 - config.warmup_ratio)) if config.scheduler != "constant" else 1.0
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
 def make_accelerator(config: TrainConfig) -> Accelerator:
@@ -174,6 +193,7 @@ def train(
     if not train_groups:
         raise ConfigError("no training groups: the training data is empty")
     set_seed(config.seed)
+    scorer.fit_prior(train_groups)
     accelerator = accelerator or make_accelerator(config)
     loader = DataLoader(
         list(train_groups),
@@ -183,11 +203,15 @@ def train(
         generator=torch.Generator().manual_seed(config.seed),
     )
     total_steps = plan_steps(len(train_groups), config, accelerator.num_processes)
-    optimizer = torch.optim.AdamW(_param_groups(scorer, config), weight_decay=config.weight_decay)
-    scheduler = get_scheduler(
-        config.scheduler, optimizer,
-        num_warmup_steps=int(config.warmup_ratio * total_steps), num_training_steps=total_steps,
-    )
+    optimizer = torch.optim.AdamW(_param_groups(scorer, config, method), weight_decay=config.weight_decay)
+    clock = time.perf_counter()
+    if config.time_budget_s:
+        scheduler = _time_aware_schedule(optimizer, config, total_steps, clock)
+    else:
+        scheduler = get_scheduler(
+            config.scheduler, optimizer,
+            num_warmup_steps=int(config.warmup_ratio * total_steps), num_training_steps=total_steps,
+        )
     model, optimizer, loader, scheduler = accelerator.prepare(scorer, optimizer, loader, scheduler)
     if config.log_with:
         accelerator.init_trackers("coldstart-peft", config={k: str(v) for k, v in dataclasses.asdict(config).items()})
@@ -198,7 +222,7 @@ def train(
     best_state: dict[str, torch.Tensor] | None = None
     stale, step, pairs, stopped = 0, 0, 0, False
     running = 0.0
-    start = time.perf_counter()
+    start = clock
     bar = tqdm(total=total_steps, desc=f"train {method.name}", disable=not (config.progress and accelerator.is_main_process))
 
     def validate() -> bool:

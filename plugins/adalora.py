@@ -20,6 +20,7 @@ The saved folder is peft's own format: the pruned matrices plus ``rank_pattern``
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from pathlib import Path
 
 import torch
@@ -122,11 +123,6 @@ class AdaLoraMethodConfig(MethodConfig):
         )
 
 
-def rank_pattern(model: PeftModel) -> dict[str, list[bool]] | None:
-    """The current rank pattern (kept ranks per adapted matrix), ``None`` before the first allocation."""
-    return model.peft_config[ADAPTER].rank_pattern
-
-
 def live_rank_pattern(model: PeftModel) -> dict[str, list[bool]]:
     """The ranks in use: for every adapted matrix, which singular values are non-zero.
 
@@ -144,8 +140,8 @@ def orthonormalize(model: PeftModel) -> None:
 
     peft draws both from N(0, 0.02) with the singular values at zero, so the update starts as a
     product of three small factors and barely moves in a short run. Orthonormal factors leave
-    the initial update at zero (the singular values still are) while giving them unit-scale
-    gradients.
+    the initial update at zero (the singular values still are) while the singular values get
+    gradients of unit scale from the first step.
     """
     with torch.no_grad():
         for name, parameter in model.named_parameters():
@@ -204,7 +200,11 @@ class AdaLora(Method):
             config.rank_pattern = allocated  # training may go on with the allocator's own pattern
 
     def load(self, model, directory: Path):
-        return PeftModel.from_pretrained(model, str(directory), is_trainable=False)
+        with warnings.catch_warnings():
+            # peft's generic per-module-rank check reads AdaLoRA's rank_pattern as LoRA's and warns
+            # that its keys match no module; AdaLoRA then applies the pattern itself.
+            warnings.filterwarnings("ignore", message="The following rank_pattern keys did not match")
+            return PeftModel.from_pretrained(model, str(directory), is_trainable=False)
 
     def merge(self, model):
         return model.merge_and_unload()

@@ -124,12 +124,13 @@ class BiEncoder(Scorer):
         batch["text_key"] = torch.tensor(keys)
         batch["group_index"] = torch.tensor([g for g, group in enumerate(groups) for _ in group.item_texts])
         batch["labels"] = torch.tensor([y for g in groups for y in g.labels], dtype=torch.float32)
+        batch["prior"] = self.prior_features(items)
         return batch
 
     def compute_loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         users = self._embed({k[5:]: v for k, v in batch.items() if k.startswith("user:")})
         items = self._embed({k[5:]: v for k, v in batch.items() if k.startswith("item:")})
-        logits = self.scale * users @ items.T
+        logits = self.add_prior(self.scale * users @ items.T, batch["prior"][None, :])
         positive = batch["positive_index"]
         keys = batch["text_key"]
         # The same item text elsewhere in the batch is not a negative for this user.
@@ -144,7 +145,7 @@ class BiEncoder(Scorer):
     def forward_pairs(self, user_texts: Sequence[str], item_texts: Sequence[str]) -> torch.Tensor:
         users = self._embed({k: v.to(self.device) for k, v in self._tokenize(user_texts).items()})
         items = self._embed({k: v.to(self.device) for k, v in self._tokenize(item_texts).items()})
-        return self.scale * (users * items).sum(-1)
+        return self.add_prior(self.scale * (users * items).sum(-1), self.prior_features(item_texts))
 
     @torch.no_grad()
     def score(self, user_texts: Sequence[str], item_texts: Sequence[str], batch_size: int = 128) -> np.ndarray:
@@ -159,7 +160,8 @@ class BiEncoder(Scorer):
         item_pos = {t: i for i, t in enumerate(unique_items)}
         ui = torch.tensor([user_pos[t] for t in user_texts], dtype=torch.long)
         ii = torch.tensor([item_pos[t] for t in item_texts], dtype=torch.long)
-        return (self.scale.detach().float() * (u[ui] * v[ii]).sum(-1)).numpy()
+        similarity = self.scale.detach().float() * (u[ui] * v[ii]).sum(-1)
+        return self.add_prior(similarity, self.prior_features(item_texts)).numpy()
 
 
 @hookimpl

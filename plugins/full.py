@@ -28,6 +28,7 @@ class FullFineTuning(Method):
     config_class = FullConfig
     supports_mixed_batches = False
     supports_merge = False
+    recommended_lr = 1e-4
 
     def prepare(self, model, config, *, total_steps=None):
         for parameter in model.parameters():

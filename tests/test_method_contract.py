@@ -19,7 +19,8 @@ from coldstart_peft.backbone import load_backbone
 
 HOST = create_host(load_entrypoints=False)
 METHODS = HOST.methods.names()
-PEFT_BUDGET = 0.05  # every parameter-efficient method trains under 5% of the backbone
+PEFT_BUDGET = 0.05
+TINY_MODEL_LR_FACTOR = 5.0  # every parameter-efficient method trains under 5% of the backbone
 
 
 def _fixed_batch_loss(scorer, groups) -> float:
@@ -41,7 +42,8 @@ def trained(tiny_base, toy_task, tmp_path_factory):
             torch.manual_seed(0)
             scorer = build_scorer("cross-encoder", tiny_base, {"max_length": 48, "dropout": 0.0}, host=HOST)
             method = HOST.method(name)()
-            config = TrainConfig(epochs=4, batch_size=8, lr=5e-3, seed=0, progress=False, mixed_precision="no")
+            # A tiny random model learns only with steps larger than a pretrained one wants.
+            config = TrainConfig(epochs=5, batch_size=8, lr=TINY_MODEL_LR_FACTOR * method.recommended_lr, seed=0, progress=False, mixed_precision="no")
             from coldstart_peft.training import plan_steps
 
             apply_method(scorer, method, total_steps=plan_steps(len(train_groups), config))

@@ -12,7 +12,7 @@ from coldstart_peft.errors import ColdStartError
 
 def build_parser() -> argparse.ArgumentParser:
     """The top-level parser with every sub-command registered."""
-    from coldstart_peft.cli import demo, evaluate, plugins, train
+    from coldstart_peft.cli import demo, evaluate, plugins, recommend, search, train
 
     parser = argparse.ArgumentParser(
         prog="coldstart-peft",
@@ -20,7 +20,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"coldstart-peft {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (plugins, demo, train, evaluate):
+    for module in (plugins, demo, train, evaluate, recommend, search):
         module.register(commands)
     return parser
 

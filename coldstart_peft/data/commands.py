@@ -10,7 +10,7 @@ import argparse
 import time
 
 from coldstart_peft.data.cold_start import make_split
-from coldstart_peft.data.registry import DATASETS, load_dataset
+from coldstart_peft.data.registry import DATASETS, GENERATED_DATASETS, load_dataset
 from coldstart_peft.data.splits import SPLIT_KINDS, ColdStartSplit
 
 REPORT_METRICS = ("ndcg@10", "hr@10", "mrr", "auc")
@@ -28,7 +28,7 @@ def add_data_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPars
     """
     group = parser.add_argument_group("data")
     group.add_argument("--dataset", default="beauty",
-                       help=f"{' | '.join(DATASETS)} | a dataset folder or file (default: beauty)")  # fmt: skip
+                       help=f"{' | '.join([*DATASETS, *GENERATED_DATASETS])} | a dataset folder or file (default: beauty)")  # fmt: skip
     group.add_argument("--split", default="cold-user", choices=SPLIT_KINDS, help="cold-start protocol (default: cold-user)")
     group.add_argument("--k-context", type=int, default=3, help="known items per cold user: 0, 1, 3 or 5 (default: 3)")
     group.add_argument("--n-negatives", type=int, default=99, help="negatives per test case (default: 99)")

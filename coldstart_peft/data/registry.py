@@ -67,6 +67,16 @@ DATASETS: dict[str, Callable[[Path], Dataset]] = {
 }
 """Dataset name -> loader taking the shared data folder."""
 
+
+def _demo() -> Dataset:
+    from coldstart_peft.demo import demo_dataset  # the generator is only needed when asked for
+
+    return demo_dataset()
+
+
+GENERATED_DATASETS: dict[str, Callable[[], Dataset]] = {"demo": _demo}
+"""Dataset name -> generator; these need no shared data folder (``demo``: the ``demo`` command's shop)."""
+
 _CACHE: dict[str, Dataset] = {}
 
 
@@ -74,7 +84,7 @@ def load_dataset(name_or_path: str | Path, mapping: ColumnMapping | None = None,
     """Load a named shared dataset or a dataset folder/file.
 
     Args:
-        name_or_path: ``"beauty"``, ``"scientific"``, ``"movielens"``; or a path: an ``ml-100k``
+        name_or_path: ``"beauty"``, ``"scientific"``, ``"movielens"``, ``"demo"`` (generated); or a path: an ``ml-100k``
             folder, a UniSRec folder, a PixRec ``.jsonl`` file, or a folder holding
             ``items.{csv,jsonl,parquet}`` and ``interactions.{csv,jsonl,parquet}`` (read with ``mapping``).
         mapping: column mapping for generic tables.
@@ -94,7 +104,9 @@ def load_dataset(name_or_path: str | Path, mapping: ColumnMapping | None = None,
     key = str(name_or_path)
     if cache and key in _CACHE and mapping is None:
         return _CACHE[key]
-    if key.lower() in DATASETS:
+    if key.lower() in GENERATED_DATASETS:
+        dataset = GENERATED_DATASETS[key.lower()]()
+    elif key.lower() in DATASETS:
         dataset = DATASETS[key.lower()](data_dir())
     else:
         dataset = _load_path(Path(key), mapping, name_or_path)
@@ -105,7 +117,7 @@ def load_dataset(name_or_path: str | Path, mapping: ColumnMapping | None = None,
 
 def _load_path(path: Path, mapping: ColumnMapping | None, original) -> Dataset:
     if not path.exists():
-        raise UnknownNameError("dataset", str(original), list(DATASETS) + ["<path to a dataset folder or file>"])
+        raise UnknownNameError("dataset", str(original), [*DATASETS, *GENERATED_DATASETS, "<path to a dataset folder or file>"])
     if path.is_file():
         return load_pixrec(path)
     if (path / "u.item").exists():
@@ -117,4 +129,4 @@ def _load_path(path: Path, mapping: ColumnMapping | None, original) -> Dataset:
             items, inter = path / f"items.{ext}{suffix}", path / f"interactions.{ext}{suffix}"
             if items.exists() and inter.exists():
                 return load_tabular(items, inter, mapping, name=path.name)
-    raise UnknownNameError("dataset", str(original), list(DATASETS) + ["<folder with items.csv + interactions.csv>"])
+    raise UnknownNameError("dataset", str(original), [*DATASETS, *GENERATED_DATASETS, "<folder with items.csv + interactions.csv>"])

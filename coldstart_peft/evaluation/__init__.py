@@ -10,11 +10,13 @@ from coldstart_peft.evaluation.baselines import (
     evaluate_baseline,
     make_baseline,
 )
+from coldstart_peft.evaluation.full_catalog import FULL_CATALOG_KS, evaluate_full_catalog
 from coldstart_peft.evaluation.metrics import (
     auc,
     bootstrap_ci,
     hit_rate_at_k,
     log_loss,
+    metrics_from_ranks,
     mrr,
     ndcg_at_k,
     pointwise_auc,
@@ -33,7 +35,7 @@ from coldstart_peft.evaluation.ranking import (
 
 __all__ = [
     "BASELINES", "Baseline", "HybridBaseline", "PopularityBaseline", "TfidfBaseline", "ZeroShotBaseline",
-    "evaluate_baseline", "make_baseline",
+    "evaluate_baseline", "make_baseline", "FULL_CATALOG_KS", "evaluate_full_catalog", "metrics_from_ranks",
     "auc", "bootstrap_ci", "evaluate_by_segment", "evaluate_pointwise", "evaluate_ranking", "hit_rate_at_k",
     "log_loss", "metrics_from_scores", "mrr", "ndcg_at_k", "pointwise_auc", "pointwise_metrics",
     "ranking_metrics", "score_cases", "segment_report", "summarize",

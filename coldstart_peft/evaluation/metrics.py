@@ -60,6 +60,36 @@ def auc(scores, targets) -> np.ndarray:
     return (n_negatives - better - tied + 0.5 * tied) / max(n_negatives, 1)
 
 
+def metrics_from_ranks(better, tied, ks=DEFAULT_KS) -> dict[str, np.ndarray]:
+    """HR@k, NDCG@k and MRR per row from how many candidates beat or tie with the positive.
+
+    Full-catalog evaluation counts these from a score matrix without ever building one
+    candidate list per user, then shares the tie handling of :func:`ranking_metrics`.
+
+    Args:
+        better: per row, candidates scored strictly above the positive.
+        tied: per row, other candidates scored exactly as the positive.
+        ks: cut-offs for HR@k and NDCG@k.
+
+    Returns:
+        ``{"hr@10": per-row array, "ndcg@10": ..., "mrr": ...}``.
+
+    Example:
+        >>> metrics_from_ranks([0, 3], [0, 0], ks=(1,))["hr@1"]
+        array([1., 0.])
+    """
+    better = np.asarray(better, dtype=np.int64)
+    tied = np.asarray(tied, dtype=np.int64)
+    out: dict[str, np.ndarray] = {}
+    for k in ks:
+        out[f"hr@{k}"] = _expected_over_ranks(better, tied, lambda r, k=k: (r <= k).astype(np.float64))
+        out[f"ndcg@{k}"] = _expected_over_ranks(
+            better, tied, lambda r, k=k: np.where(r <= k, 1.0 / np.log2(1.0 + r), 0.0)
+        )
+    out["mrr"] = _expected_over_ranks(better, tied, lambda r: 1.0 / r)
+    return out
+
+
 def ranking_metrics(scores, targets=None, ks=DEFAULT_KS) -> dict[str, np.ndarray]:
     """Compute every ranking metric per row.
 
@@ -79,13 +109,7 @@ def ranking_metrics(scores, targets=None, ks=DEFAULT_KS) -> dict[str, np.ndarray
     if targets is None:
         targets = np.zeros(len(scores), dtype=np.int64)
     better, tied = _rank_bounds(scores, targets)
-    out: dict[str, np.ndarray] = {}
-    for k in ks:
-        out[f"hr@{k}"] = _expected_over_ranks(better, tied, lambda r, k=k: (r <= k).astype(np.float64))
-        out[f"ndcg@{k}"] = _expected_over_ranks(
-            better, tied, lambda r, k=k: np.where(r <= k, 1.0 / np.log2(1.0 + r), 0.0)
-        )
-    out["mrr"] = _expected_over_ranks(better, tied, lambda r: 1.0 / r)
+    out = metrics_from_ranks(better, tied, ks)
     out["auc"] = auc(scores, targets)
     return out
 

@@ -1,0 +1,142 @@
+"""The on-disk layout of an adapter bank: one adapter folder per domain plus ``manifest.json``.
+
+Layout of a bank root::
+
+    manifest.json           base model, method, scorer, every domain with its counts and metrics
+    _global/                the shared global adapter (optional; the fallback of cold domains)
+    <domain-slug>/          one folder per trained domain, exactly as ``save_adapter`` writes it
+
+Domain names are free text ("Tools & Accessories"), folder names are slugs of them
+("tools-accessories"); the manifest keeps both. Slugs only use ``[a-z0-9-]``, so the
+underscore-prefixed ``_global`` folder and the hidden ``.tmp``/``.old`` siblings that atomic
+saves leave after a crash can never collide with a domain.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import unicodedata
+import uuid
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from coldstart_peft import __version__
+from coldstart_peft.artifact import _replace_dir
+from coldstart_peft.errors import AdapterError, CorruptAdapterError
+
+BANK_MANIFEST = "manifest.json"
+BANK_FORMAT = "coldstart-peft-bank"
+GLOBAL_FOLDER = "_global"
+GLOBAL = "__global__"
+"""Routing key of the global adapter (never a slug, so never a domain's key)."""
+BASE = "__base__"
+"""Routing key of the bare base model; also peft's own name for "no adapter" in mixed batches."""
+
+
+def slugify(name: str) -> str:
+    """A folder name for a domain: lowercase ASCII letters, digits and single hyphens.
+
+    Example:
+        >>> slugify("Tools & Accessories")
+        'tools-accessories'
+
+    Raises:
+        AdapterError: nothing usable is left of ``name`` (for example only punctuation).
+    """
+    ascii_name = unicodedata.normalize("NFKD", str(name)).encode("ascii", "ignore").decode()
+    slug = re.sub(r"[^a-z0-9]+", "-", ascii_name.lower()).strip("-")
+    if not slug:
+        raise AdapterError(f"domain name {name!r} has no letters or digits to name a folder after; rename the domain")
+    return slug
+
+
+def new_manifest(scorer, method, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The manifest of an empty bank for adapters of ``method`` on ``scorer``'s base model."""
+    return {
+        "format": BANK_FORMAT,
+        "format_version": 1,
+        "library_version": __version__,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "base_model": {"name_or_path": scorer.base_model_name, "fingerprint": scorer.base_fingerprint},
+        "method": method.name,
+        "method_config": method.config.to_dict(),
+        "scorer": scorer.name,
+        "scorer_config": scorer.config.to_dict(),
+        "supports_mixed_batches": bool(method.supports_mixed_batches),
+        "supports_merge": bool(method.supports_merge),
+        "global": None,
+        "domains": [],
+        "training": dict(extra or {}),
+    }
+
+
+def write_manifest(root: Path, manifest: dict[str, Any]) -> Path:
+    """Write ``manifest.json`` atomically (temporary file, fsync, rename)."""
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    path = root / BANK_MANIFEST
+    tmp = root / f".{BANK_MANIFEST}.tmp-{uuid.uuid4().hex[:8]}"
+    try:
+        with open(tmp, "w", encoding="utf-8") as handle:
+            json.dump(manifest, handle, indent=2, default=str)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def read_manifest(root: Path) -> dict[str, Any]:
+    """Read and check a bank's ``manifest.json``.
+
+    Raises:
+        AdapterError: the folder is not a bank.
+        CorruptAdapterError: the manifest is not valid JSON.
+    """
+    path = Path(root) / BANK_MANIFEST
+    if not path.is_file():
+        raise AdapterError(
+            f"{root} has no {BANK_MANIFEST}; it is not an adapter bank. Create one with "
+            "`coldstart-peft train --per-domain` or coldstart_peft.bank.BankWriter"
+        )
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise CorruptAdapterError(f"{path} is not valid JSON ({exc}); restore it or retrain the bank") from exc
+    if manifest.get("format") != BANK_FORMAT:
+        raise AdapterError(f"{path} is not a {BANK_FORMAT} manifest (format {manifest.get('format')!r})")
+    return manifest
+
+
+def recover_folder(folder: Path) -> Path:
+    """Return ``folder``, first restoring it if a crash hit the rename window of an atomic save.
+
+    ``save_adapter`` moves the old folder to a hidden ``.<name>.old-*`` sibling and then the
+    new one into place; a crash between the two renames leaves neither at ``folder``. The old
+    copy is complete, so it is moved back.
+    """
+    folder = Path(folder)
+    if not folder.exists():
+        olds = sorted(folder.parent.glob(f".{folder.name}.old-*"), key=lambda p: p.stat().st_mtime)
+        if olds:
+            os.replace(olds[-1], folder)
+    return folder
+
+
+def copy_adapter(source: Path, target: Path) -> Path:
+    """Copy an adapter folder to ``target`` atomically (copy to a hidden sibling, then rename)."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.tmp-{uuid.uuid4().hex[:8]}")
+    try:
+        shutil.copytree(source, tmp)
+        _replace_dir(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return target

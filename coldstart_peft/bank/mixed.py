@@ -1,0 +1,131 @@
+"""Score one batch whose pairs belong to different domains with a single encoder pass.
+
+peft's LoRA takes ``adapter_names=[...]``, one per row, and applies each row's adapter in one
+forward pass. The scorer head is per domain too, and a scorer does not expose its head
+separately from its encoder, so the batch runs in two steps:
+
+1. The scorer runs on the whole batch with the backbone wrapped by :class:`_Recording`, which
+   adds ``adapter_names`` and keeps every encoder output. Rows of the domain whose head is
+   active get their final scores from this pass.
+2. For each other domain in the batch, its head is switched in and the scorer runs on that
+   domain's rows with the backbone replaced by :class:`_Replay`, which serves the recorded
+   encoder outputs instead of encoding again. Only tokenization and the small head rerun.
+
+This relies on one property of a scorer: each backbone call encodes the given pairs row by
+row, in order (true of the cross-encoder, one call, and the bi-encoder, two calls). The replay
+checks the token ids it is asked to encode against the recorded ones and refuses a mismatch,
+so a scorer that breaks the property fails loudly rather than scoring wrong rows.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from coldstart_peft.errors import AdapterError
+from coldstart_peft.scorer import Scorer, inference_autocast
+
+
+class _Recording(nn.Module):
+    def __init__(self, backbone: nn.Module, adapter_names: list[str]):
+        super().__init__()
+        self.inner = backbone
+        self.adapter_names = adapter_names
+        self.calls: list[tuple[dict[str, torch.Tensor], object]] = []
+
+    def forward(self, **inputs):
+        output = self.inner(**inputs, adapter_names=self.adapter_names)
+        self.calls.append((inputs, output))
+        return output
+
+
+class _Replay(nn.Module):
+    def __init__(self, calls, rows: torch.Tensor):
+        super().__init__()
+        self.calls, self.rows, self.next = calls, rows, 0
+
+    def forward(self, **inputs):
+        recorded, output = self.calls[self.next]
+        self.next += 1
+        ids = inputs["input_ids"]
+        length = ids.shape[1]
+        same = length <= recorded["input_ids"].shape[1] and torch.equal(recorded["input_ids"][self.rows, :length], ids)
+        if not same or recorded["attention_mask"][self.rows, length:].any():
+            raise AdapterError(
+                "the scorer did not encode a domain's rows the way it encoded the mixed batch, so its "
+                "mixed-batch scores cannot be reused; score with mixed=False"
+            )
+        return type(output)(**{k: _rows(v, self.rows, length) for k, v in output.items()})
+
+
+def _rows(value, rows: torch.Tensor, length: int):
+    """The recorded rows of one output field, trimmed to the replayed sequence length."""
+    if not torch.is_tensor(value):
+        return value
+    value = value[rows]
+    return value[:, :length] if value.dim() > 2 else value
+
+
+@contextlib.contextmanager
+def _backbone_replaced(scorer: Scorer, module: nn.Module):
+    original = scorer.backbone
+    scorer.backbone = module
+    try:
+        yield module
+    finally:
+        scorer.backbone = original
+
+
+@torch.no_grad()
+def score_mixed(
+    scorer: Scorer, user_texts: Sequence[str], item_texts: Sequence[str], keys: Sequence[str],
+    activate: Callable[[str], None], activate_head: Callable[[str], None], batch_size: int = 64,
+) -> np.ndarray:  # fmt: skip
+    """Score aligned pairs, each under its own adapter key, in mixed-domain batches.
+
+    Args:
+        scorer: the bank's scorer, its backbone a LoRA ``PeftModel`` holding every key.
+        user_texts: one user context per pair.
+        item_texts: one item text per pair.
+        keys: the peft adapter name for each pair (``"__base__"`` for the bare base model).
+        activate: switches adapter and head to a key (the bank's own switch).
+        activate_head: switches only the head (replayed rows need no adapter).
+        batch_size: pairs per encoder pass.
+
+    Returns:
+        One score per pair, as the grouped path would give them.
+    """
+    scorer.eval()
+    out = np.empty(len(item_texts), dtype=np.float32)
+    order = sorted(range(len(item_texts)), key=lambda i: len(user_texts[i]) + len(item_texts[i]))
+    with inference_autocast(scorer.precision, scorer.device):
+        for start in range(0, len(order), batch_size):
+            idx = order[start : start + batch_size]
+            names = [keys[i] for i in idx]
+            distinct = list(dict.fromkeys(names))
+            # A real adapter goes active first: peft skips adapter_names while adapters are disabled.
+            first = next((k for k in distinct if k != "__base__"), distinct[0])
+            activate(first)
+            users, items = [user_texts[i] for i in idx], [item_texts[i] for i in idx]
+            if len(distinct) == 1:
+                logits = scorer.forward_pairs(users, items)
+                out[idx] = logits.float().cpu().numpy()
+                continue
+            with _backbone_replaced(scorer, _Recording(scorer.backbone, names)) as recording:
+                logits = scorer.forward_pairs(users, items).float().cpu().numpy()
+            batch_out = np.empty(len(idx), dtype=np.float32)
+            for key in distinct:
+                rows = [r for r, name in enumerate(names) if name == key]
+                if key == first:
+                    batch_out[rows] = logits[rows]
+                    continue
+                activate_head(key)
+                with _backbone_replaced(scorer, _Replay(recording.calls, torch.tensor(rows))):
+                    sub = scorer.forward_pairs([users[r] for r in rows], [items[r] for r in rows])
+                batch_out[rows] = sub.float().cpu().numpy()
+            out[idx] = batch_out
+    return out

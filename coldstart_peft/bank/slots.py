@@ -1,0 +1,251 @@
+"""Several domain adapters on one shared base model, and switching between them.
+
+Two kinds of slots, chosen by how a method stores its weights:
+
+* :class:`PeftSlots` for methods saved in peft's format (LoRA, DoRA, IA3, AdaLoRA, prompt
+  learning): every adapter is a named peft adapter on one ``PeftModel``
+  (``load_adapter(path, adapter_name=...)``), switching is ``set_adapter``, and LoRA can serve
+  a mixed batch with ``adapter_names=`` and combine adapters with ``add_weighted_adapter``.
+* :class:`StateSlots` for standalone methods whose weight files name backbone parameters
+  (bottleneck adapters, full fine-tuning): the structure is built once and switching copies the
+  domain's tensors into it. The base-model route copies the base weights back, and zeros for
+  tensors the base model lacks, which is the exact identity for residual adapters whose
+  up-projection is zero (bottleneck adapters).
+
+The scorer head is per domain too; :class:`HeadSlots` keeps one small state dict per key and
+copies it into the live head on switch.
+"""
+
+from __future__ import annotations
+
+import copy
+import warnings
+from pathlib import Path
+
+import torch
+from peft import PeftModel
+
+from coldstart_peft.artifact import read_safetensors
+from coldstart_peft.bank.layout import BASE
+from coldstart_peft.errors import AdapterError, CorruptAdapterError
+from coldstart_peft.method import Method
+from coldstart_peft.scorer import Scorer
+
+
+def _peft_of(backbone) -> PeftModel | None:
+    """The ``PeftModel`` of a backbone, also when a plugin wraps it (prompt learning)."""
+    if isinstance(backbone, PeftModel):
+        return backbone
+    inner = getattr(backbone, "peft_model", None)
+    return inner if isinstance(inner, PeftModel) else None
+
+
+class PeftSlots:
+    """Named peft adapters on the scorer's one backbone."""
+
+    def __init__(self, scorer: Scorer, method: Method):
+        self.scorer, self.method = scorer, method
+        self.active: str | None = None
+        self._disabled = False
+
+    @property
+    def peft(self) -> PeftModel | None:
+        return _peft_of(self.scorer.backbone)
+
+    @property
+    def mixed(self) -> bool:
+        """Whether one batch can mix adapters (peft ``adapter_names``: LoRA without DoRA)."""
+        return bool(self.method.supports_mixed_batches) and self.peft is not None
+
+    @property
+    def can_combine(self) -> bool:
+        """Whether adapters combine into a new one (peft ``add_weighted_adapter``, LoRA only)."""
+        peft = self.peft
+        if peft is None or not hasattr(peft.base_model, "add_weighted_adapter"):
+            return False
+        return all(getattr(c, "peft_type", None) and c.peft_type.value == "LORA" and not getattr(c, "use_dora", False)
+                   for c in peft.peft_config.values())  # fmt: skip
+
+    def attach(self, key: str, directory: Path) -> str:
+        """Load the adapter in ``directory`` under ``key``; return the peft adapter name used."""
+        peft = self.peft
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="The following rank_pattern keys did not match")
+            if peft is None:
+                # The first adapter goes through the method's own loader, which may wrap the model;
+                # peft names it "default".
+                self.scorer.backbone = self.method.load(self.scorer.backbone, directory)
+                self.active = self.peft.active_adapter
+                return self.active
+            try:
+                result = peft.load_adapter(str(directory), adapter_name=key, is_trainable=False)
+            except (RuntimeError, ValueError, KeyError, OSError) as exc:
+                if key in peft.peft_config:
+                    peft.delete_adapter(key)
+                raise CorruptAdapterError(f"could not load the adapter in {directory}: {exc}") from exc
+        missing = [k for k in getattr(result, "missing_keys", []) if f".{key}." in k or k.endswith(f".{key}")]
+        if missing:
+            peft.delete_adapter(key)
+            raise CorruptAdapterError(
+                f"{directory} lacks {len(missing)} weights the adapter needs (e.g. {missing[0]}); "
+                "it was saved incompletely or for another configuration; save it again"
+            )
+        if self.active is not None and self.active != key:
+            self.activate(self.active)  # load_adapter may leave peft's own choice active
+        return key
+
+    def detach(self, name: str) -> None:
+        """Remove adapter ``name`` from the model (another adapter must remain)."""
+        peft = self.peft
+        if peft is not None and name in peft.peft_config:
+            peft.delete_adapter(name)
+            if self.active == name:
+                self.active = peft.active_adapter
+
+    def activate(self, name: str) -> None:
+        """Make ``name`` (or :data:`BASE`) the adapter every following forward pass uses."""
+        peft = self.peft
+        if name == BASE:
+            if not hasattr(peft.base_model, "disable_adapter_layers"):
+                raise AdapterError(f"method {self.method.name!r} cannot switch its adapter off; the base-model route is unavailable")
+            if not self._disabled:
+                peft.base_model.disable_adapter_layers()
+                self._disabled = True
+            return
+        if self._disabled:
+            peft.base_model.enable_adapter_layers()
+            self._disabled = False
+        if name != self.active or peft.active_adapter != name:
+            peft.set_adapter(name)
+            self.active = name
+
+    def combine(self, name: str, parts: dict[str, float]) -> str:
+        """Add adapter ``name`` = weighted sum of the updates of ``parts`` (LoRA ``cat``: exact)."""
+        self.peft.add_weighted_adapter(list(parts), list(parts.values()), adapter_name=name, combination_type="cat")
+        if self.active is not None:
+            self.activate(self.active)
+        return name
+
+    def merged_backbone(self, name: str):
+        """A standalone copy of the backbone with adapter ``name`` (:data:`BASE`: none) folded in."""
+        clone = copy.deepcopy(self.peft)
+        if name == BASE:
+            return clone.unload()
+        if not self.method.supports_merge:
+            raise AdapterError(f"method {self.method.name!r} cannot merge its adapters into the base weights")
+        if self._disabled:
+            clone.base_model.enable_adapter_layers()
+        clone.set_adapter(name)
+        return clone.merge_and_unload(adapter_names=[name])
+
+
+class StateSlots:
+    """One adapter structure, its tensors swapped per domain (methods outside peft)."""
+
+    mixed = False
+    can_combine = False
+
+    def __init__(self, scorer: Scorer, method: Method):
+        self.scorer, self.method = scorer, method
+        self.states: dict[str, dict[str, torch.Tensor]] = {}
+        self.live: dict[str, torch.Tensor] | None = None
+        self.active: str | None = None
+
+    def _read(self, directory: Path) -> dict[str, torch.Tensor]:
+        tensors: dict[str, torch.Tensor] = {}
+        for name in self.method.weight_files():
+            if name.endswith(".safetensors"):
+                tensors.update(read_safetensors(Path(directory) / name))
+        if not tensors:
+            raise CorruptAdapterError(f"{directory} holds no weights for method {self.method.name!r}")
+        return tensors
+
+    def attach(self, key: str, directory: Path) -> str:
+        """Read the adapter in ``directory`` under ``key`` (the first one also builds the structure)."""
+        tensors = self._read(directory)
+        if self.live is None:
+            before = {k: v.detach().clone() for k, v in self.scorer.backbone.state_dict().items()}
+            self.scorer.backbone = self.method.load(self.scorer.backbone, directory)
+            live = self.scorer.backbone.state_dict()
+            stray = sorted(set(tensors) - set(live))
+            if stray:
+                raise CorruptAdapterError(f"{directory} holds weights the model lacks (e.g. {stray[0]})")
+            self.live = {k: live[k] for k in tensors}
+            self.states[BASE] = {k: before[k] if k in before else torch.zeros_like(live[k]) for k in tensors}
+        else:
+            shapes = {k: tuple(v.shape) for k, v in tensors.items()}
+            if shapes != {k: tuple(v.shape) for k, v in self.live.items()}:
+                raise CorruptAdapterError(
+                    f"{directory} holds {self.method.name} weights of another layout than the bank's adapters "
+                    "(different settings or base model); retrain it with the bank's method config"
+                )
+        self.states[key] = tensors
+        self.activate(key)
+        return key
+
+    def detach(self, name: str) -> None:
+        """Forget the tensors of ``name``."""
+        self.states.pop(name, None)
+
+    @torch.no_grad()
+    def activate(self, name: str) -> None:
+        """Copy ``name``'s tensors (or the base's, for :data:`BASE`) into the model."""
+        if name == self.active:
+            return
+        state = self.states[name]
+        for key, tensor in self.live.items():
+            tensor.copy_(state[key])
+        self.active = name
+
+    def merged_backbone(self, name: str):
+        """A standalone copy of the backbone as the base model (:data:`BASE`); nothing else merges."""
+        if name != BASE:
+            raise AdapterError(f"method {self.method.name!r} cannot merge its adapters into the base weights")
+        self.activate(BASE)
+        return copy.deepcopy(self.scorer.backbone)
+
+
+class HeadSlots:
+    """One scorer-head state dict per routing key, copied into the live head on switch."""
+
+    def __init__(self, scorer: Scorer):
+        self.live = {k: v for k, v in scorer.state_dict().items() if not k.startswith("backbone.")}
+        self.states: dict[str, dict[str, torch.Tensor]] = {BASE: {k: v.clone() for k, v in self.live.items()}}
+        self.active: str | None = BASE
+
+    def check(self, state: dict[str, torch.Tensor], where: str) -> None:
+        """Refuse a head whose tensors do not fit the bank's scorer."""
+        expected = {k: tuple(v.shape) for k, v in self.live.items()}
+        found = {k: tuple(v.shape) for k, v in state.items()}
+        if expected != found:
+            raise CorruptAdapterError(
+                f"the scorer head in {where} does not fit the bank's scorer (expected {expected}, found {found}); "
+                "it was saved by a different scorer or scorer config"
+            )
+
+    def put(self, key: str, state: dict[str, torch.Tensor]) -> None:
+        """Keep ``state`` as the head of ``key``."""
+        self.states[key] = {k: v.detach().clone() for k, v in state.items()}
+        if self.active == key:
+            self.active = None
+
+    def blend(self, key: str, parts: dict[str, float]) -> None:
+        """The head of ``key`` = weighted average of the heads of ``parts`` (weights sum to one)."""
+        total = sum(parts.values())
+        self.put(key, {k: sum(self.states[p][k] * (w / total) for p, w in parts.items()) for k in self.live})
+
+    @torch.no_grad()
+    def activate(self, key: str) -> None:
+        """Copy the head of ``key`` into the scorer."""
+        if key == self.active:
+            return
+        for name, tensor in self.live.items():
+            tensor.copy_(self.states[key][name])
+        self.active = key
+
+
+def make_slots(scorer: Scorer, method: Method) -> PeftSlots | StateSlots:
+    """The slot kind for ``method``: peft named adapters when it saves in peft's format."""
+    if "adapter_config.json" in method.weight_files():
+        return PeftSlots(scorer, method)
+    return StateSlots(scorer, method)

@@ -1,0 +1,282 @@
+"""An item index: a catalog's embeddings, for top-N retrieval with one matrix product.
+
+The catalog is encoded once by a two-tower scorer (anything with ``encode(texts)`` and a
+``scale``, such as the ``bi-encoder``) and kept as one contiguous float32 matrix, so ranking
+every item for a user costs a matrix-vector product and a ``torch.topk``. Items can be added
+or re-encoded at any time: a brand-new item is retrievable the moment its text is encoded,
+which is the point of text-based cold start.
+
+On disk an index is one safetensors file (embeddings and per-item text hashes) whose
+metadata holds the item ids and the fingerprint of the adapter that produced the vectors;
+loading it under another adapter raises :class:`~coldstart_peft.errors.StaleIndexError`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import uuid
+from collections.abc import Collection, Iterable, Mapping
+from pathlib import Path
+from typing import Protocol
+
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
+
+from coldstart_peft.artifact import read_safetensors
+from coldstart_peft.errors import CorruptAdapterError, DataNotFoundError, StaleIndexError
+
+INDEX_FORMAT = "coldstart-peft-item-index"
+INDEX_FORMAT_VERSION = "1"
+
+
+class TextEncoder(Protocol):
+    """What an index needs from a scorer: normalized (or raw) text embeddings and a score scale."""
+
+    scale: torch.Tensor
+
+    def encode(self, texts: list[str], batch_size: int = ..., progress: bool = ...) -> torch.Tensor:
+        """Embed ``texts``; one float32 row per text."""
+
+
+def text_hash(text: str) -> int:
+    """A signed 64-bit digest of an item text, stored per row so changed items get re-encoded."""
+    return int.from_bytes(hashlib.sha256(text.encode("utf-8")).digest()[:8], "little", signed=True)
+
+
+class ItemIndex:
+    """Embeddings of catalog items keyed by item id, searchable by inner product.
+
+    Args:
+        encoder: the two-tower scorer that embeds item (and user) texts.
+        fingerprint: identifies the weights that produced the embeddings (see
+            :func:`~coldstart_peft.artifact.adapter_fingerprint`); saved with the index.
+        batch_size: texts per forward pass when encoding.
+        progress: show a tqdm bar while encoding.
+
+    Example:
+        >>> index = ItemIndex(scorer, adapter_fingerprint("runs/demo/adapter"))
+        >>> index.add({"D00001": "Matte red lipstick; Brand: Lumina"})
+        1
+        >>> index.search(scorer.encode(["Query: red lipstick"])[0], n=5)
+        [('D00001', 17.3)]
+    """
+
+    def __init__(self, encoder: TextEncoder, fingerprint: str, batch_size: int = 128, progress: bool = False):
+        self.encoder = encoder
+        self.fingerprint = fingerprint
+        self.batch_size = batch_size
+        self.progress = progress
+        self._ids: list[str] = []
+        self._row: dict[str, int] = {}
+        # Rows beyond ``len(self)`` are spare capacity, so adding one item is amortized O(1).
+        self._matrix = torch.empty(0, 0)
+        self._hashes = torch.empty(0, dtype=torch.int64)
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    def __contains__(self, item_id: object) -> bool:
+        return item_id in self._row
+
+    @property
+    def ids(self) -> list[str]:
+        """Item ids in row order."""
+        return list(self._ids)
+
+    @property
+    def embeddings(self) -> torch.Tensor:
+        """The ``(items, dim)`` float32 matrix, a contiguous view (do not modify it)."""
+        return self._matrix[: len(self._ids)]
+
+    @property
+    def scale(self) -> float:
+        """The encoder's score scale: scores are ``scale * <user, item>``, as its ``score`` gives."""
+        return float(self.encoder.scale.detach().float())
+
+    def row(self, item_id: str) -> int:
+        """Row of ``item_id`` in :attr:`embeddings`; ``KeyError`` if it is not indexed."""
+        return self._row[item_id]
+
+    def item_id(self, row: int) -> str:
+        """The item id of row ``row``."""
+        return self._ids[row]
+
+    def mask(self, item_ids: Iterable[str]) -> torch.Tensor:
+        """A boolean row mask selecting ``item_ids`` (ids not in the index are ignored)."""
+        mask = torch.zeros(len(self._ids), dtype=torch.bool)
+        rows = [self._row[i] for i in item_ids if i in self._row]
+        if rows:
+            mask[torch.tensor(rows)] = True
+        return mask
+
+    def add(self, texts: Mapping[str, str]) -> int:
+        """Encode and index items, given as ``{item_id: item text}``.
+
+        Items already indexed with the same text are skipped; items whose text changed are
+        re-encoded in place. Each item is retrievable as soon as this returns.
+
+        Returns:
+            How many items were encoded.
+        """
+        todo = [(i, t, text_hash(t)) for i, t in texts.items() if i not in self._row or self._hash_of(i) != text_hash(t)]
+        if not todo:
+            return 0
+        vectors = self.encoder.encode([t for _, t, _ in todo], batch_size=self.batch_size, progress=self.progress)
+        vectors = vectors.detach().to(torch.float32).cpu()
+        if len(self._ids) and vectors.shape[1] != self._matrix.shape[1]:
+            raise StaleIndexError(
+                f"the encoder gives {vectors.shape[1]}-dimensional embeddings but the index holds "
+                f"{self._matrix.shape[1]}-dimensional ones; rebuild the index with this encoder"
+            )
+        new = [k for k, (i, _, _) in enumerate(todo) if i not in self._row]
+        self._reserve(len(self._ids) + len(new), vectors.shape[1])
+        for k, (item_id, _, digest) in enumerate(todo):
+            if item_id not in self._row:
+                self._row[item_id] = len(self._ids)
+                self._ids.append(item_id)
+            row = self._row[item_id]
+            self._matrix[row] = vectors[k]
+            self._hashes[row] = digest
+        return len(todo)
+
+    def remove(self, item_ids: Iterable[str]) -> int:
+        """Drop items from the index; returns how many were indexed."""
+        drop = {i for i in item_ids if i in self._row}
+        if drop:
+            keep = [r for r, i in enumerate(self._ids) if i not in drop]
+            self._matrix = self._matrix[keep].contiguous()
+            self._hashes = self._hashes[keep].clone()
+            self._ids = [self._ids[r] for r in keep]
+            self._row = {i: r for r, i in enumerate(self._ids)}
+        return len(drop)
+
+    def sync(self, texts: Mapping[str, str]) -> int:
+        """Make the index hold exactly the items of ``texts``: drop others, encode new or changed ones.
+
+        Returns:
+            How many rows changed (removed plus encoded).
+        """
+        removed = self.remove([i for i in self._ids if i not in texts])
+        return removed + self.add(texts)
+
+    def _hash_of(self, item_id: str) -> int:
+        return int(self._hashes[self._row[item_id]])
+
+    def _reserve(self, rows: int, dim: int) -> None:
+        if self._matrix.shape[0] >= rows and self._matrix.shape[1] == dim:
+            return
+        capacity = max(rows, 2 * self._matrix.shape[0], 16)
+        matrix = torch.zeros(capacity, dim, dtype=torch.float32)
+        hashes = torch.zeros(capacity, dtype=torch.int64)
+        n = len(self._ids)
+        if n:
+            matrix[:n] = self._matrix[:n]
+            hashes[:n] = self._hashes[:n]
+        self._matrix, self._hashes = matrix, hashes
+
+    @torch.no_grad()
+    def scores(self, queries: torch.Tensor) -> torch.Tensor:
+        """Scores of every indexed item for each query embedding: ``(queries, items)``."""
+        queries = queries.to(torch.float32)
+        single = queries.dim() == 1
+        out = (queries[None] if single else queries) @ self.embeddings.T
+        out.mul_(self.scale)
+        return out[0] if single else out
+
+    @torch.no_grad()
+    def search(
+        self,
+        query: torch.Tensor,
+        n: int = 100,
+        exclude: Collection[str] = (),
+        within: torch.Tensor | None = None,
+    ) -> list[tuple[str, float]]:
+        """The ``n`` best items for one query embedding, best first.
+
+        Args:
+            query: one embedding from the same encoder (a 1-D tensor).
+            n: how many items to return (fewer when the index is smaller).
+            exclude: item ids never to return (what the user has already seen).
+            within: optional boolean row mask (see :meth:`mask`) restricting the candidates.
+
+        Returns:
+            ``[(item_id, score), ...]`` in decreasing score.
+        """
+        if not self._ids:
+            return []
+        scores = self.scores(query)
+        if within is not None:
+            scores.masked_fill_(~within, float("-inf"))
+        rows = [self._row[i] for i in exclude if i in self._row]
+        if rows:
+            scores[torch.tensor(rows)] = float("-inf")
+        values, top = torch.topk(scores, min(n, len(self._ids)))
+        keep = torch.isfinite(values)
+        return [(self._ids[r], float(v)) for r, v in zip(top[keep].tolist(), values[keep].tolist())]
+
+    def save(self, path: str | Path) -> Path:
+        """Write the index to one safetensors file, atomically (a crash leaves the old file)."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:8]}")
+        metadata = {
+            "format": INDEX_FORMAT,
+            "format_version": INDEX_FORMAT_VERSION,
+            "adapter_fingerprint": self.fingerprint,
+            "item_ids": json.dumps(self._ids),
+        }
+        tensors = {"embeddings": self.embeddings.contiguous(), "text_hashes": self._hashes[: len(self._ids)].contiguous()}
+        try:
+            save_file(tensors, str(tmp), metadata=metadata)
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
+        return path
+
+    @classmethod
+    def load(
+        cls, path: str | Path, encoder: TextEncoder, fingerprint: str, batch_size: int = 128, progress: bool = False
+    ) -> ItemIndex:
+        """Read an index written by :meth:`save`, refusing one made with other weights.
+
+        Args:
+            path: the safetensors file.
+            encoder: the scorer the index will embed queries and new items with.
+            fingerprint: the fingerprint of that scorer's weights.
+            batch_size: as in the constructor.
+            progress: as in the constructor.
+
+        Raises:
+            DataNotFoundError: there is no file at ``path``.
+            StaleIndexError: the index was built with weights of another fingerprint.
+            CorruptAdapterError: the file is unreadable, truncated or not an item index.
+        """
+        path = Path(path)
+        if not path.is_file():
+            raise DataNotFoundError(f"no item index at {path}; build one with ItemIndex.add(...) and save it there")
+        try:
+            with safe_open(str(path), framework="pt") as handle:
+                metadata = handle.metadata() or {}
+        except (SafetensorError, OSError) as exc:
+            raise CorruptAdapterError(f"{path} is not a readable item index ({exc}); delete it to rebuild") from exc
+        if metadata.get("format") != INDEX_FORMAT:
+            raise CorruptAdapterError(f"{path} is not a coldstart-peft item index; delete it or point elsewhere")
+        if metadata.get("adapter_fingerprint") != fingerprint:
+            raise StaleIndexError(
+                f"item index {path} was built with weights of fingerprint {metadata.get('adapter_fingerprint')}, "
+                f"but the model in use has fingerprint {fingerprint}; its embeddings are stale. "
+                "Delete the file (Recommender.load rebuilds it) or rebuild it with this adapter"
+            )
+        tensors = read_safetensors(path)
+        ids = json.loads(metadata["item_ids"])
+        if len(ids) != len(tensors["embeddings"]) or len(ids) != len(tensors["text_hashes"]):
+            raise CorruptAdapterError(f"{path} lists {len(ids)} item ids for {len(tensors['embeddings'])} rows; rebuild it")
+        index = cls(encoder, fingerprint, batch_size=batch_size, progress=progress)
+        index._ids = ids
+        index._row = {i: r for r, i in enumerate(ids)}
+        index._matrix = tensors["embeddings"].to(torch.float32).contiguous()
+        index._hashes = tensors["text_hashes"].to(torch.int64).clone()
+        return index

@@ -1,0 +1,294 @@
+"""The recommend / search API: retrieve from the whole catalog, optionally rerank, keep sessions.
+
+A :class:`Recommender` holds a two-tower scorer, an :class:`~coldstart_peft.retrieval.index.ItemIndex`
+over a catalog and, optionally, a reranker. ``recommend`` turns what is known about a user
+(clicked items or free texts, an optional query) into the same context text the scorers were
+trained on, retrieves the top candidates from every item by one matrix product, and lets the
+reranker order them. ``update`` records a click in a per-user session, so the next call reflects
+it without any retraining: the seed's "as a new user clicks, the context grows" step.
+
+A reranker is anything with ``score(user_texts, item_texts) -> scores``: a loaded cross-encoder
+adapter, a baseline, or a per-domain adapter bank passed through ``domain_rerankers``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+import torch
+
+from coldstart_peft.artifact import adapter_fingerprint, load_adapter, read_manifest
+from coldstart_peft.data.schema import Dataset, Item
+from coldstart_peft.data.text import TextSerializer
+from coldstart_peft.errors import ConfigError, StaleIndexError, UnknownNameError
+from coldstart_peft.retrieval.catalog import catalog_name, resolve_catalog
+from coldstart_peft.retrieval.index import ItemIndex
+
+logger = logging.getLogger(__name__)
+
+INDEX_FOLDER = "index"
+"""Sub-folder of a bi-encoder adapter folder where item indexes are cached, one file per catalog."""
+
+
+class Reranker(Protocol):
+    """Anything that scores aligned (user text, item text) pairs; higher is more relevant."""
+
+    def score(self, user_texts: Sequence[str], item_texts: Sequence[str]) -> np.ndarray:
+        """One score per pair."""
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    """One ranked item.
+
+    Args:
+        item: the catalog item.
+        score: the ranking score (the reranker's when reranking, else the retrieval score).
+        retrieval_score: the two-tower score that brought the item into the candidates.
+    """
+
+    item: Item
+    score: float
+    retrieval_score: float
+
+    @property
+    def item_id(self) -> str:
+        """The item's id."""
+        return self.item.item_id
+
+
+class Recommender:
+    """Recommend and search over a whole catalog for users known by a few clicks or a query.
+
+    Args:
+        encoder: a two-tower scorer (``encode`` and ``scale``), e.g. a loaded ``bi-encoder`` adapter.
+        index: the index of ``catalog`` built with ``encoder``.
+        catalog: item id -> :class:`~coldstart_peft.data.schema.Item`.
+        reranker: optional reranker of the retrieved candidates (e.g. a cross-encoder adapter).
+        domain_rerankers: optional domain -> reranker, used instead of ``reranker`` when a call
+            names a domain; a per-domain adapter bank fits here.
+        serializer: how items and user contexts become text; must match training.
+        n_candidates: candidates retrieved for the reranker (at least ``k``).
+
+    Example:
+        >>> rec = Recommender.load("runs/demo/adapter", dataset="demo")
+        >>> rec.update("u1", "D00042")
+        >>> [r.item.title for r in rec.recommend(user="u1", k=3)]
+    """
+
+    def __init__(
+        self,
+        encoder,
+        index: ItemIndex,
+        catalog: Mapping[str, Item],
+        reranker: Reranker | None = None,
+        domain_rerankers: Mapping[str, Reranker] | None = None,
+        serializer: TextSerializer | None = None,
+        n_candidates: int = 50,
+    ):
+        if n_candidates < 1:
+            raise ConfigError(f"n_candidates must be at least 1, got {n_candidates}")
+        self.encoder = encoder
+        self.index = index
+        self.catalog = dict(catalog)
+        self.reranker = reranker
+        self.domain_rerankers = dict(domain_rerankers or {})
+        self.serializer = serializer or TextSerializer()
+        self.n_candidates = n_candidates
+        self._sessions: dict[str, list[str]] = {}
+        self._domain_masks: dict[str, torch.Tensor] = {}
+
+    @classmethod
+    def load(
+        cls,
+        adapters: str | Path | None = None,
+        dataset: str | Path | Dataset | None = None,
+        catalog: Mapping[str, Item] | Iterable[Item] | None = None,
+        reranker: str | Path | Reranker | None = None,
+        index: str | Path | None = None,
+        serializer: TextSerializer | None = None,
+        n_candidates: int = 50,
+        base_model: str | Path | None = None,
+        progress: bool = True,
+    ) -> Recommender:
+        """Load a bi-encoder adapter and a catalog; reuse or build the catalog's index.
+
+        The index is cached at ``<adapters>/index/<catalog name>.safetensors``. A cached index
+        made with other weights is rebuilt; items added or changed since are encoded on load.
+
+        Args:
+            adapters: a ``bi-encoder`` adapter folder; ``None`` for the zero-shot base model.
+            dataset: a dataset name (``"beauty"``, ``"demo"``), path, or :class:`Dataset`.
+            catalog: the items directly, instead of ``dataset``.
+            reranker: a cross-encoder adapter folder, or any object with ``score``.
+            index: an explicit index file; a stale one raises instead of being rebuilt.
+            serializer: text templates; defaults to the ones the library trains with.
+            n_candidates: candidates handed to the reranker.
+            base_model: the base model; ``None`` uses the adapter's (or the bundled MiniLM).
+            progress: show a progress bar while encoding the catalog.
+
+        Raises:
+            ConfigError: ``adapters`` is not a bi-encoder adapter, or neither catalog source is given.
+            StaleIndexError: an explicit ``index`` was built with other weights.
+        """
+        name, items = resolve_catalog(dataset, catalog)
+        encoder, fingerprint = _load_encoder(adapters, base_model)
+        path = Path(index) if index is not None else None
+        if path is None and adapters is not None:
+            path = Path(adapters) / INDEX_FOLDER / f"{catalog_name(name)}.safetensors"
+        serializer = serializer or TextSerializer()
+        item_index = _open_index(path, encoder, fingerprint, explicit=index is not None, progress=progress)
+        if item_index.sync({i: serializer.item(item) for i, item in items.items()}) and path is not None:
+            item_index.save(path)
+        if isinstance(reranker, (str, Path)):
+            reranker = load_adapter(reranker, base_model=base_model)
+        return cls(encoder, item_index, items, reranker=reranker, serializer=serializer, n_candidates=n_candidates)
+
+    def user_text(self, history: Sequence[str | Item] = (), query: str | None = None, user: str | None = None) -> str:
+        """The context text of a user: known items (ids, texts or :class:`Item`), then the query."""
+        return self.serializer.user([self._as_item(h) for h in self._known(history, user)], query=query or None)
+
+    def recommend(
+        self,
+        history: Sequence[str | Item] = (),
+        query: str | None = None,
+        k: int = 10,
+        domain: str | None = None,
+        exclude_seen: bool = True,
+        user: str | None = None,
+        rerank: bool = True,
+    ) -> list[Recommendation]:
+        """Rank the catalog for a user known by ``history`` (and their session, if ``user`` is given).
+
+        Args:
+            history: item ids from the catalog or free texts (titles), oldest first.
+            query: optional search query added to the context.
+            k: how many items to return.
+            domain: return only items of this domain (and use its reranker, if one is set).
+            exclude_seen: never return items in the history or session.
+            user: a session key; clicks recorded with :meth:`update` extend the history.
+            rerank: rerank the retrieved candidates when a reranker is set.
+
+        Returns:
+            Up to ``k`` :class:`Recommendation` objects, best first.
+
+        Raises:
+            UnknownNameError: ``domain`` is not a domain of the catalog.
+        """
+        if k < 1:
+            raise ConfigError(f"k must be at least 1, got {k}")
+        known = self._known(history, user)
+        text = self.serializer.user([self._as_item(h) for h in known], query=query or None)
+        reranker = self.domain_rerankers.get(domain, self.reranker) if domain is not None else self.reranker
+        reranker = reranker if rerank else None
+        seen = {h.item_id if isinstance(h, Item) else h for h in known} if exclude_seen else set()
+        query_vector = self.encoder.encode([text])[0]
+        n = max(k, self.n_candidates) if reranker is not None else k
+        hits = self.index.search(query_vector, n=n, exclude=seen, within=self._within(domain))
+        if reranker is None or not hits:
+            return [Recommendation(self.catalog[i], s, s) for i, s in hits]
+        items = [self.catalog[i] for i, _ in hits]
+        scores = np.asarray(reranker.score([text] * len(items), [self.serializer.item(it) for it in items]), dtype=np.float64)
+        # A stable sort keeps retrieval order among equal reranker scores.
+        order = np.argsort(-scores, kind="stable")[:k]
+        return [Recommendation(items[j], float(scores[j]), hits[j][1]) for j in order]
+
+    def search(
+        self, query: str, k: int = 10, history: Sequence[str | Item] = (), user: str | None = None, domain: str | None = None
+    ) -> list[Recommendation]:
+        """Rank the catalog for a free-text query, optionally personalised by a history.
+
+        Unlike :meth:`recommend`, items of the history may be returned: a searcher may look
+        for something bought before.
+        """
+        return self.recommend(history=history, query=query, k=k, domain=domain, exclude_seen=False, user=user)
+
+    def update(self, user: str, clicked_item: str | Item) -> list[str]:
+        """Record a click of ``user`` (an item id or a free text); the next call for ``user`` reflects it.
+
+        Returns:
+            The user's session history, oldest first.
+        """
+        clicked = clicked_item.item_id if isinstance(clicked_item, Item) else str(clicked_item)
+        if isinstance(clicked_item, Item) and clicked not in self.catalog:
+            self.add_items([clicked_item])
+        self._sessions.setdefault(user, []).append(clicked)
+        return list(self._sessions[user])
+
+    def session(self, user: str) -> list[str]:
+        """The clicks recorded for ``user`` (empty for an unknown user)."""
+        return list(self._sessions.get(user, []))
+
+    def forget(self, user: str) -> None:
+        """Drop ``user``'s session."""
+        self._sessions.pop(user, None)
+
+    def add_items(self, items: Iterable[Item]) -> int:
+        """Add items to the catalog (or replace them); each is recommendable once this returns.
+
+        Returns:
+            How many items were encoded.
+        """
+        items = list(items)
+        for item in items:
+            self.catalog[item.item_id] = item
+        self._domain_masks.clear()
+        return self.index.add({item.item_id: self.serializer.item(item) for item in items})
+
+    def _known(self, history: Sequence[str | Item], user: str | None) -> list[str | Item]:
+        # The session holds the most recent clicks, so they come last (the serializer keeps the newest).
+        return [*history, *self._sessions.get(user, [])] if user is not None else list(history)
+
+    def _as_item(self, entry: str | Item) -> Item:
+        if isinstance(entry, Item):
+            return entry
+        # Not a catalog id: a free text describing something the user liked.
+        return self.catalog.get(entry) or Item(item_id=entry, title=entry)
+
+    def _within(self, domain: str | None) -> torch.Tensor | None:
+        if domain is None:
+            return None
+        if domain not in self._domain_masks:
+            ids = [i for i, item in self.catalog.items() if item.domain == domain]
+            if not ids:
+                raise UnknownNameError("domain", domain, {item.domain for item in self.catalog.values()})
+            self._domain_masks[domain] = self.index.mask(ids)
+        return self._domain_masks[domain]
+
+
+def _load_encoder(adapters: str | Path | None, base_model: str | Path | None):
+    """The two-tower scorer and the fingerprint its index is keyed by."""
+    if adapters is None:
+        from coldstart_peft.assembly import build_scorer
+
+        encoder = build_scorer("bi-encoder", base_model)
+        encoder.eval()
+        return encoder, f"base-{encoder.base_fingerprint}"
+    manifest = read_manifest(Path(adapters))
+    encoder = load_adapter(adapters, base_model=base_model)
+    if not hasattr(encoder, "encode"):
+        raise ConfigError(
+            f"{adapters} is a {manifest['scorer']} adapter, which scores one pair per pass and cannot index a "
+            "catalog; pass a bi-encoder adapter as adapters (train one with --scorer bi-encoder) "
+            "and this one as reranker"
+        )
+    return encoder, adapter_fingerprint(adapters)
+
+
+def _open_index(path: Path | None, encoder, fingerprint: str, explicit: bool, progress: bool) -> ItemIndex:
+    """Load the index at ``path`` if it is current; otherwise start an empty one."""
+    if path is None or not path.is_file():
+        return ItemIndex(encoder, fingerprint, progress=progress)
+    try:
+        return ItemIndex.load(path, encoder, fingerprint, progress=progress)
+    except StaleIndexError:
+        if explicit:
+            raise
+        # The cached index belongs to this adapter folder, so replacing it loses nothing.
+        logger.warning("item index %s was built with other weights; re-encoding the catalog", path)
+        return ItemIndex(encoder, fingerprint, progress=progress)

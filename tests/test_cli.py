@@ -1,0 +1,79 @@
+"""The command line: plugins, demo, train on a pairs file, evaluate."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from peft import PeftModel
+
+from coldstart_peft.backbone import default_model_path
+from coldstart_peft.cli import main
+
+pytestmark = pytest.mark.filterwarnings("ignore::FutureWarning")
+
+
+def test_plugins_lists_builtin_methods_and_scorers(capsys):
+    assert main(["plugins"]) == 0
+    out = capsys.readouterr().out
+    for name in ("full", "lora", "cross-encoder", "bi-encoder"):
+        assert f"\n{name} " in out
+    assert "built-in" in out
+
+
+@pytest.mark.slow
+def test_demo_runs_end_to_end_and_saves_a_plain_peft_adapter(tmp_path, capsys):
+    code = main(["demo", "--seconds", "5", "--users", "400", "--items", "120", "--out", str(tmp_path)])
+    assert code == 0
+    out = capsys.readouterr().out
+    for row in ("popularity", "bi-encoder without fine-tuning", "bi-encoder + lora"):
+        assert row in out
+    assert "trainable of" in out
+    adapter = tmp_path / "adapter"
+    assert sum(p.stat().st_size for p in adapter.iterdir()) < 1_000_000
+    from transformers import AutoModel
+
+    model = PeftModel.from_pretrained(AutoModel.from_pretrained(default_model_path()), str(adapter))
+    assert any("lora_B" in name for name, _ in model.named_parameters())
+    assert (tmp_path / "split.json").is_file()
+
+
+def _write_pairs(path, groups):
+    with path.open("w") as handle:
+        for group in groups:
+            for text, label in zip(group.item_texts, group.labels):
+                handle.write(json.dumps({"user_text": group.user_text, "item_text": text, "label": label}) + "\n")
+
+
+def test_train_on_pairs_file_writes_adapter(tmp_path, tiny_base, toy_task, capsys):
+    pairs = tmp_path / "pairs.jsonl"
+    _write_pairs(pairs, toy_task[0][:24])
+    out = tmp_path / "adapter"
+    code = main(["train", "--pairs", str(pairs), "--out", str(out), "--base-model", tiny_base,
+                 "--max-steps", "2", "--no-progress", "--method-config", "r=4"])  # fmt: skip
+    assert code == 0, capsys.readouterr().err
+    manifest = json.loads((out / "coldstart.json").read_text())
+    assert manifest["method"] == "lora" and manifest["method_config"]["r"] == 4
+    assert "adapter:" in capsys.readouterr().out
+
+    code = main(["evaluate", "--adapter", str(out), "--pairs", str(pairs)])
+    assert code == 0
+    assert "auc" in capsys.readouterr().out
+
+
+def test_bad_input_exits_with_a_clear_error(tmp_path, capsys):
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    assert main(["train", "--pairs", str(empty), "--out", str(tmp_path / "a")]) == 2
+    assert "holds no pairs" in capsys.readouterr().err
+    assert main(["train", "--pairs", str(empty), "--out", str(tmp_path / "a"), "--batch-size", "0"]) == 2
+    assert "batch_size" in capsys.readouterr().err
+
+
+@pytest.mark.realdata
+def test_evaluate_popularity_on_beauty(capsys):
+    code = main(["evaluate", "--method", "popularity", "--dataset", "beauty", "--max-test-users", "200"])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "popularity on beauty cold-user" in out and "ndcg@10" in out
