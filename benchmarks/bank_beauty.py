@@ -63,7 +63,7 @@ def main() -> None:
         if not subset:
             continue
         row = {"domain": domain, "n": len(subset)}
-        for label, route in (("domain", domain), ("global", "(global)")):
+        for label, route in (("adapter", domain), ("global", "(global)")):
             summary = evaluate_ranking(lambda u, i, r=route: bank.score(u, i, domains=r), subset, batch_size=8192)
             row[label] = summary["ndcg@10"]
         bank.fallback = FallbackConfig(chain=("base",))
@@ -72,7 +72,7 @@ def main() -> None:
         row["base"] = summary["ndcg@10"]
         row["route"] = bank.route(domain).reason
         rows.append(row)
-        print(f"{domain:22s} n={len(subset):4d} domain {row['domain']['mean']:.4f} global {row['global']['mean']:.4f} "
+        print(f"{domain:22s} n={len(subset):4d} adapter {row['adapter']['mean']:.4f} global {row['global']['mean']:.4f} "
               f"base {row['base']['mean']:.4f}", flush=True)  # fmt: skip
     result = {
         "budget": vars(args), "train_seconds": round(train_seconds, 1),
@@ -85,7 +85,7 @@ def main() -> None:
     (out / "ndcg.json").write_text(json.dumps(result, indent=2))
     lines = ["| domain | test users | domain adapter | global adapter | base model |", "|---|---|---|---|---|"]
     for row in rows:
-        cells = [f"{row[k]['mean']:.4f} [{row[k]['low']:.3f}, {row[k]['high']:.3f}]" for k in ("domain", "global", "base")]
+        cells = [f"{row[k]['mean']:.4f} [{row[k]['low']:.3f}, {row[k]['high']:.3f}]" for k in ("adapter", "global", "base")]
         lines.append(f"| {row['domain']} | {row['n']} | " + " | ".join(cells) + " |")
     (out / "ndcg.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))

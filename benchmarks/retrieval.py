@@ -54,16 +54,21 @@ def machine() -> dict:
             "torch": torch.__version__, "python": platform.python_version(), "load_average": os.getloadavg()}  # fmt: skip
 
 
-def fit(split, scorer_name: str, seconds: float, out: Path, seed: int) -> Path:
-    """Train ``scorer_name`` + LoRA for ``seconds`` on the split's train users and save it."""
+def fit(split, scorer_name: str, seconds: float, steps: int | None, out: Path, seed: int) -> Path:
+    """Train ``scorer_name`` + LoRA for ``steps`` steps or ``seconds`` on the split's train users and save it.
+
+    Give ``steps`` when the time budget covers a small part of an epoch: the learning-rate
+    schedule is planned over the steps, so warm-up and decay then fit the run.
+    """
     settings = FitSettings(method="lora", scorer=scorer_name, n_negatives=3 if scorer_name == "bi-encoder" else 7,
-                           valid_users=100, valid_candidates=20)  # fmt: skip
+                           valid_users=100 if scorer_name == "bi-encoder" else 50, valid_candidates=20)  # fmt: skip
     config = TrainConfig(epochs=1, batch_size=32 if scorer_name == "bi-encoder" else 8, lr=1e-3,
-                         time_budget_s=seconds, seed=seed, eval_every=60, early_stopping_patience=4)  # fmt: skip
+                         time_budget_s=seconds, max_steps=steps, seed=seed, eval_every=max(10, (steps or 600) // 3),
+                         early_stopping_patience=4)  # fmt: skip
     scorer, result = fit_on_split(split, settings, config)
     print(f"{scorer_name} + lora: {result.steps} steps, {result.train_pairs} pairs in {result.seconds:.0f}s")
     return save_adapter(scorer, out, extra={"steps": result.steps, "seconds": result.seconds,
-                                            "train_pairs": result.train_pairs, "budget_s": seconds})  # fmt: skip
+                                            "train_pairs": result.train_pairs, "budget_s": seconds, "max_steps": steps})  # fmt: skip
 
 
 def build_index(encoder, texts: dict[str, str]) -> tuple[ItemIndex, float]:
@@ -142,13 +147,17 @@ def markdown(result: dict) -> str:
     """The quality and speed tables."""
     lines = [f"# Full-catalog retrieval on {result['dataset']} cold users (k={result['k_context']})", ""]
     lines += ["| model | users | Recall@10 | NDCG@10 | Recall@50 |", "|---|---|---|---|---|"]
+    rows = []
     for name, report in result.get("quality", {}).items():
-        for label, summary, n in ((name, report["retrieval"], report["n_cases"]),
-                                  *([(f"{name} (same users as rerank)", report["with_rerank"]["retrieval"], report["with_rerank"]["n_cases"]),
-                                     (f"{name} + cross-encoder rerank top {result['candidates']}", report["with_rerank"]["rerank"], report["with_rerank"]["n_cases"])]
-                                    if "with_rerank" in report else [])):  # fmt: skip
-            cells = [f"{summary[m]['mean']:.4f} [{summary[m]['low']:.3f}, {summary[m]['high']:.3f}]" for m in ("recall@10", "ndcg@10", "recall@50")]
-            lines.append(f"| {label} | {n} | " + " | ".join(cells) + " |")
+        rows.append((name, report["n_cases"], report["retrieval"]))
+        if "with_rerank" in report:
+            rerank = report["with_rerank"]
+            rows.append((f"{name}, same users as the next row", rerank["n_cases"], rerank["retrieval"]))
+            rows.append((f"{name} + cross-encoder rerank of top {result['candidates']}", rerank["n_cases"], rerank["rerank"]))
+    for label, n, summary in rows:
+        cells = [f"{summary[m]['mean']:.4f} [{summary[m]['low']:.3f}, {summary[m]['high']:.3f}]"
+                 for m in ("recall@10", "ndcg@10", "recall@50")]  # fmt: skip
+        lines.append(f"| {label} | {n} | " + " | ".join(cells) + " |")
     if result.get("speed"):
         s = result["speed"]
         lines += ["", f"## Speed (medians of {result['runs']} runs)", "", "| measure | value |", "|---|---|"]
@@ -166,6 +175,8 @@ def main() -> None:
     parser.add_argument("--rerank-users", type=int, default=300, help="test users evaluated with reranking")
     parser.add_argument("--candidates", type=int, default=50)
     parser.add_argument("--train-seconds", type=float, default=360.0, help="LoRA bi-encoder training budget")
+    parser.add_argument("--train-steps", type=int, default=None, help="LoRA bi-encoder optimizer steps (schedule length)")
+    parser.add_argument("--rerank-train-steps", type=int, default=None, help="LoRA cross-encoder optimizer steps")
     parser.add_argument("--rerank-train-seconds", type=float, default=360.0, help="LoRA cross-encoder budget; 0: zero-shot")
     parser.add_argument("--bi-encoder-adapter", default=None)
     parser.add_argument("--reranker-adapter", default=None)
@@ -190,11 +201,11 @@ def main() -> None:
     texts = {i: TextSerializer().item(item) for i, item in dataset.items.items()}
     bi_path = Path(args.bi_encoder_adapter) if args.bi_encoder_adapter else None
     if bi_path is None:
-        bi_path = fit(split, "bi-encoder", args.train_seconds, out / "bi-encoder-lora", args.seed)
+        bi_path = fit(split, "bi-encoder", args.train_seconds, args.train_steps, out / "bi-encoder-lora", args.seed)
     if args.reranker_adapter:
         reranker = load_adapter(args.reranker_adapter)
     elif args.rerank_train_seconds > 0:
-        reranker = load_adapter(fit(split, "cross-encoder", args.rerank_train_seconds, out / "cross-encoder-lora", args.seed))
+        reranker = load_adapter(fit(split, "cross-encoder", args.rerank_train_seconds, args.rerank_train_steps, out / "cross-encoder-lora", args.seed))
     else:
         reranker = build_scorer("cross-encoder")
         reranker.eval()

@@ -223,7 +223,8 @@ def train(
     stale, step, pairs, stopped = 0, 0, 0, False
     running = 0.0
     start = clock
-    bar = tqdm(total=total_steps, desc=f"train {method.name}", disable=not (config.progress and accelerator.is_main_process))
+    # With a time budget the step count is unknown; a total would promise a false ETA.
+    bar = tqdm(total=None if config.time_budget_s else total_steps, desc=f"train {method.name}", disable=not (config.progress and accelerator.is_main_process))
 
     def validate() -> bool:
         """Validate, keep the best state; return True when patience is exhausted."""

@@ -53,6 +53,7 @@ class IA3(Method):
     # peft's IA3 layers take no per-sample adapter names, so one batch serves one adapter.
     supports_mixed_batches = False
     supports_merge = True
+    recommended_lr = 5e-3
 
     def prepare(self, model, config, *, total_steps=None):
         return get_peft_model(model, config.to_peft())

@@ -27,7 +27,7 @@ class LoraMethodConfig(MethodConfig):
         default_factory=lambda: ["query", "key", "value"],
         metadata={"help": "names of the linear layers to adapt (BERT: query, key, value, dense)"},
     )
-    use_dora: bool = dataclasses.field(default=False, metadata={"help": "weight-decomposed LoRA (DoRA)"})
+    use_dora: bool = dataclasses.field(default=False, metadata={"help": "must stay false: DoRA is the 'dora' method"})
 
     def validate(self) -> None:
         if self.r < 1:
@@ -36,6 +36,9 @@ class LoraMethodConfig(MethodConfig):
             raise ConfigError(f"LoRA dropout must be in [0, 1), got {self.dropout}")
         if not self.target_modules:
             raise ConfigError("LoRA needs at least one target module, e.g. ['query', 'value']")
+        # DoRA cannot serve mixed-adapter batches, which 'lora' promises; it is its own method.
+        if self.use_dora and type(self) is LoraMethodConfig:
+            raise ConfigError("use_dora is not a LoRA option here; use the 'dora' method for weight-decomposed LoRA")
 
     def to_peft(self) -> LoraConfig:
         """The equivalent peft config."""

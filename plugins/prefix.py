@@ -50,6 +50,7 @@ class PrefixTuning(Method):
     # weights to fold the prefix into.
     supports_mixed_batches = False
     supports_merge = False
+    recommended_lr = 5e-3
 
     def prepare(self, model, config, *, total_steps=None):
         check_virtual_tokens(model, config.num_virtual_tokens)

@@ -58,6 +58,7 @@ class PromptTuning(Method):
     # peft's mixed-adapter batches cover LoRA-family layers only; there are no weights to merge into.
     supports_mixed_batches = False
     supports_merge = False
+    recommended_lr = 1e-2
 
     def prepare(self, model, config, *, total_steps=None):
         check_virtual_tokens(model, config.num_virtual_tokens)

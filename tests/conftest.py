@@ -42,6 +42,24 @@ def tiny_base(tmp_path_factory) -> str:
     return str(folder)
 
 
+@pytest.fixture(scope="session")
+def small_pretrained_base(tmp_path_factory) -> str:
+    """The bundled MiniLM cut to its first 2 layers: pretrained features at a third of the cost.
+
+    Methods that only steer existing features (IA3, prompt and prefix tuning) cannot learn
+    anything on a random model, so the method contract trains on this one.
+    """
+    from coldstart_peft.backbone import load_backbone, load_tokenizer
+
+    folder = tmp_path_factory.mktemp("minilm-2-layers")
+    model = load_backbone()
+    model.encoder.layer = model.encoder.layer[:2]
+    model.config.num_hidden_layers = 2
+    model.save_pretrained(folder)
+    load_tokenizer().save_pretrained(folder)
+    return str(folder)
+
+
 def _toy_groups(n: int, n_negatives: int, seed: int) -> list[TrainGroup]:
     rng = random.Random(seed)
     groups = []

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import torch
 from peft import PeftModel
+from peft.tuners.tuners_utils import BaseTunerLayer
 
 from coldstart_peft.artifact import read_safetensors
 from coldstart_peft.bank.layout import BASE
@@ -47,9 +48,11 @@ class PeftSlots:
         self.scorer, self.method = scorer, method
         self.active: str | None = None
         self._disabled = False
+        self._layers: list[BaseTunerLayer] | None = None
 
     @property
     def peft(self) -> PeftModel | None:
+        """The ``PeftModel`` holding the adapters (``None`` before the first one is attached)."""
         return _peft_of(self.scorer.backbone)
 
     @property
@@ -76,6 +79,7 @@ class PeftSlots:
                 # peft names it "default".
                 self.scorer.backbone = self.method.load(self.scorer.backbone, directory)
                 self.active = self.peft.active_adapter
+                self._layers = None
                 return self.active
             try:
                 result = peft.load_adapter(str(directory), adapter_name=key, is_trainable=False)
@@ -83,6 +87,7 @@ class PeftSlots:
                 if key in peft.peft_config:
                     peft.delete_adapter(key)
                 raise CorruptAdapterError(f"could not load the adapter in {directory}: {exc}") from exc
+        self._layers = None  # new adapter layers may have appeared
         missing = [k for k in getattr(result, "missing_keys", []) if f".{key}." in k or k.endswith(f".{key}")]
         if missing:
             peft.delete_adapter(key)
@@ -99,6 +104,7 @@ class PeftSlots:
         peft = self.peft
         if peft is not None and name in peft.peft_config:
             peft.delete_adapter(name)
+            self._layers = None
             if self.active == name:
                 self.active = peft.active_adapter
 
@@ -116,12 +122,33 @@ class PeftSlots:
             peft.base_model.enable_adapter_layers()
             self._disabled = False
         if name != self.active or peft.active_adapter != name:
-            peft.set_adapter(name)
+            self._switch(peft, name)
             self.active = name
+
+    def _switch(self, peft: PeftModel, name: str) -> None:
+        """``peft.set_adapter(name)`` without its cost that grows with every adapter loaded.
+
+        peft's ``set_adapter`` walks every module and flips ``requires_grad`` on every adapter's
+        weights, which matters for training only; a bank never trains, so switching sets the
+        active name on the adapter layers directly. Anything unusual (prompt learning, extra
+        trainable modules, a peft without the attribute) takes peft's own path.
+        """
+        if self._layers is None:
+            layers = [m for m in peft.modules() if isinstance(m, BaseTunerLayer)]
+            plain = not getattr(peft, "modules_to_save", None) and all(hasattr(m, "_active_adapter") for m in layers)
+            self._layers = layers if plain and layers else []
+        if not self._layers or peft.peft_config[name].is_prompt_learning:
+            peft.set_adapter(name)
+            return
+        for layer in self._layers:
+            layer._active_adapter = name
+        peft.active_adapter = name
+        peft.base_model.active_adapter = name
 
     def combine(self, name: str, parts: dict[str, float]) -> str:
         """Add adapter ``name`` = weighted sum of the updates of ``parts`` (LoRA ``cat``: exact)."""
         self.peft.add_weighted_adapter(list(parts), list(parts.values()), adapter_name=name, combination_type="cat")
+        self._layers = None
         if self.active is not None:
             self.activate(self.active)
         return name

@@ -11,6 +11,7 @@ from coldstart_peft.cli.retrieval_options import (
 
 
 def register(commands) -> None:
+    """Add the ``recommend`` sub-command."""
     parser = commands.add_parser("recommend", help="recommend catalog items for a user's clicked items")
     add_recommender_arguments(parser)
     parser.add_argument("--query", default=None, help="optional search text added to the user's context")
@@ -19,6 +20,7 @@ def register(commands) -> None:
 
 
 def run(args) -> int:
+    """Print the ranked items as a table; returns the exit code."""
     recommender = load_recommender(args)
     history = parse_history(args.history)
     results = recommender.recommend(

@@ -11,6 +11,7 @@ from coldstart_peft.cli.retrieval_options import (
 
 
 def register(commands) -> None:
+    """Add the ``search`` sub-command."""
     parser = commands.add_parser("search", help="search a catalog with a free-text query")
     parser.add_argument("query", help='what to look for, e.g. "waterproof mascara"')
     add_recommender_arguments(parser)
@@ -18,6 +19,7 @@ def register(commands) -> None:
 
 
 def run(args) -> int:
+    """Print the ranked items as a table; returns the exit code."""
     recommender = load_recommender(args)
     history = parse_history(args.history)
     results = recommender.search(args.query, k=args.k, history=history, domain=args.domain)

@@ -6,23 +6,37 @@ from pathlib import Path
 
 from coldstart_peft.artifact import adapter_bytes, save_adapter
 from coldstart_peft.assembly import apply_method, build_scorer, make_method
+from coldstart_peft.bank.commands import add_per_domain_arguments, run_per_domain
 from coldstart_peft.cli.options import add_model_arguments, add_train_arguments, parse_key_values, train_config_from_args
+from coldstart_peft.data.commands import add_data_arguments
 from coldstart_peft.errors import ConfigError
 from coldstart_peft.labeled_pairs import group_pairs, read_pairs
 from coldstart_peft.training import make_accelerator, plan_steps, train
 
 
 def register(commands) -> None:
-    parser = commands.add_parser("train", help="fine-tune on a labeled-pairs file and save an adapter folder")
-    parser.add_argument("--pairs", required=True, help="JSONL or CSV with user_text, item_text, label[, domain]")
+    # "resolve": the data flags' --seed replaces the engine's, so one --seed seeds split and training.
+    parser = commands.add_parser(
+        "train", help="fine-tune on a labeled-pairs file, or per domain of a dataset, and save adapters",
+        conflict_handler="resolve",
+    )
+    parser.add_argument("--pairs", help="JSONL or CSV with user_text, item_text, label[, domain]")
     parser.add_argument("--valid-pairs", help="optional held-out pairs file for validation")
     parser.add_argument("--out", required=True, help="adapter folder to write (replaced atomically)")
     add_model_arguments(parser)
     add_train_arguments(parser)
+    add_data_arguments(parser)
+    add_per_domain_arguments(parser)
     parser.set_defaults(func=run)
 
 
 def run(args) -> int:
+    if args.per_domain:
+        if args.pairs:
+            raise ConfigError("--per-domain trains on --dataset; drop --pairs")
+        return run_per_domain(args)
+    if not args.pairs:
+        raise ConfigError("give --pairs FILE to train one adapter, or --per-domain (with --dataset) to train a bank")
     config = train_config_from_args(args)
     groups = group_pairs(read_pairs(args.pairs))
     out = Path(args.out)

@@ -20,7 +20,7 @@ from coldstart_peft.data.splits import CaseRecord, ColdStartSplit
 from coldstart_peft.data.text import TextSerializer
 from coldstart_peft.evaluation.metrics import metrics_from_ranks, summarize
 from coldstart_peft.retrieval.index import ItemIndex
-from coldstart_peft.retrieval.recommender import Reranker
+from coldstart_peft.retrieval.recommender import Reranker, rerank_scores
 
 FULL_CATALOG_KS = (10, 20, 50)
 
@@ -122,8 +122,7 @@ def evaluate_full_catalog(
     if reranker is not None:
         started = time.perf_counter()
         rerank_better, rerank_tied, reranked = _rerank(
-            reranker, index, records, user_texts, candidates, better, tied,
-            lambda item_id: serializer.item(dataset.items[item_id]), progress,
+            reranker, index, records, user_texts, candidates, better, tied, dataset.items, serializer, progress
         )
         seconds["rerank"] = time.perf_counter() - started
         report["rerank"] = summarize(_recall_names(metrics_from_ranks(rerank_better, rerank_tied, ks)), seed=seed)
@@ -132,7 +131,7 @@ def evaluate_full_catalog(
     return report
 
 
-def _rerank(reranker, index, records, user_texts, candidates, better, tied, item_text, progress, users_per_call=8):
+def _rerank(reranker, index, records, user_texts, candidates, better, tied, items, serializer, progress, users_per_call=8):
     """Ranks after reranking each user's candidates.
 
     Only users whose target is among their candidates are scored: for the others the target
@@ -144,8 +143,8 @@ def _rerank(reranker, index, records, user_texts, candidates, better, tied, item
     for start in range(0, len(todo), users_per_call):
         chunk = todo[start : start + users_per_call]
         pairs_users = [user_texts[j] for j in chunk for _ in candidates[j]]
-        pairs_items = [item_text(index.item_id(row)) for j in chunk for row in candidates[j]]
-        flat = np.asarray(reranker.score(pairs_users, pairs_items), dtype=np.float64)
+        pairs_items = [items[index.item_id(row)] for j in chunk for row in candidates[j]]
+        flat = rerank_scores(reranker, pairs_users, [serializer.item(i) for i in pairs_items], [i.domain for i in pairs_items])
         offset = 0
         for j in chunk:
             scores = flat[offset : offset + len(candidates[j])]

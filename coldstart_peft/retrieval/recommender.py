@@ -8,11 +8,14 @@ reranker order them. ``update`` records a click in a per-user session, so the ne
 it without any retraining: the seed's "as a new user clicks, the context grows" step.
 
 A reranker is anything with ``score(user_texts, item_texts) -> scores``: a loaded cross-encoder
-adapter, a baseline, or a per-domain adapter bank passed through ``domain_rerankers``.
+adapter, a baseline, or a per-domain adapter bank. A reranker whose ``score`` also takes
+``domains=`` (one per pair, as ``AdapterBank.score`` does) gets each candidate's domain, so
+every candidate is scored by its own domain's adapter.
 """
 
 from __future__ import annotations
 
+import inspect
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -36,7 +39,10 @@ INDEX_FOLDER = "index"
 
 
 class Reranker(Protocol):
-    """Anything that scores aligned (user text, item text) pairs; higher is more relevant."""
+    """Anything that scores aligned (user text, item text) pairs; higher is more relevant.
+
+    It may also accept ``domains=[...]`` (one domain per pair) to route pairs per domain.
+    """
 
     def score(self, user_texts: Sequence[str], item_texts: Sequence[str]) -> np.ndarray:
         """One score per pair."""
@@ -69,9 +75,8 @@ class Recommender:
         encoder: a two-tower scorer (``encode`` and ``scale``), e.g. a loaded ``bi-encoder`` adapter.
         index: the index of ``catalog`` built with ``encoder``.
         catalog: item id -> :class:`~coldstart_peft.data.schema.Item`.
-        reranker: optional reranker of the retrieved candidates (e.g. a cross-encoder adapter).
-        domain_rerankers: optional domain -> reranker, used instead of ``reranker`` when a call
-            names a domain; a per-domain adapter bank fits here.
+        reranker: optional reranker of the retrieved candidates (a cross-encoder adapter, an
+            adapter bank: see :class:`Reranker`).
         serializer: how items and user contexts become text; must match training.
         n_candidates: candidates retrieved for the reranker (at least ``k``).
 
@@ -87,7 +92,6 @@ class Recommender:
         index: ItemIndex,
         catalog: Mapping[str, Item],
         reranker: Reranker | None = None,
-        domain_rerankers: Mapping[str, Reranker] | None = None,
         serializer: TextSerializer | None = None,
         n_candidates: int = 50,
     ):
@@ -97,7 +101,6 @@ class Recommender:
         self.index = index
         self.catalog = dict(catalog)
         self.reranker = reranker
-        self.domain_rerankers = dict(domain_rerankers or {})
         self.serializer = serializer or TextSerializer()
         self.n_candidates = n_candidates
         self._sessions: dict[str, list[str]] = {}
@@ -169,7 +172,7 @@ class Recommender:
             history: item ids from the catalog or free texts (titles), oldest first.
             query: optional search query added to the context.
             k: how many items to return.
-            domain: return only items of this domain (and use its reranker, if one is set).
+            domain: return only items of this domain.
             exclude_seen: never return items in the history or session.
             user: a session key; clicks recorded with :meth:`update` extend the history.
             rerank: rerank the retrieved candidates when a reranker is set.
@@ -184,8 +187,7 @@ class Recommender:
             raise ConfigError(f"k must be at least 1, got {k}")
         known = self._known(history, user)
         text = self.serializer.user([self._as_item(h) for h in known], query=query or None)
-        reranker = self.domain_rerankers.get(domain, self.reranker) if domain is not None else self.reranker
-        reranker = reranker if rerank else None
+        reranker = self.reranker if rerank else None
         seen = {h.item_id if isinstance(h, Item) else h for h in known} if exclude_seen else set()
         query_vector = self.encoder.encode([text])[0]
         n = max(k, self.n_candidates) if reranker is not None else k
@@ -193,7 +195,8 @@ class Recommender:
         if reranker is None or not hits:
             return [Recommendation(self.catalog[i], s, s) for i, s in hits]
         items = [self.catalog[i] for i, _ in hits]
-        scores = np.asarray(reranker.score([text] * len(items), [self.serializer.item(it) for it in items]), dtype=np.float64)
+        texts = [self.serializer.item(item) for item in items]
+        scores = rerank_scores(reranker, [text] * len(items), texts, [item.domain for item in items])
         # A stable sort keeps retrieval order among equal reranker scores.
         order = np.argsort(-scores, kind="stable")[:k]
         return [Recommendation(items[j], float(scores[j]), hits[j][1]) for j in order]
@@ -259,6 +262,31 @@ class Recommender:
                 raise UnknownNameError("domain", domain, {item.domain for item in self.catalog.values()})
             self._domain_masks[domain] = self.index.mask(ids)
         return self._domain_masks[domain]
+
+
+def rerank_scores(
+    reranker: Reranker, user_texts: Sequence[str], item_texts: Sequence[str], domains: Sequence[str]
+) -> np.ndarray:
+    """Score aligned pairs with ``reranker``, passing each pair's domain if it routes by domain.
+
+    Args:
+        reranker: see :class:`Reranker`.
+        user_texts: one user context per pair.
+        item_texts: one item text per pair.
+        domains: the domain of each pair's item.
+    """
+    if _takes_domains(reranker):
+        scores = reranker.score(list(user_texts), list(item_texts), domains=list(domains))
+    else:
+        scores = reranker.score(list(user_texts), list(item_texts))
+    return np.asarray(scores, dtype=np.float64)
+
+
+def _takes_domains(reranker: Reranker) -> bool:
+    try:
+        return "domains" in inspect.signature(reranker.score).parameters
+    except (TypeError, ValueError):  # builtins and some C callables have no signature
+        return False
 
 
 def _load_encoder(adapters: str | Path | None, base_model: str | Path | None):

@@ -61,15 +61,29 @@ def test_rerank_orders_the_retrieved_candidates_by_the_reranker():
     assert results != rec.recommend(["I70"], k=5, rerank=False)
 
 
-def test_domain_restricts_results_and_picks_its_reranker():
-    bank = {"Soap": PriceReranker()}
-    rec = make_recommender()
-    rec.domain_rerankers = bank
+class DomainRouter(PriceReranker):
+    """Scores like :class:`PriceReranker` and records the domains it was given (as an adapter bank would)."""
+
+    def score(self, user_texts, item_texts, domains=None):
+        self.domains = list(domains)
+        return super().score(user_texts, item_texts)
+
+
+def test_domain_restricts_results_and_is_passed_to_a_routing_reranker():
+    rec = make_recommender(reranker=DomainRouter())
     results = rec.recommend(["I00"], k=4, domain="Soap")
     assert {r.item.domain for r in results} == {"Soap"}
-    assert bank["Soap"].pairs
+    assert set(rec.reranker.domains) == {"Soap"}
+    mixed = rec.recommend(["I00"], k=4)
+    assert rec.reranker.domains == [rec.catalog[i].domain for i in _candidates(rec, ["I00"])]
+    assert len({r.item.domain for r in mixed}) > 1
     with pytest.raises(UnknownNameError, match="Soap"):
         rec.recommend(["I00"], domain="Shoes")
+
+
+def _candidates(rec, history):
+    query = rec.encoder.encode([rec.user_text(history)])[0]
+    return [i for i, _ in rec.index.search(query, n=rec.n_candidates, exclude=set(history))]
 
 
 def test_search_and_free_text_history():
@@ -83,7 +97,6 @@ def test_search_and_free_text_history():
 def test_new_item_is_recommendable_at_once():
     rec = make_recommender()
     assert rec.add_items([Item("NEW", title="teal violet lipstick", price=3.0)]) == 1
-    rec.catalog["NEW"] = Item("NEW", title="teal violet lipstick", price=3.0)
     assert "NEW" in {r.item_id for r in rec.search("anything without colour", k=49)}
 
 

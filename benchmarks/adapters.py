@@ -1,0 +1,195 @@
+"""Speed of an AdapterBank on the default MiniLM: switching, adding adapters, mixed batches, merging.
+
+Figures (all medians of ``--repeats`` runs):
+
+* ``switch_ms``: ``bank.activate(domain)`` between two loaded domains (adapter and head).
+* ``add_ms[n]``: ``bank.add`` of one more adapter folder (full validation included) with ``n``
+  adapters already loaded, then ``bank.remove`` (not timed), for n in ``--counts``.
+* ``load_s[n]``: ``AdapterBank.load`` of a bank of ``n`` domains.
+* throughput, pairs per second for ``--pairs`` pairs in one batch: all from one domain; spread
+  over ``--mixed-domains`` domains in one mixed batch (``mixed=True``); the same grouped by
+  domain (``mixed=False``); and the merged-weights scorer of one domain (methods that merge).
+
+The adapters are LoRA with perturbed weights (no training: speed does not depend on values).
+On a shared machine the timings move with the load of other processes; the machine section
+records the load average at the start and the end of the run.
+
+Example:
+    python benchmarks/adapters.py --out runs/adapters
+    python benchmarks/adapters.py --method ia3 --counts 1,10 --repeats 3 --out /tmp/adapters
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import peft
+import torch
+import transformers
+
+from coldstart_peft import __version__, adapter_bytes, apply_method, build_scorer, make_method, save_adapter
+from coldstart_peft.bank import AdapterBank, BankWriter
+from coldstart_peft.demo import generate_world
+
+
+def machine() -> dict:
+    """What the figures were measured on."""
+    cpu = platform.processor() or ""
+    try:
+        cpu = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return {"cpu": cpu, "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(), "platform": platform.platform(),
+            "python": platform.python_version(), "torch": torch.__version__, "transformers": transformers.__version__,
+            "peft": peft.__version__, "coldstart_peft": __version__, "load_average": os.getloadavg()}  # fmt: skip
+
+
+def make_adapters(folder: Path, method: str, n: int, scorer_config: dict) -> list[Path]:
+    """Save ``n`` adapters of ``method`` with distinct perturbed weights."""
+    paths = []
+    for index in range(n):
+        torch.manual_seed(index)
+        scorer = build_scorer("cross-encoder", None, scorer_config)
+        apply_method(scorer, make_method(method), total_steps=10)
+        with torch.no_grad():
+            for parameter in scorer.parameters():
+                if parameter.requires_grad:
+                    parameter.add_(torch.randn_like(parameter) * 0.02)
+        paths.append(save_adapter(scorer, folder / f"adapter-{index}"))
+    return paths
+
+
+def build_bank(root: Path, paths: list[Path]) -> Path:
+    """A bank folder whose domains are ``paths`` (folders copied in by the writer's layout)."""
+    from coldstart_peft.artifact import load_adapter
+
+    writer = None
+    for index, path in enumerate(paths):
+        scorer = load_adapter(path)
+        writer = writer or BankWriter(root, scorer)
+        writer.save_domain(f"domain {index:02d}", scorer)
+    return root
+
+
+def timed(fn, repeats: int) -> float:
+    """Median seconds of ``repeats`` calls of ``fn``."""
+    samples = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        samples.append(time.perf_counter() - start)
+    return statistics.median(samples)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default="runs/adapters")
+    parser.add_argument("--method", default="lora")
+    parser.add_argument("--counts", default="1,10,50", help="adapters loaded when one more is added")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--pairs", type=int, default=64, help="pairs per throughput batch")
+    parser.add_argument("--mixed-domains", type=int, default=4)
+    parser.add_argument("--max-length", type=int, default=128)
+    parser.add_argument("--precision", default="auto", help="scorer precision: auto (bf16 on CPU), fp32, bf16")
+    args = parser.parse_args()
+    counts = [int(c) for c in args.counts.split(",")]
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    report = {"method": args.method, "settings": vars(args), "machine_start": machine()}
+    scorer_config = {"max_length": args.max_length}
+
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        paths = make_adapters(tmp / "adapters", args.method, max(counts) + 1, scorer_config)
+        extra, paths = paths[-1], paths[:-1]
+        report["adapter_bytes"] = adapter_bytes(extra)
+
+        load_s, add_ms = {}, {}
+        for count in counts:
+            root = build_bank(tmp / f"bank-{count}", paths[:count])
+            start = time.perf_counter()
+            bank = AdapterBank.load(root)
+            load_s[count] = time.perf_counter() - start
+            samples = []
+            for _ in range(args.repeats):
+                start = time.perf_counter()
+                bank.add("extra", extra)
+                samples.append(time.perf_counter() - start)
+                bank.remove("extra")
+            add_ms[count] = 1000 * statistics.median(samples)
+            print(f"{count:3d} loaded: bank load {load_s[count]:.2f}s, one more adapter {add_ms[count]:.1f} ms", flush=True)
+        report["load_s"], report["add_ms"] = load_s, add_ms
+
+        bank.scorer.precision = args.precision
+        first, second = bank.domains[:2]
+        bank.activate(first)
+        bank.activate(second)
+        switches = 200
+
+        def switch_many():
+            for _ in range(switches // 2):
+                bank.activate(first)
+                bank.activate(second)
+
+        report["switch_ms"] = 1000 * timed(switch_many, args.repeats) / switches
+        print(f"switch: {report['switch_ms']:.3f} ms", flush=True)
+
+        world = generate_world(n_items=300, n_users=args.pairs, seed=0)
+        rng = random.Random(0)
+        users = ["Clicked: " + "; ".join(world.items[i].title for i in seq[:5]) for seq in world.sequences[: args.pairs]]
+        items = [world.items[rng.randrange(len(world.items))].text() for _ in users]
+        spread = [bank.domains[i % min(args.mixed_domains, len(bank.domains))] for i in range(len(users))]
+        runs = {
+            "single_domain": lambda: bank.score(users, items, domains=first, batch_size=args.pairs),
+            "mixed_batch": lambda: bank.score(users, items, domains=spread, batch_size=args.pairs, mixed=True),
+            "grouped_by_domain": lambda: bank.score(users, items, domains=spread, batch_size=args.pairs, mixed=False),
+        }
+        if not bank.method.supports_mixed_batches:
+            runs.pop("mixed_batch")
+        if bank.method.supports_merge:
+            merged = bank.merged_scorer(first)
+            merged.precision = args.precision
+            runs["merged_single_domain"] = lambda: merged.score(users, items, batch_size=args.pairs)
+        throughput = {}
+        for name, run in runs.items():
+            run()  # warm-up
+            throughput[name] = len(users) / timed(run, args.repeats)
+            print(f"{name}: {throughput[name]:.1f} pairs/s", flush=True)
+        report["pairs_per_second"] = throughput
+        if "mixed_batch" in throughput:
+            report["mixed_vs_single"] = throughput["mixed_batch"] / throughput["single_domain"]
+    report["machine_end"] = machine()
+    (out / "adapters.json").write_text(json.dumps(report, indent=2))
+    (out / "adapters.md").write_text(markdown(report))
+    print(markdown(report))
+
+
+def markdown(report: dict) -> str:
+    """The report as a markdown table."""
+    m = report["machine_start"]
+    lines = [f"# AdapterBank speed: {report['method']} on MiniLM ({m['cpu']}, {m['torch_threads']} torch threads)", "",
+             f"Load average at start/end: {m['load_average']} / {report['machine_end']['load_average']} "
+             "(other processes share this machine; timings are noisy).", "",
+             "| figure | value |", "|---|---|", f"| adapter size | {report['adapter_bytes']:,} bytes |",
+             f"| switch active domain | {report['switch_ms']:.3f} ms |"]  # fmt: skip
+    for count, value in report["add_ms"].items():
+        lines.append(f"| add one adapter with {count} loaded | {value:.1f} ms |")
+    for count, value in report["load_s"].items():
+        lines.append(f"| load a bank of {count} | {value:.2f} s |")
+    for name, value in report["pairs_per_second"].items():
+        lines.append(f"| {name.replace('_', ' ')} | {value:.1f} pairs/s |")
+    if "mixed_vs_single" in report:
+        lines.append(f"| mixed / single-domain throughput | {report['mixed_vs_single']:.2f}x |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,79 @@
+"""Per-domain training on a small synthetic split: a bank with the minimum-data rule, and the CLI flags."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+from accelerate.state import AcceleratorState
+
+from _bank_helpers import HOST
+from coldstart_peft.bank import AdapterBank, PerDomainSettings, read_manifest, train_per_domain
+from coldstart_peft.cli import build_parser
+from coldstart_peft.data import Dataset, Interaction, Item, cold_user_split
+from coldstart_peft.recipes import FitSettings
+from coldstart_peft.training import TrainConfig
+
+COLOURS = ["red", "blue", "green", "black", "white", "pink"]
+KINDS = {"Makeup": ["lipstick", "brush"], "Hair Care": ["shampoo", "cream"], "Bath & Body": ["soap"]}
+
+
+def synthetic_dataset(n_users: int = 60, seed: int = 0) -> Dataset:
+    """Users buy items of one colour; Bath & Body is rare, so it falls under the minimum."""
+    rng = random.Random(seed)
+    items = {f"{c}-{k}": Item(f"{c}-{k}", title=f"{c} {k}", domain=d) for d, kinds in KINDS.items() for k in kinds for c in COLOURS}
+    interactions = []
+    for u in range(n_users):
+        colour = rng.choice(COLOURS)
+        domain = "Bath & Body" if u % 20 == 0 else rng.choice(["Makeup", "Hair Care"])
+        for t in range(4):
+            interactions.append(Interaction(f"u{u}", f"{colour}-{rng.choice(KINDS[domain])}", float(t)))
+    return Dataset("synthetic", items, interactions)
+
+
+@pytest.fixture
+def fresh_accelerator_state():
+    """Accelerate keeps one process-wide state; this test's precision must not leak into others."""
+    AcceleratorState._reset_state(reset_partial_state=True)
+    yield
+    AcceleratorState._reset_state(reset_partial_state=True)
+
+
+@pytest.mark.usefixtures("fresh_accelerator_state")
+def test_train_per_domain_writes_a_loadable_bank_with_fallbacks(tmp_path, tiny_base):
+    split = cold_user_split(synthetic_dataset(), k=1, n_negatives=5)
+    settings = FitSettings(method="lora", scorer_config={"max_length": 32, "dropout": 0.0}, base_model=tiny_base,
+                           n_negatives=3, valid_users=10, valid_candidates=6)  # fmt: skip
+    per_domain = PerDomainSettings(min_groups=20, max_groups_per_domain=40)
+    config = TrainConfig(epochs=1, batch_size=8, lr=5e-3, progress=False, mixed_precision="no")
+    lines: list[str] = []
+    manifest = train_per_domain(split, tmp_path / "bank", settings, per_domain, config, host=HOST, log=lines.append)
+    status = {d["name"]: d["status"] for d in manifest["domains"]}
+    assert status == {"Bath & Body": "fallback", "Hair Care": "trained", "Makeup": "trained"}
+    rare = next(d for d in manifest["domains"] if d["name"] == "Bath & Body")
+    assert "min_groups=20" in rare["reason"] and rare["available_groups"] < 20
+    trained = next(d for d in manifest["domains"] if d["name"] == "Makeup")
+    assert trained["train_groups"] <= 40 and trained["bytes"] > 0 and trained["from_global"]
+    assert read_manifest(tmp_path / "bank")["global"]["train_groups"] > 0 and len(lines) == 4
+
+    bank = AdapterBank.load(tmp_path / "bank", host=HOST)
+    bank.scorer.precision = "fp32"
+    assert bank.domains == ["Hair Care", "Makeup"] and bank.cold_domains == ["Bath & Body"]
+    assert bank.route("Bath & Body").reason == "global"
+    users, items = ["recently bought red lipstick"] * 2, ["red brush", "blue brush"]
+    assert not np.allclose(bank.score(users, items, domains="Makeup"), bank.score(users, items, domains="Bath & Body"))
+
+
+def test_train_command_accepts_per_domain_flags():
+    args = build_parser().parse_args(["train", "--per-domain", "--dataset", "beauty", "--out", "runs/x", "--seed", "3",
+                                      "--max-groups-per-domain", "500", "--no-from-global", "--domains", "Makeup,Fragrance"])  # fmt: skip
+    assert args.per_domain and args.seed == 3 and args.max_groups_per_domain == 500 and not args.from_global
+    assert args.dataset == "beauty" and args.domains == "Makeup,Fragrance" and args.pairs is None
+
+
+def test_train_command_needs_pairs_or_per_domain(tmp_path, capsys):
+    from coldstart_peft.cli import main
+
+    assert main(["train", "--out", str(tmp_path / "a")]) == 2
+    assert "--per-domain" in capsys.readouterr().err
