@@ -98,6 +98,21 @@ def _replace_dir(tmp: Path, target: Path) -> None:
         os.replace(tmp, target)
 
 
+def recover_folder(folder: str | Path) -> Path:
+    """Return ``folder``, first restoring it if a crash hit the rename window of an atomic save.
+
+    :func:`save_adapter` moves the old folder to a hidden ``.<name>.old-*`` sibling and then
+    the new one into place; a crash between the two renames leaves neither at ``folder``. The
+    old copy is complete, so it is moved back.
+    """
+    folder = Path(folder)
+    if not folder.exists():
+        olds = sorted(folder.parent.glob(f".{folder.name}.old-*"), key=lambda p: p.stat().st_mtime)
+        if olds:
+            os.replace(olds[-1], folder)
+    return folder
+
+
 def save_adapter(
     scorer: Scorer, directory: str | Path, metrics: dict[str, Any] | None = None, extra: dict[str, Any] | None = None
 ) -> Path:
@@ -115,7 +130,7 @@ def save_adapter(
     method = scorer.method
     if method is None:
         raise AdapterError("the scorer has no method applied; train it (or apply_method) before saving")
-    target = Path(directory)
+    target = recover_folder(directory)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.name}.tmp-{uuid.uuid4().hex[:8]}")
     tmp.mkdir()
@@ -208,7 +223,7 @@ def load_adapter(directory: str | Path, base_model: str | Path | None = None, ho
         FingerprintMismatchError: ``base_model`` differs from the one the adapter was trained on.
         CorruptAdapterError: a weights file is missing, truncated or non-finite.
     """
-    directory = Path(directory)
+    directory = recover_folder(directory)
     check_no_pickles(directory)
     manifest = read_manifest(directory)
     host = host or default_host()

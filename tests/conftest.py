@@ -24,6 +24,16 @@ def pytest_configure(config):
     torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
 
 
+@pytest.fixture(autouse=True)
+def fresh_accelerate_state():
+    """Accelerate keeps one precision and device setup per process; tests must not inherit it."""
+    yield
+    from accelerate.state import AcceleratorState, GradientState
+
+    AcceleratorState._reset_state(reset_partial_state=True)
+    GradientState._reset_state()
+
+
 @pytest.fixture(scope="session")
 def tiny_base(tmp_path_factory) -> str:
     """Folder of a tiny random BERT (2 layers, hidden 32) with a word-level tokenizer."""

@@ -25,7 +25,8 @@ from torch import nn
 from coldstart_peft.artifact import HEAD, check_no_pickles, read_manifest as read_adapter_manifest, read_safetensors
 from coldstart_peft.assembly import build_scorer
 from coldstart_peft.bank.fallback import FallbackConfig, Route, nearest_weights
-from coldstart_peft.bank.layout import BASE, GLOBAL, GLOBAL_FOLDER, copy_adapter, read_manifest, recover_folder, slugify, write_manifest
+from coldstart_peft.artifact import recover_folder
+from coldstart_peft.bank.layout import BASE, GLOBAL, GLOBAL_FOLDER, copy_adapter, read_manifest, slugify, write_manifest
 from coldstart_peft.bank.mixed import score_mixed
 from coldstart_peft.bank.slots import HeadSlots, make_slots
 from coldstart_peft.errors import AdapterError, ConfigError, CorruptAdapterError, FingerprintMismatchError, UnknownNameError

@@ -113,21 +113,6 @@ def read_manifest(root: Path) -> dict[str, Any]:
     return manifest
 
 
-def recover_folder(folder: Path) -> Path:
-    """Return ``folder``, first restoring it if a crash hit the rename window of an atomic save.
-
-    ``save_adapter`` moves the old folder to a hidden ``.<name>.old-*`` sibling and then the
-    new one into place; a crash between the two renames leaves neither at ``folder``. The old
-    copy is complete, so it is moved back.
-    """
-    folder = Path(folder)
-    if not folder.exists():
-        olds = sorted(folder.parent.glob(f".{folder.name}.old-*"), key=lambda p: p.stat().st_mtime)
-        if olds:
-            os.replace(olds[-1], folder)
-    return folder
-
-
 def copy_adapter(source: Path, target: Path) -> Path:
     """Copy an adapter folder to ``target`` atomically (copy to a hidden sibling, then rename)."""
     target = Path(target)
