@@ -23,6 +23,7 @@ from coldstart_peft.errors import (  # noqa: E402
     StaleIndexError,
     UnknownNameError,
     UnsafeFileError,
+    UnsafePathError,
 )
 from coldstart_peft.examples import RankingCase, TrainGroup  # noqa: E402
 from coldstart_peft.hookspecs import hookimpl  # noqa: E402
@@ -59,6 +60,7 @@ __all__ = [
     "TrainResult",
     "UnknownNameError",
     "UnsafeFileError",
+    "UnsafePathError",
     "adapter_bytes",
     "adapter_fingerprint",
     "apply_method",

@@ -29,9 +29,10 @@ from safetensors.torch import load_file, save_file
 
 from coldstart_peft import __version__
 from coldstart_peft.assembly import build_scorer
-from coldstart_peft.errors import AdapterError, CorruptAdapterError, FingerprintMismatchError, UnsafeFileError
+from coldstart_peft.errors import AdapterError, CorruptAdapterError, FingerprintMismatchError, UnsafeFileError, UnsafePathError
 from coldstart_peft.host import PluginHost, default_host
 from coldstart_peft.method import count_parameters
+from coldstart_peft.provenance import environment_info
 from coldstart_peft.scorer import Scorer
 
 MANIFEST = "coldstart.json"
@@ -53,6 +54,46 @@ def check_no_pickles(directory: Path) -> None:
                 "so coldstart-peft only reads safetensors. Convert it with safetensors.torch.save_file "
                 "in an environment you trust, then delete it from the folder."
             )
+
+
+def safe_path(root: str | Path, relative: str | Path) -> Path:
+    """Return ``root / relative``, refusing any path that would lead out of ``root``.
+
+    Manifests and plugins name files by relative path; a copied or hand-edited folder could
+    name ``../../.ssh/id_rsa`` or an absolute path, or hold a symlink pointing elsewhere.
+
+    Raises:
+        UnsafePathError: ``relative`` is absolute, climbs out with ``..``, or resolves
+            (through symlinks) to a place outside ``root``.
+    """
+    root = Path(root)
+    relative = Path(relative)
+    if relative.is_absolute() or relative.anchor or ".." in relative.parts:
+        raise UnsafePathError(
+            f"path {str(relative)!r} in {root} is absolute or climbs out with '..'; files of an adapter "
+            "folder are named relative to it. Fix the manifest, or save the adapter again"
+        )
+    resolved = (root / relative).resolve()
+    if not resolved.is_relative_to(root.resolve()):
+        raise UnsafePathError(
+            f"{root / relative} resolves to {resolved}, outside the folder {root} (a symlink points out); "
+            "replace the link with a copy of the file"
+        )
+    return root / relative
+
+
+def check_adapter_folder(directory: str | Path) -> None:
+    """Refuse a folder holding pickle files or symlinks that lead out of it.
+
+    Raises:
+        UnsafeFileError: a pickle-based file (see :func:`check_no_pickles`).
+        UnsafePathError: a symlink resolving outside ``directory``.
+    """
+    directory = Path(directory)
+    check_no_pickles(directory)
+    for path in directory.rglob("*"):
+        if path.is_symlink():
+            safe_path(directory, path.relative_to(directory))
 
 
 def read_safetensors(path: Path) -> dict[str, torch.Tensor]:
@@ -152,6 +193,7 @@ def save_adapter(
             "total_params": total,
             "metrics": metrics or {},
             "extra": extra or {},
+            "environment": environment_info(),
         }
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, default=_json_default), encoding="utf-8")
         _replace_dir(tmp, target)
@@ -220,11 +262,12 @@ def load_adapter(directory: str | Path, base_model: str | Path | None = None, ho
 
     Raises:
         UnsafeFileError: the folder holds pickle files.
+        UnsafePathError: a file or symlink in it leads out of the folder.
         FingerprintMismatchError: ``base_model`` differs from the one the adapter was trained on.
         CorruptAdapterError: a weights file is missing, truncated or non-finite.
     """
     directory = recover_folder(directory)
-    check_no_pickles(directory)
+    check_adapter_folder(directory)
     manifest = read_manifest(directory)
     host = host or default_host()
     method = host.method(manifest["method"])(manifest["method_config"])
@@ -239,19 +282,20 @@ def load_adapter(directory: str | Path, base_model: str | Path | None = None, ho
             f"(fingerprint {recorded['fingerprint']}), but the given base model has fingerprint "
             f"{scorer.base_fingerprint}; load it onto the same base model it was trained on"
         )
-    head = read_safetensors(directory / HEAD)
+    head = read_safetensors(safe_path(directory, HEAD))
     for name in method.weight_files():
+        path = safe_path(directory, name)
         if name.endswith(".safetensors"):
-            read_safetensors(directory / name)
-        elif not (directory / name).is_file():
-            raise CorruptAdapterError(f"missing file {directory / name}; the adapter folder is incomplete")
+            read_safetensors(path)
+        elif not path.is_file():
+            raise CorruptAdapterError(f"missing file {path}; the adapter folder is incomplete")
     for parameter in scorer.backbone.parameters():
         parameter.requires_grad_(False)
     try:
         scorer.backbone = method.load(scorer.backbone, directory)
+        scorer.load_head_state_dict(head)  # load_state_dict raises RuntimeError on a shape mismatch
     except (RuntimeError, ValueError, KeyError) as exc:
         raise CorruptAdapterError(f"could not apply the weights in {directory}: {exc}") from exc
-    scorer.load_head_state_dict(head)
     scorer.method = method
     scorer.manifest = manifest
     scorer.eval()

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from coldstart_peft.backbone import load_backbone, load_tokenizer, model_fingerprint, resolve_model_path
+from coldstart_peft.errors import ColdStartError, PluginError
 from coldstart_peft.host import PluginHost, default_host
 from coldstart_peft.method import Method
 from coldstart_peft.scorer import Scorer
@@ -59,10 +60,21 @@ def apply_method(scorer: Scorer, method: Method, total_steps: int | None = None)
 
     Returns:
         The same scorer, its backbone replaced by the prepared one.
+
+    Raises:
+        PluginError: the method's ``prepare`` failed with an error of its own (a bug in the plugin).
     """
     for parameter in scorer.backbone.parameters():
         parameter.requires_grad_(False)
-    scorer.backbone = method.prepare(scorer.backbone, method.config, total_steps=total_steps)
+    try:
+        scorer.backbone = method.prepare(scorer.backbone, method.config, total_steps=total_steps)
+    except ColdStartError:
+        raise  # the plugin's own named error already says what to do
+    except Exception as exc:  # a plugin's bug: name the plugin so the user knows whose it is
+        raise PluginError(
+            f"method {method.name!r} ({type(method).__module__}) failed in prepare: {type(exc).__name__}: {exc}; "
+            "fix or update the plugin, or train with another method (see `coldstart-peft plugins`)"
+        ) from exc
     for name, parameter in scorer.named_parameters():
         if not name.startswith("backbone."):
             parameter.requires_grad_(True)

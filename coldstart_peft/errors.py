@@ -99,3 +99,11 @@ class MalformedFileError(DataError):
 
 class SplitError(DataError):
     """A cold-start split cannot be built as asked (too few users, unknown domain, bad sizes)."""
+
+
+class UnsafePathError(AdapterError):
+    """A path named by an adapter or bank folder escapes its root (``../``, absolute, symlink out)."""
+
+
+class CheckpointError(ColdStartError):
+    """A training checkpoint cannot be read, or belongs to another run than the one resuming."""

@@ -119,6 +119,17 @@ class Method:
         """An extra loss term the engine adds to the task loss (AdaLoRA's orthogonality)."""
         return None
 
+    def state_dict(self, model: nn.Module) -> dict[str, torch.Tensor]:
+        """Run state outside the model's parameters that a resumed run needs (tensors only).
+
+        Checkpoints store it so a run killed mid-way resumes exactly; AdaLoRA returns its
+        importance scores and rank pattern. Default: nothing.
+        """
+        return {}
+
+    def load_state_dict(self, model: nn.Module, state: dict[str, torch.Tensor]) -> None:
+        """Restore what :meth:`state_dict` returned, onto the prepared ``model``. Default: nothing."""
+
     def save(self, model: nn.Module, directory: Path) -> None:
         """Write only this method's own weights (safetensors) and config into ``directory``."""
         raise NotImplementedError

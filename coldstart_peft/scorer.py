@@ -101,7 +101,7 @@ class Scorer(nn.Module):
         """``logits + w · features`` with the learned weight ``w``; ``logits`` unchanged without a prior."""
         if not self.config.popularity_prior:
             return logits
-        return logits + self.prior_weight * features.to(logits.device, torch.float32)
+        return logits + self.prior_weight.to(logits.device) * features.to(logits.device, torch.float32)
 
     @classmethod
     def description(cls) -> str:

@@ -7,6 +7,7 @@ It runs unchanged on one CPU, one GPU, or several processes (``torchrun`` /
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import time
 from collections.abc import Sequence
@@ -14,15 +15,18 @@ from typing import Any
 
 import torch
 from accelerate import Accelerator
+from accelerate.data_loader import skip_first_batches
 from accelerate.utils import DataLoaderConfiguration, set_seed
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 from transformers import get_scheduler
 
-from coldstart_peft.errors import ConfigError
+from coldstart_peft import checkpoint as ckpt
+from coldstart_peft.errors import CheckpointError, ConfigError, ColdStartError, PluginError
 from coldstart_peft.evaluation.ranking import evaluate_ranking
 from coldstart_peft.examples import RankingCase, TrainGroup
 from coldstart_peft.method import Method, count_parameters
+from coldstart_peft.provenance import groups_fingerprint
 from coldstart_peft.scorer import Scorer
 
 PRECISIONS = ("auto", "no", "bf16", "fp16")
@@ -52,6 +56,9 @@ class TrainConfig:
     log_with: str | None = dataclasses.field(default=None, metadata={"help": "Accelerate tracker: tensorboard, wandb, ..."})
     project_dir: str | None = dataclasses.field(default=None, metadata={"help": "where trackers write"})
     progress: bool = dataclasses.field(default=True, metadata={"help": "show a progress bar (main process only)"})
+    checkpoint_dir: str | None = dataclasses.field(default=None, metadata={"help": "folder for resumable checkpoints (default: none written)"})
+    checkpoint_every: int | None = dataclasses.field(default=None, metadata={"help": "write a checkpoint every N optimizer steps (needs checkpoint_dir)"})
+    resume: bool = dataclasses.field(default=False, metadata={"help": "continue from the newest checkpoint in checkpoint_dir, if there is one"})
 
     def validate(self) -> None:
         """Raise :class:`ConfigError` on values that cannot train."""
@@ -69,6 +76,10 @@ class TrainConfig:
             raise ConfigError(f"mixed_precision must be one of {', '.join(PRECISIONS)}, got {self.mixed_precision!r}")
         if not 0.0 <= self.warmup_ratio < 1.0:
             raise ConfigError(f"warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
+        if self.checkpoint_every is not None and self.checkpoint_every < 1:
+            raise ConfigError(f"checkpoint_every must be at least 1, got {self.checkpoint_every}")
+        if (self.checkpoint_every or self.resume) and not self.checkpoint_dir:
+            raise ConfigError("checkpoint_every and resume need checkpoint_dir: the folder checkpoints are written to and read from")
 
 
 @dataclasses.dataclass
@@ -151,6 +162,49 @@ def _time_aware_schedule(optimizer, config: TrainConfig, total_steps: int, start
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
+# Settings that change what a step computes; a checkpoint only resumes a run that agrees on all of them.
+_RUN_FIELDS = ("epochs", "max_steps", "batch_size", "grad_accum", "lr", "head_lr", "weight_decay", "warmup_ratio",
+               "scheduler", "max_grad_norm", "mixed_precision", "seed", "eval_every", "metric")
+
+
+def _run_identity(config: TrainConfig, method: Method, train_groups: Sequence[TrainGroup]) -> dict[str, Any]:
+    return {
+        "method": method.name,
+        "method_config": method.config.to_dict(),
+        "train": {name: getattr(config, name) for name in _RUN_FIELDS},
+        "data_fingerprint": groups_fingerprint(train_groups),
+    }
+
+
+def _open_checkpoint(config: TrainConfig, identity: dict[str, Any]) -> dict[str, Any] | None:
+    """The newest checkpoint to resume from, checked against this run; ``None`` starts afresh."""
+    if not config.resume:
+        return None
+    folder = ckpt.latest_checkpoint(config.checkpoint_dir)
+    if folder is None:
+        return None  # resuming a run that never reached its first checkpoint is starting it
+    state = ckpt.load_checkpoint(folder)
+    recorded = json.loads(json.dumps(state["progress"].get("identity")))
+    if recorded != json.loads(json.dumps(identity, default=str)):
+        raise CheckpointError(
+            f"checkpoint {folder} belongs to another run (method, settings or training data differ: "
+            f"{recorded} vs {identity}); resume with the original settings, or use another checkpoint_dir"
+        )
+    return state
+
+
+def _on_step(method: Method, model: torch.nn.Module, step: int) -> None:
+    try:
+        method.on_step(model, step)
+    except ColdStartError:
+        raise
+    except Exception as exc:  # a plugin's own bug: say whose it is, not just where it surfaced
+        raise PluginError(
+            f"method {method.name!r} ({type(method).__module__}) failed in on_step at step {step}: "
+            f"{type(exc).__name__}: {exc}; fix or update the plugin, or train with another method"
+        ) from exc
+
+
 def make_accelerator(config: TrainConfig) -> Accelerator:
     """The Accelerator for a run: precision, accumulation, trackers, seedable shuffling."""
     return Accelerator(
@@ -212,6 +266,8 @@ def train(
             config.scheduler, optimizer,
             num_warmup_steps=int(config.warmup_ratio * total_steps), num_training_steps=total_steps,
         )
+    identity = _run_identity(config, method, train_groups) if config.checkpoint_dir else {}
+    resumed = _open_checkpoint(config, identity)
     model, optimizer, loader, scheduler = accelerator.prepare(scorer, optimizer, loader, scheduler)
     if config.log_with:
         accelerator.init_trackers("coldstart-peft", config={k: str(v) for k, v in dataclasses.asdict(config).items()})
@@ -223,8 +279,27 @@ def train(
     stale, step, pairs, stopped = 0, 0, 0, False
     running = 0.0
     start = clock
+    first_epoch, skip = 0, 0
+    if resumed is not None:
+        progress = resumed["progress"]
+        with torch.no_grad():
+            for name, parameter in scorer.named_parameters():
+                if name in resumed["trainable"]:
+                    parameter.copy_(resumed["trainable"][name])
+        optimizer.load_state_dict(resumed["optimizer"])
+        scheduler.load_state_dict(resumed["scheduler"])
+        method.load_state_dict(scorer.backbone, resumed["method_state"])
+        best_state, best, history = resumed["best"], progress["best"], progress["history"]
+        stale, step, pairs, running = progress["stale"], progress["step"], progress["pairs"], progress["running"]
+        first_epoch, skip = progress["epoch"], progress["batch"]
+        accelerator.step = progress["accelerator_step"]
+        start -= progress["seconds"]
+        ckpt.restore_rng(resumed["rng"])
     # With a time budget the step count is unknown; a total would promise a false ETA.
-    bar = tqdm(total=None if config.time_budget_s else total_steps, desc=f"train {method.name}", disable=not (config.progress and accelerator.is_main_process))
+    bar = tqdm(
+        total=None if config.time_budget_s else total_steps, initial=step, desc=f"train {method.name}",
+        disable=not (config.progress and accelerator.is_main_process),
+    )
 
     def validate() -> bool:
         """Validate, keep the best state; return True when patience is exhausted."""
@@ -244,9 +319,28 @@ def train(
         bar.set_postfix({config.metric: f"{value:.4f}", "best": f"{best['value']:.4f}"})
         return stale >= config.early_stopping_patience
 
+    def save_checkpoint(epoch: int, batch_index: int) -> None:
+        if accelerator.is_main_process:
+            ckpt.save_checkpoint(
+                config.checkpoint_dir, step,
+                trainable=_trainable_state(scorer), best=best_state,
+                method_state=method.state_dict(scorer.backbone),
+                optimizer=optimizer.state_dict(), scheduler=scheduler.state_dict(),
+                progress={
+                    "identity": identity, "epoch": epoch, "batch": batch_index, "step": step, "pairs": pairs,
+                    "running": running, "stale": stale, "best": best, "history": history,
+                    "accelerator_step": accelerator.step, "seconds": time.perf_counter() - start,
+                },
+            )
+        accelerator.wait_for_everyone()
+
     model.train()
-    for _epoch in range(config.epochs):
-        for batch in loader:
+    for epoch in range(first_epoch, config.epochs):
+        loader.set_epoch(epoch)  # the shuffle order of an epoch depends only on the seed and its number
+        offset = skip if epoch == first_epoch else 0
+        # Resuming mid-epoch: the same order, minus the batches the checkpoint already trained on.
+        batches = loader if not offset else skip_first_batches(loader, offset) if offset < len(loader) else []
+        for batch_index, batch in enumerate(batches, start=offset + 1):
             with accelerator.accumulate(model):
                 task_loss = model(batch)
                 extra = method.regularization(scorer.backbone)
@@ -258,7 +352,7 @@ def train(
                 scheduler.step()
                 if accelerator.sync_gradients:
                     # Before zero_grad: AdaLoRA's rank allocator scores importance from the gradients.
-                    method.on_step(scorer.backbone, step + 1)
+                    _on_step(method, scorer.backbone, step + 1)
                 optimizer.zero_grad()
             pairs += len(batch["labels"]) * accelerator.num_processes
             if not accelerator.sync_gradients:
@@ -275,6 +369,8 @@ def train(
                 stopped = True
             if stopped or (config.max_steps and step >= config.max_steps):
                 break
+            if config.checkpoint_every and step % config.checkpoint_every == 0:
+                save_checkpoint(epoch, batch_index)
         if stopped or (config.max_steps and step >= config.max_steps):
             break
         if not config.eval_every and validate():

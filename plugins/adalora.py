@@ -185,6 +185,30 @@ class AdaLora(Method):
                 penalties.append(torch.linalg.matrix_norm(gram - eye))
         return weight * torch.stack(penalties).mean() if penalties else None
 
+    def state_dict(self, model) -> dict[str, torch.Tensor]:
+        # The allocator's smoothed importance scores steer every later reallocation, and the
+        # rank pattern is what save() would otherwise fall back from; both must survive a resume.
+        allocator = model.base_model.rankallocator
+        state = {}
+        for prefix, scores in (("ipt", allocator.ipt), ("exp_avg_ipt", allocator.exp_avg_ipt), ("exp_avg_unc", allocator.exp_avg_unc)):
+            state.update({f"{prefix}/{name}": tensor for name, tensor in scores.items()})
+        pattern = model.peft_config[ADAPTER].rank_pattern or {}
+        state.update({f"rank_pattern/{name}": torch.tensor(mask, dtype=torch.bool) for name, mask in pattern.items()})
+        return state
+
+    def load_state_dict(self, model, state: dict[str, torch.Tensor]) -> None:
+        allocator = model.base_model.rankallocator
+        scores = {"ipt": allocator.ipt, "exp_avg_ipt": allocator.exp_avg_ipt, "exp_avg_unc": allocator.exp_avg_unc}
+        pattern = {}
+        for key, tensor in state.items():
+            prefix, _, name = key.partition("/")
+            if prefix == "rank_pattern":
+                pattern[name] = tensor.tolist()
+            else:
+                scores[prefix][name] = tensor.to(next(model.parameters()).device)
+        if pattern:
+            model.peft_config[ADAPTER].rank_pattern = pattern
+
     def save(self, model, directory: Path) -> None:
         # peft writes only the ranks in the config's rank_pattern. The allocator's last pattern
         # can disagree with the live weights (a run that stopped between allocations, the engine

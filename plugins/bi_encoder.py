@@ -160,7 +160,7 @@ class BiEncoder(Scorer):
         item_pos = {t: i for i, t in enumerate(unique_items)}
         ui = torch.tensor([user_pos[t] for t in user_texts], dtype=torch.long)
         ii = torch.tensor([item_pos[t] for t in item_texts], dtype=torch.long)
-        similarity = self.scale.detach().float() * (u[ui] * v[ii]).sum(-1)
+        similarity = self.scale.detach().float().cpu() * (u[ui] * v[ii]).sum(-1)
         return self.add_prior(similarity, self.prior_features(item_texts)).numpy()
 
 

@@ -43,6 +43,6 @@ def test_prior_trains_and_round_trips(tiny_base, toy_task, tmp_path):
             scorer.prior_weight.fill_(0.7)
         loaded = load_adapter(save_adapter(scorer, tmp_path / scorer_name), host=HOST)
         loaded.precision = "fp32"
-        assert torch.equal(loaded.prior_keys, scorer.prior_keys)
+        assert torch.equal(loaded.prior_keys.cpu(), scorer.prior_keys.cpu())
         assert loaded.score(["likes red"] * 2, [popular, "unseen item"]).tolist() == \
             scorer.score(["likes red"] * 2, [popular, "unseen item"]).tolist()

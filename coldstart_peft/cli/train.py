@@ -11,6 +11,7 @@ from coldstart_peft.cli.options import add_model_arguments, add_train_arguments,
 from coldstart_peft.data.commands import add_data_arguments
 from coldstart_peft.errors import ConfigError
 from coldstart_peft.labeled_pairs import group_pairs, read_pairs
+from coldstart_peft.provenance import file_fingerprint, groups_fingerprint
 from coldstart_peft.training import make_accelerator, plan_steps, train
 
 
@@ -42,13 +43,18 @@ def run(args) -> int:
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out {out} exists and is not a folder; choose another path")
+    if config.checkpoint_dir and Path(config.checkpoint_dir).resolve().is_relative_to(out.resolve()):
+        # Saving replaces the --out folder as a whole, which would take the checkpoints with it.
+        raise ConfigError(f"--checkpoint-dir {config.checkpoint_dir} lies inside --out {out}; put it beside the adapter folder")
     method = make_method(args.method, parse_key_values(args.method_config, "--method-config"))
     accelerator = make_accelerator(config)
     scorer = build_scorer(args.scorer, args.base_model, parse_key_values(args.scorer_config, "--scorer-config"))
     apply_method(scorer, method, total_steps=plan_steps(len(groups), config, accelerator.num_processes))
     result = train(scorer, method, groups, None, config, accelerator=accelerator)
     if accelerator.is_main_process:
-        save_adapter(scorer, out, extra={"train_seconds": result.seconds, "train_pairs": result.train_pairs})
+        facts = {"train_seconds": result.seconds, "train_pairs": result.train_pairs, "seed": config.seed,
+                 "data_fingerprint": file_fingerprint(args.pairs), "groups_fingerprint": groups_fingerprint(groups)}
+        save_adapter(scorer, out, extra=facts)
         accelerator.print(
             f"trained {args.method} on {result.train_pairs} pairs in {result.seconds:.1f}s "
             f"({result.trainable_params:,} trainable of {result.total_params:,} parameters); "

@@ -1,0 +1,215 @@
+"""Compare every registered method, and the no-fine-tuning baselines, on one cold-start split.
+
+Same split, same seed, same budget for every method; each method trains in its own process so
+its peak memory is its own. Writes ``results.json``, ``results.md`` (sorted by NDCG@10) and
+``pareto.png`` (NDCG@10 against trainable parameters and adapter size) under ``--out``.
+
+Example:
+    python benchmarks/compare_methods.py --dataset demo --preset smoke --out runs/compare-smoke
+    python benchmarks/compare_methods.py --dataset beauty --preset cpu --out benchmarks/results/beauty-cpu
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+PRESETS = {
+    # seconds of training per method, test users, validation users, scorer batch
+    "smoke": {"seconds": 6, "test_users": 40, "valid_users": 10, "batch_size": 16},
+    "cpu": {"seconds": 240, "test_users": 1000, "valid_users": 100, "batch_size": 32},
+    "gpu": {"seconds": 900, "test_users": 0, "valid_users": 500, "batch_size": 128},
+}
+BASELINES = ("popularity", "tfidf", "hybrid", "zero-shot")
+METRICS = ("ndcg@10", "hr@10", "mrr", "auc")
+
+
+def machine() -> dict:
+    """The machine a result was measured on."""
+    import peft
+    import torch
+    import transformers
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        cpu = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+    return {"cpu": cpu, "cores": os.cpu_count() or 1, "gpu": gpu, "torch": torch.__version__,
+            "transformers": transformers.__version__, "peft": peft.__version__}  # fmt: skip
+
+
+def _split(args):
+    from coldstart_peft.data import cold_user_split, load_dataset
+
+    preset = PRESETS[args.preset]
+    return cold_user_split(load_dataset(args.dataset), k=args.k_context, n_negatives=99, seed=args.seed,
+                           max_test_users=preset["test_users"] or None)  # fmt: skip
+
+
+def _metrics(summary: dict) -> tuple[dict, dict]:
+    means = {m: summary[m]["mean"] for m in METRICS}
+    intervals = {m: [summary[m]["low"], summary[m]["high"]] for m in METRICS}
+    return means, intervals
+
+
+def run_method(args) -> dict:
+    """Train and evaluate one method (runs inside its own process)."""
+    from coldstart_peft import TrainConfig, adapter_bytes, save_adapter
+    from coldstart_peft.evaluation.ranking import evaluate_ranking
+    from coldstart_peft.recipes import FitSettings, fit_on_split
+
+    preset = PRESETS[args.preset]
+    split = _split(args)
+    cases = split.ranking_cases("test")
+    settings = FitSettings(method=args.method, scorer=args.scorer, valid_users=preset["valid_users"],
+                           scorer_config={"popularity_prior": not args.no_prior})  # fmt: skip
+    config = TrainConfig(epochs=1, batch_size=preset["batch_size"], time_budget_s=preset["seconds"],
+                         seed=args.seed, progress=False, eval_every=10_000)  # fmt: skip
+    scorer, result = fit_on_split(split, settings, config)
+    with tempfile.TemporaryDirectory() as tmp:
+        size = adapter_bytes(save_adapter(scorer, Path(tmp) / "adapter"))
+    started = time.perf_counter()
+    summary = evaluate_ranking(scorer.score, cases, seed=args.seed)
+    score_seconds = time.perf_counter() - started
+    means, intervals = _metrics(summary)
+    return {
+        "method": args.method, "scorer": args.scorer, "trainable_params": result.trainable_params,
+        "trainable_pct": 100.0 * result.trainable_params / result.total_params, "adapter_bytes": size,
+        "train_seconds": result.seconds, "train_pairs_per_s": result.pairs_per_second,
+        "score_pairs_per_s": sum(len(c.candidate_texts) for c in cases) / score_seconds,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
+        "metrics": means, "ci95": intervals, "steps": result.steps,
+    }  # fmt: skip
+
+
+def run_baseline(name: str, args) -> dict:
+    """Fit and evaluate one no-fine-tuning baseline in this process."""
+    from coldstart_peft.evaluation.baselines import evaluate_baseline, make_baseline
+
+    split = _split(args)
+    cases = split.ranking_cases("test")
+    started = time.perf_counter()
+    report = evaluate_baseline(make_baseline(name).fit(split), cases, seed=args.seed)
+    seconds = time.perf_counter() - started
+    means, intervals = _metrics(report["overall"])
+    return {
+        "method": name, "scorer": "baseline", "trainable_params": 0, "trainable_pct": 0.0, "adapter_bytes": 0,
+        "train_seconds": 0.0, "train_pairs_per_s": 0.0,
+        "score_pairs_per_s": sum(len(c.candidate_texts) for c in cases) / seconds,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
+        "metrics": means, "ci95": intervals,
+    }  # fmt: skip
+
+
+def markdown(results: dict) -> str:
+    """The results table, best NDCG@10 first."""
+    rows = sorted(results["results"], key=lambda r: -r["metrics"]["ndcg@10"])
+    head = ("| method | scorer | NDCG@10 [95% CI] | HR@10 | MRR | AUC | trainable params | % | adapter | "
+            "train s | train pairs/s | score pairs/s | peak RSS MB |")  # fmt: skip
+    lines = [head, "|" + "---|" * 13]
+    for r in rows:
+        low, high = r["ci95"]["ndcg@10"]
+        lines.append(
+            f"| {r['method']} | {r['scorer']} | {r['metrics']['ndcg@10']:.3f} [{low:.3f}, {high:.3f}] | "
+            f"{r['metrics']['hr@10']:.3f} | {r['metrics']['mrr']:.3f} | {r['metrics']['auc']:.3f} | "
+            f"{r['trainable_params']:,} | {r['trainable_pct']:.2f} | {r['adapter_bytes'] / 1024:.0f} KiB | "
+            f"{r['train_seconds']:.0f} | {r['train_pairs_per_s']:.0f} | {r['score_pairs_per_s']:.0f} | {r['peak_rss_mb']:.0f} |"
+        )
+    m = results["machine"]
+    return (f"# {results['dataset']} {results['split']}, preset {results['preset']}, seed {results['seed']}\n\n"
+            f"Machine: {m['cpu']}, {m['cores']} cores, GPU {m['gpu']}; torch {m['torch']}, "
+            f"transformers {m['transformers']}, peft {m['peft']}.\n\n" + "\n".join(lines) + "\n")  # fmt: skip
+
+
+def pareto(results: dict, path: Path) -> None:
+    """NDCG@10 against trainable parameters (log) and adapter size, one labelled point per method."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    trained = [r for r in results["results"] if r["trainable_params"] > 0]
+    baselines = [r for r in results["results"] if r["trainable_params"] == 0]
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5), sharey=True)
+    for ax, key, label in ((axes[0], "trainable_params", "trainable parameters"), (axes[1], "adapter_bytes", "adapter size on disk (bytes)")):
+        for r in trained:
+            low, high = r["ci95"]["ndcg@10"]
+            ax.errorbar(r[key], r["metrics"]["ndcg@10"], yerr=[[r["metrics"]["ndcg@10"] - low], [high - r["metrics"]["ndcg@10"]]], fmt="o", capsize=3)
+            ax.annotate(r["method"], (r[key], r["metrics"]["ndcg@10"]), textcoords="offset points", xytext=(5, 5))
+        ax.set_xscale("log")
+        for r in baselines:  # no parameters to place them by: a labelled line across the panel
+            ax.axhline(r["metrics"]["ndcg@10"], linestyle="--", linewidth=1, color="grey")
+            ax.text(0.01, r["metrics"]["ndcg@10"], f" {r['method']} (no training)", transform=ax.get_yaxis_transform(),
+                    fontsize=8, color="grey", va="bottom")
+        ax.set_xlabel(label)
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("cold-user NDCG@10")
+    fig.suptitle(f"{results['dataset']} {results['split']} ({results['preset']} preset): quality vs cost")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dataset", default="beauty")
+    parser.add_argument("--split", default="cold-user", choices=["cold-user"])
+    parser.add_argument("--methods", default=None, help="comma-separated methods and baselines (default: all)")
+    parser.add_argument("--scorer", default="bi-encoder")
+    parser.add_argument("--no-prior", action="store_true", help="train without the learned popularity prior")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--k-context", type=int, default=3)
+    parser.add_argument("--preset", default="smoke", choices=sorted(PRESETS))
+    parser.add_argument("--out", default="runs/compare")
+    parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+
+    if args.worker:  # one method, in its own process; the parent reads the JSON line
+        args.method = args.worker
+        print("RESULT " + json.dumps(run_method(args)), flush=True)
+        return 0
+
+    from coldstart_peft import default_host
+
+    names = args.methods.split(",") if args.methods else [*BASELINES, *default_host().methods.names()]
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    results = {"machine": machine(), "dataset": args.dataset, "split": args.split, "preset": args.preset,
+               "seed": args.seed, "protocol": {"k_context": args.k_context, "n_negatives": 99,
+               "n_test_users": len(_split(args).ranking_cases("test"))}, "results": []}  # fmt: skip
+    started = time.perf_counter()
+    budget = PRESETS[args.preset]["seconds"]
+    for index, name in enumerate(names, start=1):
+        left = sum(budget * 1.5 for n in names[index - 1 :] if n not in BASELINES)
+        print(f"[{index}/{len(names)}] {name} — about {left / 60:.1f} min of training left "
+              f"({(time.perf_counter() - started) / 60:.1f} min elapsed)", flush=True)  # fmt: skip
+        if name in BASELINES:
+            row = run_baseline(name, args)
+        else:
+            command = [sys.executable, __file__, "--worker", name, *[a for a in (argv or sys.argv[1:])]]
+            proc = subprocess.run(command, capture_output=True, text=True)
+            lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
+            if proc.returncode or not lines:
+                print(f"  {name} failed:\n{proc.stderr[-2000:]}", flush=True)
+                continue
+            row = json.loads(lines[-1][7:])
+        results["results"].append(row)
+        print(f"  NDCG@10 {row['metrics']['ndcg@10']:.4f}  HR@10 {row['metrics']['hr@10']:.4f}", flush=True)
+        (out / "results.json").write_text(json.dumps(results, indent=2))  # nothing lost if a later method dies
+    (out / "results.md").write_text(markdown(results))
+    pareto(results, out / "pareto.png")
+    print(markdown(results))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
