@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from coldstart_peft.errors import DataError
+
 
 @dataclass
 class TrainGroup:
@@ -33,9 +35,9 @@ class TrainGroup:
 
     def __post_init__(self) -> None:
         if len(self.item_texts) != len(self.labels):
-            raise ValueError(f"{len(self.item_texts)} item texts but {len(self.labels)} labels")
+            raise DataError(f"{len(self.item_texts)} item texts but {len(self.labels)} labels; give one label per item")
         if not self.item_texts:
-            raise ValueError("a training group needs at least one item")
+            raise DataError("a training group needs at least one item; drop users without candidates before training")
 
 
 @dataclass
@@ -60,3 +62,9 @@ class RankingCase:
     candidate_ids: list[str] | None = None
     segment: str | None = None
     extra: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.candidate_texts:
+            raise DataError("a ranking case needs at least one candidate (the positive); drop cases without candidates")
+        if not 0 <= self.target < len(self.candidate_texts):
+            raise DataError(f"target {self.target} is not an index of the {len(self.candidate_texts)} candidates")

@@ -39,3 +39,24 @@ def test_two_process_training_keeps_ranks_identical(tiny_base, toy_task, tmp_pat
     written = sorted(p.name for p in out.iterdir())
     assert written == ["adapter", "rank0.json", "rank1.json"], "only rank 0 may save the adapter"
     assert (out / "adapter" / "adapter_model.safetensors").is_file()
+
+
+@pytest.mark.slow
+@pytest.mark.multiprocess
+def test_train_command_runs_under_torchrun(tiny_base, toy_task, tmp_path):
+    """The README's multi-process command, verbatim apart from the tiny base model."""
+    pairs = tmp_path / "pairs.jsonl"
+    with pairs.open("w") as handle:
+        for group in toy_task[0][:16]:
+            for text, label in zip(group.item_texts, group.labels):
+                handle.write(json.dumps({"user_text": group.user_text, "item_text": text, "label": label}) + "\n")
+    out = tmp_path / "adapter"
+    proc = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m",
+         "coldstart_peft.cli", "train", "--pairs", str(pairs), "--out", str(out), "--base-model", tiny_base,
+         "--max-steps", "2", "--no-progress"],
+        capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    assert proc.stdout.count("adapter:") == 1, "only rank 0 reports and writes"
+    assert (out / "coldstart.json").is_file()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -72,14 +73,14 @@ def read_table(path: str | Path, report: LoadReport | None = None) -> list[dict]
         rows = pq.read_table(path).to_pylist()
     elif kind in (".csv", ".tsv"):
         with open_text(path) as stream:
-            rows = list(csv.DictReader(stream, delimiter="\t" if kind == ".tsv" else ","))
+            rows = list(_decoded(csv.DictReader(stream, delimiter="\t" if kind == ".tsv" else ","), path))
         for row in rows:
             if None in row:  # csv puts surplus fields under the key None
                 report.repair("extra_fields_ignored", str(row.pop(None)))
     elif kind in (".jsonl", ".json"):
         rows = []
         with open_text(path) as stream:
-            for line in stream:
+            for line in _decoded(stream, path):
                 if line.strip():
                     try:
                         rows.append(json.loads(line))
@@ -89,6 +90,26 @@ def read_table(path: str | Path, report: LoadReport | None = None) -> list[dict]
         raise MalformedFileError(f"cannot read {path}: use .csv, .tsv, .jsonl or .parquet (optionally .gz)")
     report.rows_read[path.name] += len(rows)
     return rows
+
+
+def _decoded(lines, path):
+    """Iterate ``lines``, turning a decoding failure into an error that says how to fix the file."""
+    try:
+        yield from lines
+    except UnicodeDecodeError as error:
+        raise MalformedFileError(
+            f"{path} is not UTF-8 text ({error.reason} at byte {error.start}); re-encode it as UTF-8, "
+            "e.g. iconv -f latin1 -t utf-8"
+        ) from None
+
+
+def _price(value, report: LoadReport, item_id: str) -> float | None:
+    """A usable price, or ``None``: a negative or non-finite price would be printed into item texts."""
+    price = _float(value)
+    if price is not None and not (math.isfinite(price) and price >= 0):
+        report.repair("invalid_price_dropped", f"{item_id}: {value}")
+        return None
+    return price
 
 
 def _require(rows: list[dict], columns, path) -> None:
@@ -142,7 +163,7 @@ def load_tabular(items_path, interactions_path, mapping: ColumnMapping | None = 
         items[item_id] = Item(
             item_id, title=" ".join(str(row.get(m.title) or "").split()),
             brand=(row.get(m.brand) or None) if m.brand else None, categories=categories,
-            price=_float(row.get(m.price)) if m.price else None,
+            price=_price(row.get(m.price), report, item_id) if m.price else None,
             description=(row.get(m.description) or None) if m.description else None,
             domain=domain or FALLBACK_DOMAIN, attributes={k: row.get(k) for k in m.extra},
         )  # fmt: skip

@@ -13,6 +13,7 @@ measured 123 wordpieces median and 157 at most over 500 random pairs, well insid
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -101,7 +102,9 @@ class TextSerializer:
             path = item.categories[1:] if self.config.skip_category_root and len(item.categories) > 1 else item.categories
             return " > ".join(path)
         if name == "price":
-            return f"${item.price:.2f}" if item.price is not None else ""
+            # Items built in code skip the loaders' checks; "$nan" or "$-3.00" would only mislead the model.
+            valid = item.price is not None and math.isfinite(item.price) and item.price >= 0
+            return f"${item.price:.2f}" if valid else ""
         if name == "description":
             return item.description or ""
         raise KeyError(f"unknown item field {name!r}; known: {sorted(ITEM_LABELS)}")

@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 from tqdm.auto import tqdm
 
+from coldstart_peft.errors import DataError
 from coldstart_peft.evaluation.metrics import DEFAULT_KS, ranking_metrics, summarize
 from coldstart_peft.examples import RankingCase
 
@@ -73,7 +74,7 @@ def evaluate_ranking(
         >>> summary["ndcg@10"]["mean"]
     """
     if not cases:
-        raise ValueError("no ranking cases to evaluate")
+        raise DataError("no ranking cases to evaluate: the split has no eligible users; try a smaller k or more users")
     scores = score_cases(score_pairs, cases, batch_size=batch_size, progress=progress)
     return summarize(metrics_from_scores(scores, cases), seed=seed)
 
@@ -119,6 +120,6 @@ def evaluate_by_segment(
 ) -> dict[str, dict[str, dict[str, float]]]:
     """Like :func:`evaluate_ranking`, but reported overall, per segment and per domain (see :func:`segment_report`)."""
     if not cases:
-        raise ValueError("no ranking cases to evaluate")
+        raise DataError("no ranking cases to evaluate: the split has no eligible users; try a smaller k or more users")
     scores = score_cases(score_pairs, cases, batch_size=batch_size, progress=progress)
     return segment_report(scores, cases, seed=seed)
