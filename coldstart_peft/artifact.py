@@ -167,14 +167,21 @@ def save_adapter(
 
     Returns:
         The adapter folder.
+
+    Raises:
+        AdapterError: the scorer has no method, or writing failed (disk full, no permission);
+            a previous adapter at ``directory`` is then left as it was.
     """
     method = scorer.method
     if method is None:
         raise AdapterError("the scorer has no method applied; train it (or apply_method) before saving")
     target = recover_folder(directory)
-    target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.name}.tmp-{uuid.uuid4().hex[:8]}")
-    tmp.mkdir()
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp.mkdir()
+    except OSError as exc:
+        raise AdapterError(f"cannot write the adapter folder {target} ({exc}); choose a writable location") from exc
     try:
         method.save(scorer.backbone, tmp)
         save_file({k: v.detach().contiguous().cpu() for k, v in scorer.head_state_dict().items()}, str(tmp / HEAD))
@@ -197,6 +204,12 @@ def save_adapter(
         }
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, default=_json_default), encoding="utf-8")
         _replace_dir(tmp, target)
+    except OSError as exc:  # disk full, quota, permissions: the previous adapter is still in place
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise AdapterError(
+            f"saving the adapter to {target} failed ({exc}); any previous adapter there is untouched. "
+            "Free disk space or choose a writable location, then save again"
+        ) from exc
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

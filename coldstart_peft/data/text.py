@@ -119,7 +119,8 @@ class TextSerializer:
             value = self._cut(self._field(item, name), name)
             if value:
                 parts.append(f"{ITEM_LABELS[name]}: {value}" if ITEM_LABELS[name] else value)
-        text = self.config.separator.join(parts) or item.item_id
+        # An item with no fields falls back to its id, cut like a title: ids from messy catalogs can be anything.
+        text = self.config.separator.join(parts) or self._cut(item.item_id, "title") or "Item"
         self._item_cache[item.item_id] = text
         return text
 
