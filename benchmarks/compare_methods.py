@@ -183,9 +183,13 @@ def main(argv=None) -> int:
     names = args.methods.split(",") if args.methods else [*BASELINES, *default_host().methods.names()]
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    split = _split(args)
+    # Two result files are comparable only if both fingerprints match.
     results = {"machine": machine(), "dataset": args.dataset, "split": args.split, "preset": args.preset,
                "seed": args.seed, "protocol": {"k_context": args.k_context, "n_negatives": 99,
-               "n_test_users": len(_split(args).ranking_cases("test"))}, "results": []}  # fmt: skip
+               "n_test_users": len(split.ranking_cases("test"))},
+               "data_fingerprint": split.dataset.fingerprint(), "split_fingerprint": split.fingerprint(),
+               "results": []}  # fmt: skip
     started = time.perf_counter()
     budget = PRESETS[args.preset]["seconds"]
     for index, name in enumerate(names, start=1):

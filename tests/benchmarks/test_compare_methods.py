@@ -25,6 +25,7 @@ def test_smoke_preset_writes_the_promised_files(tmp_path):
     assert isinstance(results["machine"]["cores"], int)
     assert results["dataset"] == "demo" and results["split"] == "cold-user" and results["preset"] == "smoke"
     assert results["protocol"] == {"k_context": 3, "n_negatives": 99, "n_test_users": 40}
+    assert len(results["data_fingerprint"]) == 16 and len(results["split_fingerprint"]) == 16
     rows = {r["method"]: r for r in results["results"]}
     assert set(rows) == {"popularity", "zero-shot", "lora", "prompt"}
     keys = {"method", "scorer", "trainable_params", "trainable_pct", "adapter_bytes", "train_seconds",
