@@ -29,6 +29,7 @@ from coldstart_peft.examples import RankingCase, TrainGroup  # noqa: E402
 from coldstart_peft.hookspecs import hookimpl  # noqa: E402
 from coldstart_peft.losses import ranking_loss  # noqa: E402
 from coldstart_peft.method import Method, MethodConfig, count_parameters  # noqa: E402
+from coldstart_peft.peft_method import PeftMethod  # noqa: E402
 from coldstart_peft.scorer import Scorer, ScorerConfig  # noqa: E402
 from coldstart_peft.host import create_host, default_host, get_method, get_scorer  # noqa: E402
 from coldstart_peft.assembly import apply_method, build_scorer, make_method  # noqa: E402
@@ -48,6 +49,7 @@ __all__ = [
     "ItemIndex",
     "Method",
     "MethodConfig",
+    "PeftMethod",
     "PluginError",
     "RankingCase",
     "Recommendation",

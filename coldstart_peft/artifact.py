@@ -114,18 +114,38 @@ def read_safetensors(path: Path) -> dict[str, torch.Tensor]:
     return tensors
 
 
-def read_manifest(directory: Path) -> dict[str, Any]:
-    """Read and check an adapter folder's manifest."""
-    path = Path(directory) / MANIFEST
+def read_json_manifest(path: Path, expected_format: str, missing: str, remedy: str) -> dict[str, Any]:
+    """Read a JSON manifest and check its ``format`` field.
+
+    Args:
+        path: the manifest file.
+        expected_format: the ``format`` value it must carry.
+        missing: the error message when the file does not exist.
+        remedy: what to do when the file is not valid JSON.
+
+    Raises:
+        AdapterError: missing file or another format.
+        CorruptAdapterError: unreadable JSON.
+    """
     if not path.is_file():
-        raise AdapterError(f"{directory} has no {MANIFEST}; it is not a coldstart-peft adapter folder")
+        raise AdapterError(missing)
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise CorruptAdapterError(f"{path} is not valid JSON ({exc}); save the adapter again") from exc
-    if manifest.get("format") != FORMAT:
-        raise AdapterError(f"{path} is not a {FORMAT} manifest")
+        raise CorruptAdapterError(f"{path} is not valid JSON ({exc}); {remedy}") from exc
+    if not isinstance(manifest, dict) or manifest.get("format") != expected_format:
+        found = manifest.get("format") if isinstance(manifest, dict) else type(manifest).__name__
+        raise AdapterError(f"{path} is not a {expected_format} manifest (format {found!r})")
     return manifest
+
+
+def read_manifest(directory: Path) -> dict[str, Any]:
+    """Read and check an adapter folder's manifest."""
+    return read_json_manifest(
+        Path(directory) / MANIFEST, FORMAT,
+        missing=f"{directory} has no {MANIFEST}; it is not a coldstart-peft adapter folder",
+        remedy="save the adapter again",
+    )
 
 
 def _replace_dir(tmp: Path, target: Path) -> None:

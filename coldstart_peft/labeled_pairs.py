@@ -104,3 +104,20 @@ def group_pairs(pairs: list[LabeledPair]) -> list[TrainGroup]:
             groups[key].item_texts.append(pair.item_text)
             groups[key].labels.append(pair.label)
     return list(groups.values())
+
+
+def write_pairs(path: str | Path, groups: list[TrainGroup]) -> Path:
+    """Write training groups as a JSONL pairs file that :func:`read_pairs` reads back.
+
+    Example:
+        >>> write_pairs("pairs.jsonl", training_groups(split))
+    """
+    path = Path(path)
+    with path.open("w", encoding="utf-8") as handle:
+        for group in groups:
+            for text, label in zip(group.item_texts, group.labels):
+                row = {"user_text": group.user_text, "item_text": text, "label": label}
+                if group.domain is not None:
+                    row["domain"] = group.domain
+                handle.write(json.dumps(row) + "\n")
+    return path

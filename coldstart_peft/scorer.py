@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any, ClassVar
 
 import numpy as np
@@ -54,6 +54,17 @@ def inference_autocast(precision: str, device: torch.device):
     if not use_bf16:
         return contextlib.nullcontext()
     return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+
+
+def length_sorted_batches(user_texts: Sequence[str], item_texts: Sequence[str], batch_size: int) -> Iterator[list[int]]:
+    """Index batches of aligned pairs, shortest first.
+
+    Pairs of similar length share a batch, so dynamic padding adds little: the same work in
+    fewer padded tokens. Callers write results back by index.
+    """
+    order = sorted(range(len(item_texts)), key=lambda i: len(user_texts[i]) + len(item_texts[i]))
+    for start in range(0, len(order), batch_size):
+        yield order[start : start + batch_size]
 
 
 class Scorer(nn.Module):
@@ -146,11 +157,8 @@ class Scorer(nn.Module):
         was_training = self.training
         self.eval()
         out = np.empty(len(item_texts), dtype=np.float32)
-        # Sorting by length keeps padding low: a batch of similar lengths wastes no compute.
-        order = sorted(range(len(item_texts)), key=lambda i: len(user_texts[i]) + len(item_texts[i]))
         with inference_autocast(self.precision, self.device):
-            for start in range(0, len(order), batch_size):
-                idx = order[start : start + batch_size]
+            for idx in length_sorted_batches(user_texts, item_texts, batch_size):
                 logits = self.forward_pairs([user_texts[i] for i in idx], [item_texts[i] for i in idx])
                 out[idx] = logits.float().cpu().numpy()
         self.train(was_training)

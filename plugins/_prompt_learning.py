@@ -26,9 +26,8 @@ import torch
 from peft import PeftModel
 from torch import nn
 
-from coldstart_peft import ConfigError, InputTooLongError
+from coldstart_peft import ConfigError, InputTooLongError, PeftMethod
 
-PEFT_FILES = ["adapter_config.json", "adapter_model.safetensors"]
 CACHE_KEYWORDS = ("past_key_values", "cache")
 
 
@@ -137,11 +136,28 @@ class PromptLearningBackbone(nn.Module):
         return output
 
 
-def save_prompt_learning(model: PromptLearningBackbone, directory: Path) -> None:
-    """Save the virtual tokens in peft's format."""
-    model.peft_model.save_pretrained(str(directory), safe_serialization=True)
+class PromptLearningMethod(PeftMethod):
+    """Base of the prompt-learning methods: peft's virtual tokens behind :class:`PromptLearningBackbone`.
 
+    Subclasses give a config with ``num_virtual_tokens`` and ``to_peft()``, and may refuse an
+    architecture in :meth:`check_architecture` before anything is wrapped.
+    """
 
-def load_prompt_learning(model: nn.Module, directory: Path) -> PromptLearningBackbone:
-    """Load virtual tokens saved by :func:`save_prompt_learning` onto a fresh base model."""
-    return PromptLearningBackbone(PeftModel.from_pretrained(model, str(directory), is_trainable=False))
+    # peft serves several adapters per batch only for LoRA-family layers, and there are no
+    # weights to fold virtual tokens into.
+    supports_mixed_batches = False
+    supports_merge = False
+
+    def check_architecture(self, model: nn.Module) -> None:
+        """Raise a named error if ``model`` cannot take this method (default: any model can)."""
+
+    def prepare(self, model, config, *, total_steps=None):
+        check_virtual_tokens(model, config.num_virtual_tokens)
+        self.check_architecture(model)
+        return PromptLearningBackbone(super().prepare(model, config))
+
+    def save(self, model: PromptLearningBackbone, directory: Path) -> None:
+        super().save(model.peft_model, directory)
+
+    def load(self, model: nn.Module, directory: Path) -> PromptLearningBackbone:
+        return PromptLearningBackbone(super().load(model, directory))

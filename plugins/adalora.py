@@ -26,9 +26,8 @@ from pathlib import Path
 import torch
 from peft import AdaLoraConfig, PeftModel, get_peft_model
 
-from coldstart_peft import ConfigError, Method, MethodConfig, hookimpl
+from coldstart_peft import ConfigError, MethodConfig, PeftMethod, hookimpl
 
-PEFT_FILES = ["adapter_config.json", "adapter_model.safetensors"]
 ADAPTER = "default"
 
 
@@ -149,7 +148,7 @@ def orthonormalize(model: PeftModel) -> None:
                 torch.nn.init.orthogonal_(parameter)
 
 
-class AdaLora(Method):
+class AdaLora(PeftMethod):
     """LoRA with an adaptive rank budget: importance-based pruning moves rank to where it helps (peft AdaLoRA)."""
 
     name = "adalora"
@@ -228,13 +227,7 @@ class AdaLora(Method):
             # peft's generic per-module-rank check reads AdaLoRA's rank_pattern as LoRA's and warns
             # that its keys match no module; AdaLoRA then applies the pattern itself.
             warnings.filterwarnings("ignore", message="The following rank_pattern keys did not match")
-            return PeftModel.from_pretrained(model, str(directory), is_trainable=False)
-
-    def merge(self, model):
-        return model.merge_and_unload()
-
-    def weight_files(self) -> list[str]:
-        return list(PEFT_FILES)
+            return super().load(model, directory)
 
 
 @hookimpl

@@ -7,13 +7,10 @@ into the base weights exactly. The saved folder is peft's own format.
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
 
-from peft import IA3Config, PeftModel, get_peft_model
+from peft import IA3Config
 
-from coldstart_peft import ConfigError, Method, MethodConfig, hookimpl
-
-PEFT_FILES = ["adapter_config.json", "adapter_model.safetensors"]
+from coldstart_peft import ConfigError, MethodConfig, PeftMethod, hookimpl
 
 
 @dataclasses.dataclass
@@ -45,7 +42,7 @@ class IA3MethodConfig(MethodConfig):
         )
 
 
-class IA3(Method):
+class IA3(PeftMethod):
     """Learned rescaling of keys, values and feed-forward activations (peft IA3)."""
 
     name = "ia3"
@@ -55,20 +52,6 @@ class IA3(Method):
     supports_merge = True
     recommended_lr = 5e-3
 
-    def prepare(self, model, config, *, total_steps=None):
-        return get_peft_model(model, config.to_peft())
-
-    def save(self, model, directory: Path) -> None:
-        model.save_pretrained(str(directory), safe_serialization=True)
-
-    def load(self, model, directory: Path):
-        return PeftModel.from_pretrained(model, str(directory), is_trainable=False)
-
-    def merge(self, model):
-        return model.merge_and_unload()
-
-    def weight_files(self) -> list[str]:
-        return list(PEFT_FILES)
 
 
 @hookimpl

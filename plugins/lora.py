@@ -7,13 +7,10 @@ plain ``PeftModel.from_pretrained(AutoModel.from_pretrained(base), folder)``.
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
 
-from peft import LoraConfig, PeftModel, get_peft_model
+from peft import LoraConfig
 
-from coldstart_peft import ConfigError, Method, MethodConfig, hookimpl
-
-PEFT_FILES = ["adapter_config.json", "adapter_model.safetensors"]
+from coldstart_peft import ConfigError, MethodConfig, PeftMethod, hookimpl
 
 
 @dataclasses.dataclass
@@ -52,7 +49,7 @@ class LoraMethodConfig(MethodConfig):
         )
 
 
-class Lora(Method):
+class Lora(PeftMethod):
     """Low-rank adaptation of the attention projections (peft LoRA)."""
 
     name = "lora"
@@ -60,20 +57,6 @@ class Lora(Method):
     supports_mixed_batches = True
     supports_merge = True
 
-    def prepare(self, model, config, *, total_steps=None):
-        return get_peft_model(model, config.to_peft())
-
-    def save(self, model, directory: Path) -> None:
-        model.save_pretrained(str(directory), safe_serialization=True)
-
-    def load(self, model, directory: Path):
-        return PeftModel.from_pretrained(model, str(directory), is_trainable=False)
-
-    def merge(self, model):
-        return model.merge_and_unload()
-
-    def weight_files(self) -> list[str]:
-        return list(PEFT_FILES)
 
 
 @hookimpl

@@ -9,19 +9,11 @@ cache keyword from the base model's signature. The saved folder is peft's own fo
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
 
-from peft import PrefixTuningConfig, get_peft_model
+from peft import PrefixTuningConfig
 
-from coldstart_peft import ConfigError, Method, MethodConfig, hookimpl
-from coldstart_peft_plugins._prompt_learning import (
-    PEFT_FILES,
-    PromptLearningBackbone,
-    cache_keyword,
-    check_virtual_tokens,
-    load_prompt_learning,
-    save_prompt_learning,
-)
+from coldstart_peft import ConfigError, MethodConfig, hookimpl
+from coldstart_peft_plugins._prompt_learning import PromptLearningMethod, cache_keyword
 
 
 @dataclasses.dataclass
@@ -41,30 +33,15 @@ class PrefixMethodConfig(MethodConfig):
         return PrefixTuningConfig(num_virtual_tokens=self.num_virtual_tokens, task_type="FEATURE_EXTRACTION")
 
 
-class PrefixTuning(Method):
+class PrefixTuning(PromptLearningMethod):
     """Trained key/value prefixes in every attention layer (peft prefix tuning)."""
 
     name = "prefix"
     config_class = PrefixMethodConfig
-    # peft serves several adapters per batch only for LoRA-family layers, and a merge has no
-    # weights to fold the prefix into.
-    supports_mixed_batches = False
-    supports_merge = False
     recommended_lr = 5e-3
 
-    def prepare(self, model, config, *, total_steps=None):
-        check_virtual_tokens(model, config.num_virtual_tokens)
-        cache_keyword(model)  # fail before wrapping when the architecture cannot take a prefix
-        return PromptLearningBackbone(get_peft_model(model, config.to_peft()))
-
-    def save(self, model, directory: Path) -> None:
-        save_prompt_learning(model, directory)
-
-    def load(self, model, directory: Path):
-        return load_prompt_learning(model, directory)
-
-    def weight_files(self) -> list[str]:
-        return list(PEFT_FILES)
+    def check_architecture(self, model) -> None:
+        cache_keyword(model)  # raises when the base model's forward takes no cache at all
 
 
 @hookimpl

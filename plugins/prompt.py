@@ -9,18 +9,11 @@ The saved folder is peft's own format.
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
 
-from peft import PromptTuningConfig, get_peft_model
+from peft import PromptTuningConfig
 
-from coldstart_peft import ConfigError, Method, MethodConfig, hookimpl
-from coldstart_peft_plugins._prompt_learning import (
-    PEFT_FILES,
-    PromptLearningBackbone,
-    check_virtual_tokens,
-    load_prompt_learning,
-    save_prompt_learning,
-)
+from coldstart_peft import ConfigError, MethodConfig, hookimpl
+from coldstart_peft_plugins._prompt_learning import PromptLearningMethod
 
 INITS = ("sample_vocab", "random")
 
@@ -50,28 +43,12 @@ class PromptMethodConfig(MethodConfig):
         )
 
 
-class PromptTuning(Method):
+class PromptTuning(PromptLearningMethod):
     """Trained virtual-token embeddings before every input (peft prompt tuning)."""
 
     name = "prompt"
     config_class = PromptMethodConfig
-    # peft's mixed-adapter batches cover LoRA-family layers only; there are no weights to merge into.
-    supports_mixed_batches = False
-    supports_merge = False
     recommended_lr = 1e-2
-
-    def prepare(self, model, config, *, total_steps=None):
-        check_virtual_tokens(model, config.num_virtual_tokens)
-        return PromptLearningBackbone(get_peft_model(model, config.to_peft()))
-
-    def save(self, model, directory: Path) -> None:
-        save_prompt_learning(model, directory)
-
-    def load(self, model, directory: Path):
-        return load_prompt_learning(model, directory)
-
-    def weight_files(self) -> list[str]:
-        return list(PEFT_FILES)
 
 
 @hookimpl

@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 
 import pytest
-import torch
 from peft import PeftModel
 
 from coldstart_peft.backbone import default_model_path
 from coldstart_peft.cli import main
+from coldstart_peft.labeled_pairs import write_pairs
 
 pytestmark = pytest.mark.filterwarnings("ignore::FutureWarning")
 
@@ -39,16 +39,9 @@ def test_demo_runs_end_to_end_and_saves_a_plain_peft_adapter(tmp_path, capsys):
     assert (tmp_path / "split.json").is_file()
 
 
-def _write_pairs(path, groups):
-    with path.open("w") as handle:
-        for group in groups:
-            for text, label in zip(group.item_texts, group.labels):
-                handle.write(json.dumps({"user_text": group.user_text, "item_text": text, "label": label}) + "\n")
-
-
 def test_train_on_pairs_file_writes_adapter(tmp_path, tiny_base, toy_task, capsys):
     pairs = tmp_path / "pairs.jsonl"
-    _write_pairs(pairs, toy_task[0][:24])
+    write_pairs(pairs, toy_task[0][:24])
     out = tmp_path / "adapter"
     code = main(["train", "--pairs", str(pairs), "--out", str(out), "--base-model", tiny_base,
                  "--max-steps", "2", "--no-progress", "--method-config", "r=4"])  # fmt: skip

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from coldstart_peft.labeled_pairs import write_pairs
+
 WORKER = Path(__file__).parent / "workers" / "ddp_train.py"
 
 
@@ -17,11 +19,7 @@ WORKER = Path(__file__).parent / "workers" / "ddp_train.py"
 @pytest.mark.multiprocess
 def test_two_process_training_keeps_ranks_identical(tiny_base, toy_task, tmp_path):
     train_groups, _ = toy_task
-    pairs = tmp_path / "pairs.jsonl"
-    with pairs.open("w") as handle:
-        for group in train_groups[:64]:
-            for text, label in zip(group.item_texts, group.labels):
-                handle.write(json.dumps({"user_text": group.user_text, "item_text": text, "label": label}) + "\n")
+    pairs = write_pairs(tmp_path / "pairs.jsonl", train_groups[:64])
     out = tmp_path / "run"
     out.mkdir()
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
@@ -45,11 +43,7 @@ def test_two_process_training_keeps_ranks_identical(tiny_base, toy_task, tmp_pat
 @pytest.mark.multiprocess
 def test_train_command_runs_under_torchrun(tiny_base, toy_task, tmp_path):
     """The README's multi-process command, verbatim apart from the tiny base model."""
-    pairs = tmp_path / "pairs.jsonl"
-    with pairs.open("w") as handle:
-        for group in toy_task[0][:16]:
-            for text, label in zip(group.item_texts, group.labels):
-                handle.write(json.dumps({"user_text": group.user_text, "item_text": text, "label": label}) + "\n")
+    pairs = write_pairs(tmp_path / "pairs.jsonl", toy_task[0][:16])
     out = tmp_path / "adapter"
     proc = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m",

@@ -22,11 +22,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from coldstart_peft.artifact import HEAD, check_no_pickles, read_manifest as read_adapter_manifest, read_safetensors
+from coldstart_peft.artifact import HEAD, check_no_pickles, read_manifest as read_adapter_manifest, read_safetensors, recover_folder
 from coldstart_peft.assembly import build_scorer
 from coldstart_peft.bank.fallback import FallbackConfig, Route, nearest_weights
-from coldstart_peft.artifact import recover_folder
-from coldstart_peft.bank.layout import BASE, GLOBAL, GLOBAL_FOLDER, copy_adapter, read_manifest, slugify, write_manifest
+from coldstart_peft.bank.layout import BASE, GLOBAL, GLOBAL_FOLDER, copy_adapter, folder_for, read_manifest, slugify, write_manifest
 from coldstart_peft.bank.mixed import score_mixed
 from coldstart_peft.bank.slots import HeadSlots, make_slots
 from coldstart_peft.errors import AdapterError, ConfigError, CorruptAdapterError, FingerprintMismatchError, UnknownNameError
@@ -332,7 +331,7 @@ class AdapterBank:
         manifest = self._check_meta(path)
         name = self._attach(path, domain)
         if persist:
-            folder = self._folder_for(domain)
+            folder = folder_for(self.manifest, domain)
             try:
                 copy_adapter(path, self.root / folder)
             except BaseException:
@@ -368,17 +367,6 @@ class AdapterBank:
             write_manifest(self.root, self.manifest)
             if folder.parent == self.root:
                 shutil.rmtree(folder, ignore_errors=True)
-
-    def _folder_for(self, domain: str) -> str:
-        entry = next((e for e in self.manifest["domains"] if e["name"] == domain and e.get("folder")), None)
-        if entry:
-            return entry["folder"]
-        taken = {e.get("folder") for e in self.manifest["domains"]}
-        slug, n = slugify(domain), 2
-        base = slug
-        while slug in taken:
-            slug, n = f"{base}-{n}", n + 1
-        return slug
 
     def _record(self, domain: str, folder: str, adapter_manifest: dict) -> None:
         entries = [e for e in self.manifest["domains"] if e["name"] != domain]

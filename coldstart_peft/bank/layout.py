@@ -25,8 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from coldstart_peft import __version__
-from coldstart_peft.artifact import _replace_dir
-from coldstart_peft.errors import AdapterError, CorruptAdapterError
+from coldstart_peft.artifact import _replace_dir, read_json_manifest
+from coldstart_peft.errors import AdapterError
 
 BANK_MANIFEST = "manifest.json"
 BANK_FORMAT = "coldstart-peft-bank"
@@ -51,6 +51,23 @@ def slugify(name: str) -> str:
     slug = re.sub(r"[^a-z0-9]+", "-", ascii_name.lower()).strip("-")
     if not slug:
         raise AdapterError(f"domain name {name!r} has no letters or digits to name a folder after; rename the domain")
+    return slug
+
+
+def folder_for(manifest: dict[str, Any], domain: str) -> str:
+    """The folder of ``domain`` in a bank: its recorded folder, else a free slug of its name.
+
+    Two domain names can slugify alike ("Bath & Body", "Bath Body"), so a taken slug gets a
+    numeric suffix rather than overwriting the other domain's adapter.
+    """
+    entry = next((e for e in manifest["domains"] if e["name"] == domain and e.get("folder")), None)
+    if entry:
+        return entry["folder"]
+    taken = {e.get("folder") for e in manifest["domains"]}
+    slug, n = slugify(domain), 2
+    base = slug
+    while slug in taken:
+        slug, n = f"{base}-{n}", n + 1
     return slug
 
 
@@ -98,19 +115,12 @@ def read_manifest(root: Path) -> dict[str, Any]:
         AdapterError: the folder is not a bank.
         CorruptAdapterError: the manifest is not valid JSON.
     """
-    path = Path(root) / BANK_MANIFEST
-    if not path.is_file():
-        raise AdapterError(
-            f"{root} has no {BANK_MANIFEST}; it is not an adapter bank. Create one with "
-            "`coldstart-peft train --per-domain` or coldstart_peft.bank.BankWriter"
-        )
-    try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise CorruptAdapterError(f"{path} is not valid JSON ({exc}); restore it or retrain the bank") from exc
-    if manifest.get("format") != BANK_FORMAT:
-        raise AdapterError(f"{path} is not a {BANK_FORMAT} manifest (format {manifest.get('format')!r})")
-    return manifest
+    return read_json_manifest(
+        Path(root) / BANK_MANIFEST, BANK_FORMAT,
+        missing=f"{root} has no {BANK_MANIFEST}; it is not an adapter bank. Create one with "
+        "`coldstart-peft train --per-domain` or coldstart_peft.bank.BankWriter",
+        remedy="restore it or retrain the bank",
+    )
 
 
 def copy_adapter(source: Path, target: Path) -> Path:

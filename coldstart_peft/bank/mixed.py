@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 from coldstart_peft.errors import AdapterError
-from coldstart_peft.scorer import Scorer, inference_autocast
+from coldstart_peft.scorer import Scorer, inference_autocast, length_sorted_batches
 
 
 class _Recording(nn.Module):
@@ -101,10 +101,8 @@ def score_mixed(
     """
     scorer.eval()
     out = np.empty(len(item_texts), dtype=np.float32)
-    order = sorted(range(len(item_texts)), key=lambda i: len(user_texts[i]) + len(item_texts[i]))
     with inference_autocast(scorer.precision, scorer.device):
-        for start in range(0, len(order), batch_size):
-            idx = order[start : start + batch_size]
+        for idx in length_sorted_batches(user_texts, item_texts, batch_size):
             names = [keys[i] for i in idx]
             distinct = list(dict.fromkeys(names))
             # A real adapter goes active first: peft skips adapter_names while adapters are disabled.

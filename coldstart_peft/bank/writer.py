@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from coldstart_peft.artifact import adapter_bytes, save_adapter
-from coldstart_peft.bank.layout import GLOBAL_FOLDER, new_manifest, read_manifest, slugify, write_manifest
+from coldstart_peft.bank.layout import GLOBAL_FOLDER, folder_for, new_manifest, read_manifest, write_manifest
 from coldstart_peft.errors import AdapterError
 from coldstart_peft.scorer import Scorer
 
@@ -46,20 +46,6 @@ class BankWriter:
             self.manifest = new_manifest(scorer, scorer.method, training)
         write_manifest(self.root, self.manifest)
 
-    def _entry(self, name: str) -> dict[str, Any] | None:
-        return next((d for d in self.manifest["domains"] if d["name"] == name), None)
-
-    def _folder_for(self, name: str) -> str:
-        entry = self._entry(name)
-        if entry is not None and entry.get("folder"):
-            return entry["folder"]
-        taken = {d.get("folder") for d in self.manifest["domains"]}
-        slug, n = slugify(name), 2
-        base = slug
-        while slug in taken:
-            slug, n = f"{base}-{n}", n + 1
-        return slug
-
     def _put(self, entry: dict[str, Any]) -> None:
         domains = [d for d in self.manifest["domains"] if d["name"] != entry["name"]]
         self.manifest["domains"] = sorted([*domains, entry], key=lambda d: d["name"])
@@ -85,7 +71,7 @@ class BankWriter:
             metrics: its validation metrics on the domain.
             **facts: more facts for the manifest entry (``train_groups``, ``valid_cases``...).
         """
-        folder_name = self._folder_for(name)
+        folder_name = folder_for(self.manifest, name)
         folder = save_adapter(scorer, self.root / folder_name, metrics=dict(metrics or {}), extra={"domain": name})
         self._put({"name": name, "folder": folder_name, "status": "trained", "bytes": adapter_bytes(folder),
                    "metrics": dict(metrics or {}), **facts})  # fmt: skip

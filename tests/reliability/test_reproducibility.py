@@ -9,6 +9,7 @@ import torch
 
 from coldstart_peft import TrainConfig, apply_method, build_scorer, create_host, train
 from coldstart_peft.cli import main
+from coldstart_peft.labeled_pairs import write_pairs
 from coldstart_peft.provenance import environment_info, file_fingerprint, groups_fingerprint
 from coldstart_peft.training import plan_steps
 
@@ -49,11 +50,7 @@ def test_fingerprints_follow_the_data(toy_task, tmp_path):
 
 
 def test_trained_adapter_records_seed_versions_and_data_fingerprint(tmp_path, tiny_base, toy_task):
-    pairs = tmp_path / "pairs.jsonl"
-    with pairs.open("w") as handle:
-        for group in toy_task[0][:8]:
-            for text, label in zip(group.item_texts, group.labels):
-                handle.write(json.dumps({"user_text": group.user_text, "item_text": text, "label": label}) + "\n")
+    pairs = write_pairs(tmp_path / "pairs.jsonl", toy_task[0][:8])
     out = tmp_path / "adapter"
     assert main(["train", "--pairs", str(pairs), "--out", str(out), "--base-model", tiny_base, "--max-steps", "1",
                  "--no-progress", "--seed", "11", "--method-config", "r=2"]) == 0  # fmt: skip

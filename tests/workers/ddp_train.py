@@ -8,7 +8,6 @@ import json
 import sys
 from pathlib import Path
 
-import torch
 
 from coldstart_peft import apply_method, build_scorer, create_host, save_adapter, train
 from coldstart_peft.labeled_pairs import group_pairs, read_pairs
