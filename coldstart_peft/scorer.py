@@ -164,6 +164,16 @@ class Scorer(nn.Module):
         self.train(was_training)
         return out
 
+    @contextlib.contextmanager
+    def frozen(self) -> Iterator[None]:
+        """A block in which the weights will not change, so a scorer may reuse work across calls.
+
+        Evaluation scores a catalog's items once per user chunk; a scorer that embeds texts
+        separately (the bi-encoder) keeps embeddings for the length of the block. The base
+        class reuses nothing.
+        """
+        yield
+
     def head_state_dict(self) -> dict[str, torch.Tensor]:
         """The scorer's own weights (everything outside ``backbone``)."""
         return {k: v for k, v in self.state_dict().items() if not k.startswith("backbone.")}

@@ -9,6 +9,7 @@ reasonably, so fine-tuning starts from a useful model.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 from collections.abc import Sequence
@@ -53,6 +54,17 @@ class BiEncoder(Scorer):
     def __init__(self, backbone, tokenizer, config=None):
         super().__init__(backbone, tokenizer, config)
         self.log_scale = nn.Parameter(torch.tensor(-math.log(self.config.temperature)))
+        self._kept: dict[str, torch.Tensor] | None = None  # embeddings kept inside frozen()
+
+    @contextlib.contextmanager
+    def frozen(self):
+        """Embed each distinct text once for the whole block (the weights must not change in it)."""
+        outer = self._kept
+        self._kept = {} if outer is None else outer
+        try:
+            yield
+        finally:
+            self._kept = outer
 
     def _tokenize(self, texts: Sequence[str]) -> dict[str, torch.Tensor]:
         return self.tokenizer(
@@ -81,6 +93,16 @@ class BiEncoder(Scorer):
             batch_size: texts per forward pass.
             progress: show a tqdm bar.
         """
+        if self._kept is not None:
+            fresh = list(dict.fromkeys(t for t in texts if t not in self._kept))
+            if fresh:
+                self._kept.update(zip(fresh, self._encode(fresh, batch_size, progress)))
+            if not texts:
+                return torch.empty(0, self._dim(), dtype=torch.float32)
+            return torch.stack([self._kept[t] for t in texts])
+        return self._encode(texts, batch_size, progress)
+
+    def _encode(self, texts: Sequence[str], batch_size: int, progress: bool) -> torch.Tensor:
         from tqdm.auto import tqdm
 
         was_training = self.training

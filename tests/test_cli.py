@@ -1,4 +1,4 @@
-"""The command line: plugins, demo, train on a pairs file, evaluate."""
+"""The command line: plugins, demo, train on a pairs file or a dataset split, evaluate."""
 
 from __future__ import annotations
 
@@ -53,6 +53,27 @@ def test_train_on_pairs_file_writes_adapter(tmp_path, tiny_base, toy_task, capsy
     code = main(["evaluate", "--adapter", str(out), "--pairs", str(pairs)])
     assert code == 0
     assert "auc" in capsys.readouterr().out
+
+
+def test_train_on_dataset_split_then_evaluate_the_adapter_on_the_same_split(tmp_path, tiny_base, capsys):
+    out = tmp_path / "adapter"
+    data = ["--dataset", "demo", "--max-test-users", "20", "--seed", "1"]
+    code = main(["train", *data, "--out", str(out), "--base-model", tiny_base, "--max-steps", "3",
+                 "--no-progress", "--valid-users", "10", "--max-groups", "64", "--train-negatives", "3"])  # fmt: skip
+    assert code == 0, capsys.readouterr().err
+    printed = capsys.readouterr().out
+    assert "best validation ndcg@10" in printed and "adapter:" in printed
+    manifest = json.loads((out / "coldstart.json").read_text())
+    facts = manifest["extra"]
+    assert facts["dataset"] == "demo" and facts["split"] == "cold-user"
+    assert facts["validation"]["step"] >= 1
+
+    code = main(["evaluate", "--adapter", str(out), *data])
+    assert code == 0
+    table = capsys.readouterr().out
+    assert "cross-encoder + lora" in table and "ndcg@10" in table
+    # The evaluation ran on the split the adapter was trained beside: same fingerprint.
+    assert facts["split_fingerprint"] in table
 
 
 def test_bad_input_exits_with_a_clear_error(tmp_path, capsys):

@@ -6,9 +6,8 @@ import argparse
 from pathlib import Path
 
 from coldstart_peft.bank.training import PerDomainSettings, train_per_domain
-from coldstart_peft.cli.options import parse_key_values, train_config_from_args
+from coldstart_peft.cli.options import fit_settings_from_args, train_config_from_args
 from coldstart_peft.data.commands import build_split_from_args
-from coldstart_peft.recipes import FitSettings
 
 
 def add_per_domain_arguments(parser: argparse.ArgumentParser) -> None:
@@ -20,21 +19,8 @@ def add_per_domain_arguments(parser: argparse.ArgumentParser) -> None:
                        help="start each domain adapter from the global one (default: on)")  # fmt: skip
     group.add_argument("--min-groups", type=int, default=200,
                        help="domains with fewer training groups fall back to the global adapter (default: 200)")  # fmt: skip
-    group.add_argument("--max-groups", type=int, default=None, help="cap on the global adapter's training groups")
     group.add_argument("--max-groups-per-domain", type=int, default=None, help="cap on each domain's training groups")
     group.add_argument("--domains", default=None, help="comma-separated domains to train (default: all)")
-    group.add_argument("--train-negatives", type=int, default=7, help="sampled negatives per training group (default: 7)")
-    group.add_argument("--valid-users", type=int, default=100, help="validation users per adapter (default: 100)")
-
-
-def fit_settings_from_args(args: argparse.Namespace) -> FitSettings:
-    """The :class:`FitSettings` the model and data flags describe."""
-    return FitSettings(
-        method=args.method, method_config=parse_key_values(args.method_config, "--method-config"),
-        scorer=args.scorer, scorer_config=parse_key_values(args.scorer_config, "--scorer-config"),
-        base_model=args.base_model, n_negatives=args.train_negatives, max_groups=args.max_groups,
-        valid_users=args.valid_users,
-    )  # fmt: skip
 
 
 def run_per_domain(args: argparse.Namespace) -> int:

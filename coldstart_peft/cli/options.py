@@ -8,6 +8,7 @@ import json
 from typing import Any
 
 from coldstart_peft.errors import ConfigError
+from coldstart_peft.recipes import FitSettings
 from coldstart_peft.training import TrainConfig
 
 
@@ -55,3 +56,21 @@ def train_config_from_args(args: argparse.Namespace) -> TrainConfig:
     config = TrainConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)})
     config.validate()
     return config
+
+
+def add_fit_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options for training on a dataset's split (``--dataset``): how many groups, negatives, validation users."""
+    group = parser.add_argument_group("training data from --dataset")
+    group.add_argument("--max-groups", type=int, default=None, help="cap on training groups (the global adapter's with --per-domain)")
+    group.add_argument("--train-negatives", type=int, default=7, help="sampled negatives per training group (default: 7)")
+    group.add_argument("--valid-users", type=int, default=100, help="validation users per adapter (default: 100)")
+
+
+def fit_settings_from_args(args: argparse.Namespace) -> FitSettings:
+    """The :class:`FitSettings` the model and data flags describe."""
+    return FitSettings(
+        method=args.method, method_config=parse_key_values(args.method_config, "--method-config"),
+        scorer=args.scorer, scorer_config=parse_key_values(args.scorer_config, "--scorer-config"),
+        base_model=args.base_model, n_negatives=args.train_negatives, max_groups=args.max_groups,
+        valid_users=args.valid_users,
+    )  # fmt: skip

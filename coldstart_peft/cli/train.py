@@ -1,32 +1,48 @@
-"""``coldstart-peft train``: fine-tune a scorer with a method and save the adapter folder."""
+"""``coldstart-peft train``: fine-tune a scorer with a method and save the adapter folder.
+
+Three sources of training data: a labeled-pairs file (``--pairs``), a dataset's cold-start
+split (``--dataset``, the default: one adapter from the split's training users, validated on
+its validation users), or the same split per domain (``--per-domain``: a bank folder).
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from accelerate import PartialState
+
 from coldstart_peft.artifact import adapter_bytes, save_adapter
 from coldstart_peft.assembly import apply_method, build_scorer, make_method
 from coldstart_peft.bank.commands import add_per_domain_arguments, run_per_domain
-from coldstart_peft.cli.options import add_model_arguments, add_train_arguments, parse_key_values, train_config_from_args
-from coldstart_peft.data.commands import add_data_arguments
+from coldstart_peft.cli.options import (
+    add_fit_arguments,
+    add_model_arguments,
+    add_train_arguments,
+    fit_settings_from_args,
+    parse_key_values,
+    train_config_from_args,
+)
+from coldstart_peft.data.commands import add_data_arguments, build_split_from_args
 from coldstart_peft.errors import ConfigError
 from coldstart_peft.labeled_pairs import group_pairs, read_pairs
 from coldstart_peft.provenance import file_fingerprint, groups_fingerprint
-from coldstart_peft.training import make_accelerator, plan_steps, train
+from coldstart_peft.recipes import fit_on_split
+from coldstart_peft.training import TrainConfig, make_accelerator, plan_steps, train
 
 
 def register(commands) -> None:
     # "resolve": the data flags' --seed replaces the engine's, so one --seed seeds split and training.
     parser = commands.add_parser(
-        "train", help="fine-tune on a labeled-pairs file, or per domain of a dataset, and save adapters",
+        "train", help="fine-tune on a dataset's cold-start split (one adapter or one per domain) or a labeled-pairs file",
         conflict_handler="resolve",
     )
-    parser.add_argument("--pairs", help="JSONL or CSV with user_text, item_text, label[, domain]")
+    parser.add_argument("--pairs", help="JSONL or CSV with user_text, item_text, label[, domain] (instead of --dataset)")
     parser.add_argument("--valid-pairs", help="optional held-out pairs file for validation")
     parser.add_argument("--out", required=True, help="adapter folder to write (replaced atomically)")
     add_model_arguments(parser)
     add_train_arguments(parser)
     add_data_arguments(parser)
+    add_fit_arguments(parser)
     add_per_domain_arguments(parser)
     parser.set_defaults(func=run)
 
@@ -36,29 +52,52 @@ def run(args) -> int:
         if args.pairs:
             raise ConfigError("--per-domain trains on --dataset; drop --pairs")
         return run_per_domain(args)
-    if not args.pairs:
-        raise ConfigError("give --pairs FILE to train one adapter, or --per-domain (with --dataset) to train a bank")
     config = train_config_from_args(args)
-    groups = group_pairs(read_pairs(args.pairs))
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out {out} exists and is not a folder; choose another path")
     if config.checkpoint_dir and Path(config.checkpoint_dir).resolve().is_relative_to(out.resolve()):
         # Saving replaces the --out folder as a whole, which would take the checkpoints with it.
         raise ConfigError(f"--checkpoint-dir {config.checkpoint_dir} lies inside --out {out}; put it beside the adapter folder")
+    return _train_on_pairs(args, config, out) if args.pairs else _train_on_split(args, config, out)
+
+
+def _train_on_split(args, config: TrainConfig, out: Path) -> int:
+    if args.split == "cold-domain" and not args.few_shot:
+        print(f"note: --split cold-domain without --few-shot trains without any {args.domain or 'held-out'} domain data")
+    split = build_split_from_args(args)
+    scorer, result = fit_on_split(split, fit_settings_from_args(args), config)
+    facts = {"train_seconds": result.seconds, "train_pairs": result.train_pairs, "seed": config.seed,
+             "dataset": split.dataset.name, "split": split.kind, "data_fingerprint": split.dataset.fingerprint(),
+             "split_fingerprint": split.fingerprint(),
+             "validation": {k: v for k, v in (result.best or {}).items() if k != "summary"}}  # fmt: skip
+    return _save(scorer, result, out, facts, args.method)
+
+
+def _train_on_pairs(args, config: TrainConfig, out: Path) -> int:
+    groups = group_pairs(read_pairs(args.pairs))
     method = make_method(args.method, parse_key_values(args.method_config, "--method-config"))
     accelerator = make_accelerator(config)
     scorer = build_scorer(args.scorer, args.base_model, parse_key_values(args.scorer_config, "--scorer-config"))
     apply_method(scorer, method, total_steps=plan_steps(len(groups), config, accelerator.num_processes))
     result = train(scorer, method, groups, None, config, accelerator=accelerator)
-    if accelerator.is_main_process:
-        facts = {"train_seconds": result.seconds, "train_pairs": result.train_pairs, "seed": config.seed,
-                 "data_fingerprint": file_fingerprint(args.pairs), "groups_fingerprint": groups_fingerprint(groups)}
+    facts = {"train_seconds": result.seconds, "train_pairs": result.train_pairs, "seed": config.seed,
+             "data_fingerprint": file_fingerprint(args.pairs), "groups_fingerprint": groups_fingerprint(groups)}  # fmt: skip
+    return _save(scorer, result, out, facts, args.method)
+
+
+def _save(scorer, result, out: Path, facts: dict, method: str) -> int:
+    """Write the adapter on the main process only, then report what was trained."""
+    state = PartialState()  # the state the training run set up (one process, or each of torchrun's)
+    if state.is_main_process:
         save_adapter(scorer, out, extra=facts)
-        accelerator.print(
-            f"trained {args.method} on {result.train_pairs} pairs in {result.seconds:.1f}s "
-            f"({result.trainable_params:,} trainable of {result.total_params:,} parameters); "
-            f"adapter: {out} ({adapter_bytes(out):,} bytes)"
+        best = result.best
+        valid = f"; best validation {best['metric']} {best['value']:.4f} at step {best['step']}" if best else ""
+        print(
+            f"trained {method} on {result.train_pairs} pairs in {result.seconds:.1f}s "
+            f"({result.trainable_params:,} trainable of {result.total_params:,} parameters){valid}; "
+            f"adapter: {out} ({adapter_bytes(out):,} bytes)",
+            flush=True,
         )
-    accelerator.wait_for_everyone()
+    state.wait_for_everyone()
     return 0

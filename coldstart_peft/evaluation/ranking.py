@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -10,6 +11,7 @@ from tqdm.auto import tqdm
 from coldstart_peft.errors import DataError
 from coldstart_peft.evaluation.metrics import DEFAULT_KS, ranking_metrics, summarize
 from coldstart_peft.examples import RankingCase
+from coldstart_peft.scorer import Scorer
 
 PairScorer = Callable[[Sequence[str], Sequence[str]], np.ndarray]
 """Any function mapping aligned lists of user texts and item texts to one score per pair."""
@@ -35,11 +37,14 @@ def score_cases(
     users = [c.user_text for c in cases for _ in c.candidate_texts]
     items = [t for c in cases for t in c.candidate_texts]
     flat = np.empty(len(items), dtype=np.float64)
+    owner = getattr(score_pairs, "__self__", None)  # a bound Scorer.score may reuse embeddings across chunks
+    frozen = owner.frozen() if isinstance(owner, Scorer) else contextlib.nullcontext()
     bar = tqdm(total=len(items), desc="scoring", unit="pair", disable=not progress)
-    for start in range(0, len(items), batch_size):
-        stop = start + batch_size
-        flat[start:stop] = np.asarray(score_pairs(users[start:stop], items[start:stop]), dtype=np.float64)
-        bar.update(min(stop, len(items)) - start)
+    with frozen:
+        for start in range(0, len(items), batch_size):
+            stop = start + batch_size
+            flat[start:stop] = np.asarray(score_pairs(users[start:stop], items[start:stop]), dtype=np.float64)
+            bar.update(min(stop, len(items)) - start)
     bar.close()
     out, offset = [], 0
     for case in cases:
