@@ -40,6 +40,9 @@ class TextEncoder(Protocol):
     def encode(self, texts: list[str], batch_size: int = ..., progress: bool = ...) -> torch.Tensor:
         """Embed ``texts``; one float32 row per text."""
 
+    # A scorer whose item side differs from its user side also has
+    # ``encode_items(texts, batch_size, progress)``; the index uses it when present.
+
 
 def text_hash(text: str) -> int:
     """A signed 64-bit digest of an item text, stored per row so changed items get re-encoded."""
@@ -124,7 +127,8 @@ class ItemIndex:
         todo = [(i, t, text_hash(t)) for i, t in texts.items() if i not in self._row or self._hash_of(i) != text_hash(t)]
         if not todo:
             return 0
-        vectors = self.encoder.encode([t for _, t, _ in todo], batch_size=self.batch_size, progress=self.progress)
+        encode = getattr(self.encoder, "encode_items", self.encoder.encode)
+        vectors = encode([t for _, t, _ in todo], batch_size=self.batch_size, progress=self.progress)
         vectors = vectors.detach().to(torch.float32).cpu()
         if len(self._ids) and vectors.shape[1] != self._matrix.shape[1]:
             raise StaleIndexError(
