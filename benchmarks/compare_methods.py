@@ -65,19 +65,22 @@ def _metrics(summary: dict) -> tuple[dict, dict]:
 def run_method(args) -> dict:
     """Train and evaluate one method (runs inside its own process)."""
     from coldstart_peft import TrainConfig, adapter_bytes, save_adapter
+    from coldstart_peft.cli.options import parse_key_values
     from coldstart_peft.evaluation.ranking import evaluate_ranking
     from coldstart_peft.recipes import FitSettings, fit_on_split
 
     preset = PRESETS[args.preset]
     split = _split(args)
     cases = split.ranking_cases("test")
+    scorer_config = {"popularity_prior": not args.no_prior, **parse_key_values(args.scorer_config, "--scorer-config")}
     settings = FitSettings(method=args.method, scorer=args.scorer, valid_users=preset["valid_users"],
-                           scorer_config={"popularity_prior": not args.no_prior})  # fmt: skip
+                           n_negatives=args.train_negatives, scorer_config=scorer_config)  # fmt: skip
     config = TrainConfig(epochs=1, batch_size=preset["batch_size"], time_budget_s=preset["seconds"],
                          seed=args.seed, progress=False, eval_every=10_000)  # fmt: skip
     scorer, result = fit_on_split(split, settings, config)
     with tempfile.TemporaryDirectory() as tmp:
-        size = adapter_bytes(save_adapter(scorer, Path(tmp) / "adapter"))
+        folder = Path(args.save_adapters) / args.method if args.save_adapters else Path(tmp) / "adapter"
+        size = adapter_bytes(save_adapter(scorer, folder))
     started = time.perf_counter()
     summary = evaluate_ranking(scorer.score, cases, seed=args.seed)
     score_seconds = time.perf_counter() - started
@@ -165,7 +168,11 @@ def main(argv=None) -> int:
     parser.add_argument("--split", default="cold-user", choices=["cold-user"])
     parser.add_argument("--methods", default=None, help="comma-separated methods and baselines (default: all)")
     parser.add_argument("--scorer", default="bi-encoder")
+    parser.add_argument("--scorer-config", action="append", metavar="KEY=VALUE",
+                        help="a scorer setting, e.g. item_tower=shared (repeatable)")
     parser.add_argument("--no-prior", action="store_true", help="train without the learned popularity prior")
+    parser.add_argument("--train-negatives", type=int, default=1, help="sampled negatives per training group; in-batch negatives come on top (default: 1)")
+    parser.add_argument("--save-adapters", default=None, help="keep each trained adapter under this folder")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--k-context", type=int, default=3)
     parser.add_argument("--preset", default="smoke", choices=sorted(PRESETS))
@@ -189,6 +196,8 @@ def main(argv=None) -> int:
                "seed": args.seed, "protocol": {"k_context": args.k_context, "n_negatives": 99,
                "n_test_users": len(split.ranking_cases("test"))},
                "data_fingerprint": split.dataset.fingerprint(), "split_fingerprint": split.fingerprint(),
+               "settings": {"scorer": args.scorer, "scorer_config": args.scorer_config or [], "popularity_prior": not args.no_prior,
+                            "train_negatives": args.train_negatives, **PRESETS[args.preset]},
                "results": []}  # fmt: skip
     started = time.perf_counter()
     budget = PRESETS[args.preset]["seconds"]
