@@ -54,6 +54,19 @@ def demo_groups(n_groups: int, items_per_group: int = 4, seed: int = 0) -> list[
     return groups
 
 
+def step_clock(method) -> list[float]:
+    """Make ``method`` record the time of every optimizer step; returns the list it appends to."""
+    stamps: list[float] = []
+    on_step = method.on_step
+
+    def timed(model, step):
+        on_step(model, step)
+        stamps.append(time.perf_counter())
+
+    method.on_step = timed
+    return stamps
+
+
 def measure(name: str, groups: list[TrainGroup], steps: int, warmup: int, out: Path) -> dict:
     """Train ``name`` for ``warmup + steps`` steps and report its costs."""
     torch.manual_seed(0)
@@ -65,14 +78,7 @@ def measure(name: str, groups: list[TrainGroup], steps: int, warmup: int, out: P
     method_params = sum(p.numel() for p in scorer.backbone.parameters() if p.requires_grad)
     trainable, _ = count_parameters(scorer)
 
-    stamps: list[float] = []
-    on_step = method.on_step
-
-    def timed(model, step):
-        on_step(model, step)
-        stamps.append(time.perf_counter())
-
-    method.on_step = timed
+    stamps = step_clock(method)
     result = train(scorer, method, groups, None, config)
     gaps = [b - a for a, b in zip(stamps[warmup - 1 :], stamps[warmup:])] if warmup else []
     folder = save_adapter(scorer, out / "adapters" / name)

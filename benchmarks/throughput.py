@@ -65,13 +65,21 @@ from coldstart_peft import TrainConfig, TrainGroup, apply_method, build_scorer, 
 from coldstart_peft.backbone import resolve_model_path
 from coldstart_peft.scorer import Scorer, inference_autocast
 
-try:  # run as a script: benchmarks/ is on sys.path
-    from compare_methods import machine
-except ImportError:  # imported from elsewhere (the tests): load the sibling file without touching sys.path
-    _spec = importlib.util.spec_from_file_location("compare_methods", Path(__file__).with_name("compare_methods.py"))
-    _compare = importlib.util.module_from_spec(_spec)
-    _spec.loader.exec_module(_compare)
-    machine = _compare.machine
+
+
+def _sibling(name: str):
+    """Another benchmark script as a module, whether benchmarks/ is on sys.path (run as a script) or not (tests)."""
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name(f"{name}.py"))
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+
+
+machine = _sibling("compare_methods").machine
+step_clock = _sibling("method_costs").step_clock
 
 ITEMS_PER_GROUP = 4  # one positive, three negatives
 LORA = {"r": 8, "alpha": 16, "dropout": 0.05, "target_modules": ["query", "key", "value"]}
@@ -188,14 +196,7 @@ def train_ours(args, groups: Sequence[TrainGroup], *, precision: str = "auto", d
     method = make_method("lora", dict(LORA))
     total = args.warmup + args.steps
     apply_method(scorer, method, total_steps=total)
-    stamps: list[float] = []
-    on_step = method.on_step
-
-    def timed(model, step):
-        on_step(model, step)
-        stamps.append(time.perf_counter())
-
-    method.on_step = timed
+    stamps = step_clock(method)
     config = TrainConfig(max_steps=total, batch_size=args.batch_size // ITEMS_PER_GROUP, progress=False,
                          mixed_precision=precision, seed=0)  # fmt: skip
     with contextlib.nullcontext() if dynamic_padding else fixed_padding(scorer, args.max_length):
