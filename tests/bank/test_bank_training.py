@@ -72,8 +72,11 @@ def test_train_command_accepts_per_domain_flags():
     assert args.dataset == "beauty" and args.domains == "Makeup,Fragrance" and args.pairs is None
 
 
-def test_train_command_needs_pairs_or_per_domain(tmp_path, capsys):
+def test_per_domain_training_refuses_a_pairs_file(tmp_path, capsys):
     from coldstart_peft.cli import main
 
-    assert main(["train", "--out", str(tmp_path / "a")]) == 2
-    assert "--per-domain" in capsys.readouterr().err
+    pairs = tmp_path / "pairs.jsonl"
+    pairs.write_text('{"user_text": "u", "item_text": "i", "label": 1}\n')
+    assert main(["train", "--per-domain", "--pairs", str(pairs), "--out", str(tmp_path / "a")]) == 2
+    assert "drop --pairs" in capsys.readouterr().err
+    assert not (tmp_path / "a").exists()

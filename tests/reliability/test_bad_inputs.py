@@ -203,7 +203,7 @@ ROWS = [
     ("cli: --out is a file", lambda c: c.cli("--out", str(c.write("out.txt", "x"))), CliRefused, None),
     ("cli: checkpoints inside --out", lambda c: c.cli("--checkpoint-dir", str(c.tmp / "cli_out" / "ck"), "--checkpoint-every", "1"), CliRefused, None),
     ("cli: unwritable --out", lambda c: c.cli("--out", str(c.write("blocker", "x") / "adapter")), CliRefused, None),
-    ("cli: no --pairs", lambda c: _cli_exit(["train", "--out", str(c.tmp / "o")]), CliRefused, None),
+    ("cli: missing --dataset folder", lambda c: _cli_exit(["train", "--dataset", str(c.tmp / "nowhere"), "--out", str(c.tmp / "o")]), CliRefused, None),
 ]
 
 
