@@ -5,6 +5,8 @@ Figures (all medians of ``--repeats`` runs):
 * ``switch_ms``: ``bank.activate(domain)`` between two loaded domains (adapter and head).
 * ``add_ms[n]``: ``bank.add`` of one more adapter folder (full validation included) with ``n``
   adapters already loaded, then ``bank.remove`` (not timed), for n in ``--counts``.
+* ``swap_ms[n]``: hot swap, ``bank.add(domain, folder, replace=True)`` of a loaded domain (the
+  new adapter attached, then the old one deleted) with ``n`` adapters loaded.
 * ``load_s[n]``: ``AdapterBank.load`` of a bank of ``n`` domains.
 * throughput, pairs per second for ``--pairs`` pairs in one batch: all from one domain; spread
   over ``--mixed-domains`` domains in one mixed batch (``mixed=True``); the same grouped by
@@ -112,7 +114,7 @@ def main() -> None:
         extra, paths = paths[-1], paths[:-1]
         report["adapter_bytes"] = adapter_bytes(extra)
 
-        load_s, add_ms = {}, {}
+        load_s, add_ms, swap_ms = {}, {}, {}
         for count in counts:
             root = build_bank(tmp / f"bank-{count}", paths[:count])
             start = time.perf_counter()
@@ -125,8 +127,10 @@ def main() -> None:
                 samples.append(time.perf_counter() - start)
                 bank.remove("extra")
             add_ms[count] = 1000 * statistics.median(samples)
-            print(f"{count:3d} loaded: bank load {load_s[count]:.2f}s, one more adapter {add_ms[count]:.1f} ms", flush=True)
-        report["load_s"], report["add_ms"] = load_s, add_ms
+            swap_ms[count] = 1000 * timed(lambda: bank.add(bank.domains[0], extra, replace=True), args.repeats)
+            print(f"{count:3d} loaded: bank load {load_s[count]:.2f}s, one more adapter {add_ms[count]:.1f} ms, "
+                  f"hot swap {swap_ms[count]:.1f} ms", flush=True)  # fmt: skip
+        report["load_s"], report["add_ms"], report["swap_ms"] = load_s, add_ms, swap_ms
 
         bank.scorer.precision = args.precision
         first, second = bank.domains[:2]
@@ -182,6 +186,8 @@ def markdown(report: dict) -> str:
              f"| switch active domain | {report['switch_ms']:.3f} ms |"]  # fmt: skip
     for count, value in report["add_ms"].items():
         lines.append(f"| add one adapter with {count} loaded | {value:.1f} ms |")
+    for count, value in report.get("swap_ms", {}).items():
+        lines.append(f"| hot-swap one adapter with {count} loaded | {value:.1f} ms |")
     for count, value in report["load_s"].items():
         lines.append(f"| load a bank of {count} | {value:.2f} s |")
     for name, value in report["pairs_per_second"].items():

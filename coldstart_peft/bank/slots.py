@@ -25,9 +25,12 @@ from pathlib import Path
 import torch
 from peft import PeftModel
 from peft.tuners.tuners_utils import BaseTunerLayer
+from peft.utils import SAFETENSORS_WEIGHTS_NAME, PeftType
+from peft.utils.other import AuxiliaryTrainingWrapper
 
 from coldstart_peft.artifact import read_safetensors
 from coldstart_peft.bank.layout import BASE
+from coldstart_peft.bank.lora_attach import attach_lora, read_lora_config
 from coldstart_peft.errors import AdapterError, CorruptAdapterError
 from coldstart_peft.method import Method
 from coldstart_peft.scorer import Scorer
@@ -82,31 +85,59 @@ class PeftSlots:
                 self._layers = None
                 return self.active
             try:
-                result = peft.load_adapter(str(directory), adapter_name=key, is_trainable=False)
+                quick = self._attach_lora(peft, key, directory)
+                if not quick:
+                    result = peft.load_adapter(str(directory), adapter_name=key, is_trainable=False)
             except (RuntimeError, ValueError, KeyError, OSError) as exc:
                 if key in peft.peft_config:
                     peft.delete_adapter(key)
                 raise CorruptAdapterError(f"could not load the adapter in {directory}: {exc}") from exc
-        self._layers = None  # new adapter layers may have appeared
-        missing = [k for k in getattr(result, "missing_keys", []) if f".{key}." in k or k.endswith(f".{key}")]
-        if missing:
-            peft.delete_adapter(key)
-            raise CorruptAdapterError(
-                f"{directory} lacks {len(missing)} weights the adapter needs (e.g. {missing[0]}); "
-                "it was saved incompletely or for another configuration; save it again"
-            )
+        if not quick:
+            self._layers = None  # new adapter layers may have appeared
+            missing = [k for k in getattr(result, "missing_keys", []) if f".{key}." in k or k.endswith(f".{key}")]
+            if missing:
+                peft.delete_adapter(key)
+                raise CorruptAdapterError(
+                    f"{directory} lacks {len(missing)} weights the adapter needs (e.g. {missing[0]}); "
+                    "it was saved incompletely or for another configuration; save it again"
+                )
         if self.active is not None and self.active != key:
             self.activate(self.active)  # load_adapter may leave peft's own choice active
         return key
 
+    def _attach_lora(self, peft: PeftModel, key: str, directory: Path) -> bool:
+        """Attach a plain LoRA adapter without ``load_adapter``'s whole-model walks (see :mod:`lora_attach`).
+
+        Only the modules of the new adapter change, so the cached list of adapter layers
+        stays valid. ``False`` means the adapter needs ``load_adapter``.
+        """
+        if peft.peft_type != PeftType.LORA:
+            return False
+        config = read_lora_config(directory)
+        return attach_lora(peft, key, config, read_safetensors(directory / SAFETENSORS_WEIGHTS_NAME), directory)
+
     def detach(self, name: str) -> None:
-        """Remove adapter ``name`` from the model (another adapter must remain)."""
+        """Remove adapter ``name`` from the model (another adapter must remain).
+
+        A hot swap detaches the old adapter inside ``bank.add``; peft's ``delete_adapter`` walks
+        every module twice, so plain models delete from the cached adapter layers instead.
+        """
         peft = self.peft
-        if peft is not None and name in peft.peft_config:
+        if peft is None or name not in peft.peft_config:
+            return
+        layers = self._tuner_layers(peft)
+        if layers and not peft.peft_config[name].is_prompt_learning and not any(name in m.merged_adapters for m in layers):
+            del peft.peft_config[name]
+            for layer in layers:
+                layer.delete_adapter(name)
+            peft.base_model.active_adapter = layers[0].active_adapters[:] or []
+            if len(peft.active_adapters) == 1:
+                peft.active_adapter = peft.active_adapters[0]
+        else:
             peft.delete_adapter(name)
             self._layers = None
-            if self.active == name:
-                self.active = peft.active_adapter
+        if self.active == name:
+            self.active = peft.active_adapter
 
     def activate(self, name: str) -> None:
         """Make ``name`` (or :data:`BASE`) the adapter every following forward pass uses."""
@@ -133,17 +164,24 @@ class PeftSlots:
         active name on the adapter layers directly. Anything unusual (prompt learning, extra
         trainable modules, a peft without the attribute) takes peft's own path.
         """
-        if self._layers is None:
-            layers = [m for m in peft.modules() if isinstance(m, BaseTunerLayer)]
-            plain = not getattr(peft, "modules_to_save", None) and all(hasattr(m, "_active_adapter") for m in layers)
-            self._layers = layers if plain and layers else []
-        if not self._layers or peft.peft_config[name].is_prompt_learning:
+        layers = self._tuner_layers(peft)
+        if not layers or peft.peft_config[name].is_prompt_learning:
             peft.set_adapter(name)
             return
-        for layer in self._layers:
+        for layer in layers:
             layer._active_adapter = name
         peft.active_adapter = name
         peft.base_model.active_adapter = name
+
+    def _tuner_layers(self, peft: PeftModel) -> list[BaseTunerLayer]:
+        """The model's adapter layers (cached), or ``[]`` where anything unusual needs peft's own walks."""
+        if self._layers is None:
+            modules = list(peft.modules())
+            layers = [m for m in modules if isinstance(m, BaseTunerLayer)]
+            plain = (not getattr(peft, "modules_to_save", None) and all(hasattr(m, "_active_adapter") for m in layers)
+                     and not any(isinstance(m, AuxiliaryTrainingWrapper) for m in modules))  # fmt: skip
+            self._layers = layers if plain and layers else []
+        return self._layers
 
     def combine(self, name: str, parts: dict[str, float]) -> str:
         """Add adapter ``name`` = weighted sum of the updates of ``parts`` (LoRA ``cat``: exact)."""
