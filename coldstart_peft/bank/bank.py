@@ -163,15 +163,20 @@ class AdapterBank:
                                f"the bank's are {self.scorer.config.to_dict()}; retrain it with the bank's settings")  # fmt: skip
         return manifest
 
-    def _read_weights(self, folder: Path) -> dict[str, torch.Tensor]:
+    def _read_weights(self, folder: Path) -> tuple[dict[str, torch.Tensor], dict[str, dict[str, torch.Tensor]]]:
+        """The head's tensors and each method weights file's tensors by file name, all checked.
+
+        The slots attach from these tensors, so every file is read once per ``add``.
+        """
         head = read_safetensors(folder / HEAD)
         self._heads.check(head, str(folder))
+        weights = {}
         for name in self.method.weight_files():
             if name.endswith(".safetensors"):
-                read_safetensors(folder / name)
+                weights[name] = read_safetensors(folder / name)
             elif not (folder / name).is_file():
                 raise CorruptAdapterError(f"missing file {folder / name}; the adapter folder is incomplete")
-        return head
+        return head, weights
 
     def _new_name(self, domain: str) -> str:
         self._counter += 1
@@ -179,8 +184,8 @@ class AdapterBank:
 
     def _attach(self, folder: Path, domain: str) -> str:
         """Validate ``folder`` completely, then load it on the model; return its adapter name."""
-        head = self._read_weights(folder)
-        name = self._slots.attach(self._new_name(domain), folder)
+        head, weights = self._read_weights(folder)
+        name = self._slots.attach(self._new_name(domain), folder, weights)
         self._heads.put(name, head)
         return name
 

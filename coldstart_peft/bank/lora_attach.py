@@ -46,6 +46,14 @@ shapes and scalings. Any other field set (bias, modules_to_save, variants, base-
 initialisations) may change the model beyond the new adapter's layers, so peft loads it."""
 
 
+def missing_weights_error(directory: Path, missing: list[str]) -> CorruptAdapterError:
+    """The error for an adapter folder that lacks some of its adapter's weights."""
+    return CorruptAdapterError(
+        f"{directory} lacks {len(missing)} weights the adapter needs (e.g. {missing[0]}); "
+        "it was saved incompletely or for another configuration; save it again"
+    )
+
+
 def read_lora_config(directory: Path) -> PeftConfig:
     """The adapter config in ``directory``, read as ``PeftModel.load_adapter`` reads it."""
     from peft.mapping import PEFT_TYPE_TO_CONFIG_MAPPING
@@ -199,10 +207,7 @@ def _copy_weights(pairs: list[tuple[str, nn.Parameter]], weights: dict[str, torc
     """Copy each saved tensor into its parameter, after checking that all are there and fit."""
     missing = [key for key, _ in pairs if key not in weights]
     if missing:
-        raise CorruptAdapterError(
-            f"{directory} lacks {len(missing)} weights the adapter needs (e.g. {missing[0]}); "
-            "it was saved incompletely or for another configuration; save it again"
-        )
+        raise missing_weights_error(directory, missing)
     for key, parameter in pairs:
         if weights[key].shape != parameter.shape:
             raise CorruptAdapterError(

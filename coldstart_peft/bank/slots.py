@@ -28,9 +28,8 @@ from peft.tuners.tuners_utils import BaseTunerLayer
 from peft.utils import SAFETENSORS_WEIGHTS_NAME, PeftType
 from peft.utils.other import AuxiliaryTrainingWrapper
 
-from coldstart_peft.artifact import read_safetensors
 from coldstart_peft.bank.layout import BASE
-from coldstart_peft.bank.lora_attach import attach_lora, read_lora_config
+from coldstart_peft.bank.lora_attach import attach_lora, missing_weights_error, read_lora_config
 from coldstart_peft.errors import AdapterError, CorruptAdapterError
 from coldstart_peft.method import Method
 from coldstart_peft.scorer import Scorer
@@ -72,8 +71,11 @@ class PeftSlots:
         return all(getattr(c, "peft_type", None) and c.peft_type.value == "LORA" and not getattr(c, "use_dora", False)
                    for c in peft.peft_config.values())  # fmt: skip
 
-    def attach(self, key: str, directory: Path) -> str:
-        """Load the adapter in ``directory`` under ``key``; return the peft adapter name used."""
+    def attach(self, key: str, directory: Path, weights: dict[str, dict[str, torch.Tensor]]) -> str:
+        """Load the adapter in ``directory`` under ``key``; return the peft adapter name used.
+
+        ``weights`` holds the folder's checked weights files by name, as ``AdapterBank`` read them.
+        """
         peft = self.peft
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="The following rank_pattern keys did not match")
@@ -85,7 +87,7 @@ class PeftSlots:
                 self._layers = None
                 return self.active
             try:
-                quick = self._attach_lora(peft, key, directory)
+                quick = self._attach_lora(peft, key, directory, weights.get(SAFETENSORS_WEIGHTS_NAME))
                 if not quick:
                     result = peft.load_adapter(str(directory), adapter_name=key, is_trainable=False)
             except (RuntimeError, ValueError, KeyError, OSError) as exc:
@@ -97,24 +99,20 @@ class PeftSlots:
             missing = [k for k in getattr(result, "missing_keys", []) if f".{key}." in k or k.endswith(f".{key}")]
             if missing:
                 peft.delete_adapter(key)
-                raise CorruptAdapterError(
-                    f"{directory} lacks {len(missing)} weights the adapter needs (e.g. {missing[0]}); "
-                    "it was saved incompletely or for another configuration; save it again"
-                )
+                raise missing_weights_error(directory, missing)
         if self.active is not None and self.active != key:
             self.activate(self.active)  # load_adapter may leave peft's own choice active
         return key
 
-    def _attach_lora(self, peft: PeftModel, key: str, directory: Path) -> bool:
+    def _attach_lora(self, peft: PeftModel, key: str, directory: Path, tensors: dict[str, torch.Tensor] | None) -> bool:
         """Attach a plain LoRA adapter without ``load_adapter``'s whole-model walks (see :mod:`lora_attach`).
 
         Only the modules of the new adapter change, so the cached list of adapter layers
         stays valid. ``False`` means the adapter needs ``load_adapter``.
         """
-        if peft.peft_type != PeftType.LORA:
+        if peft.peft_type != PeftType.LORA or tensors is None:
             return False
-        config = read_lora_config(directory)
-        return attach_lora(peft, key, config, read_safetensors(directory / SAFETENSORS_WEIGHTS_NAME), directory)
+        return attach_lora(peft, key, read_lora_config(directory), tensors, directory)
 
     def detach(self, name: str) -> None:
         """Remove adapter ``name`` from the model (another adapter must remain).
@@ -216,18 +214,14 @@ class StateSlots:
         self.live: dict[str, torch.Tensor] | None = None
         self.active: str | None = None
 
-    def _read(self, directory: Path) -> dict[str, torch.Tensor]:
-        tensors: dict[str, torch.Tensor] = {}
-        for name in self.method.weight_files():
-            if name.endswith(".safetensors"):
-                tensors.update(read_safetensors(Path(directory) / name))
+    def attach(self, key: str, directory: Path, weights: dict[str, dict[str, torch.Tensor]]) -> str:
+        """Keep the adapter in ``directory`` under ``key`` (the first one also builds the structure).
+
+        ``weights`` holds the folder's checked weights files by name, as ``AdapterBank`` read them.
+        """
+        tensors = {k: v for file_tensors in weights.values() for k, v in file_tensors.items()}
         if not tensors:
             raise CorruptAdapterError(f"{directory} holds no weights for method {self.method.name!r}")
-        return tensors
-
-    def attach(self, key: str, directory: Path) -> str:
-        """Read the adapter in ``directory`` under ``key`` (the first one also builds the structure)."""
-        tensors = self._read(directory)
         if self.live is None:
             before = {k: v.detach().clone() for k, v in self.scorer.backbone.state_dict().items()}
             self.scorer.backbone = self.method.load(self.scorer.backbone, directory)

@@ -50,7 +50,7 @@ def _with_peft_loader(monkeypatch):
             if self.active == name:
                 self.active = peft.active_adapter
 
-    monkeypatch.setattr(PeftSlots, "_attach_lora", lambda self, peft, key, directory: False)
+    monkeypatch.setattr(PeftSlots, "_attach_lora", lambda self, peft, key, directory, tensors: False)
     monkeypatch.setattr(PeftSlots, "detach", detach)
 
 
