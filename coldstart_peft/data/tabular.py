@@ -83,9 +83,14 @@ def read_table(path: str | Path, report: LoadReport | None = None) -> list[dict]
             for line in _decoded(stream, path):
                 if line.strip():
                     try:
-                        rows.append(json.loads(line))
+                        row = json.loads(line)
                     except json.JSONDecodeError:
                         report.skip("bad_json", line)
+                        continue
+                    if isinstance(row, dict):
+                        rows.append(row)
+                    else:  # valid JSON but not a record, e.g. a bare number or list
+                        report.skip("not_an_object", line)
     else:
         raise MalformedFileError(f"cannot read {path}: use .csv, .tsv, .jsonl or .parquet (optionally .gz)")
     report.rows_read[path.name] += len(rows)

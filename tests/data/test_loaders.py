@@ -166,3 +166,13 @@ def test_amazon2023_reviews_join_metadata_and_count_orphans(tmp_path):
     assert (item.brand, item.price, item.domain, item.description) == ("Glow", 12.5, "Skin Care", "Light serum")
     assert ds.interactions[0].label == 4.0
     assert ds.report.skipped == {"review_of_item_without_metadata": 1}
+
+
+def test_jsonl_lines_that_are_json_but_not_records_are_skipped_and_counted(tmp_path):
+    from coldstart_peft.data.schema import LoadReport
+    from coldstart_peft.data.tabular import read_table
+
+    (tmp_path / "rows.jsonl").write_text('{"a": 1}\n0\n[1, 2]\n{"a": 2}\n')
+    report = LoadReport()
+    assert read_table(tmp_path / "rows.jsonl", report) == [{"a": 1}, {"a": 2}]
+    assert report.skipped == {"not_an_object": 2}
