@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from coldstart_peft.assembly import apply_method, build_scorer, make_method
+from coldstart_peft.calibration import calibrate_priors
 from coldstart_peft.data.pairs import training_groups
 from coldstart_peft.data.splits import ColdStartSplit
 from coldstart_peft.data.text import TextSerializer
@@ -54,6 +55,9 @@ class FitSettings:
         max_groups: cap on training groups (a budget knob); ``None`` for all.
         valid_users: validation users scored during training.
         valid_candidates: candidates per validation user (positive included).
+        calibration_users: after training, refit the prior weights on this many validation
+            users with all their candidates (:func:`~coldstart_peft.calibration.calibrate_priors`);
+            0 skips it, and so does a scorer without priors.
     """
 
     method: str = "lora"
@@ -65,6 +69,7 @@ class FitSettings:
     max_groups: int | None = None
     valid_users: int = 100
     valid_candidates: int = 20
+    calibration_users: int = 0
 
 
 def fit_on_split(
@@ -104,4 +109,7 @@ def fit_on_split(
     if before_training is not None:
         before_training(scorer)
     result = train(scorer, method, groups, valid or None, train_config, accelerator=accelerator)
+    if settings.calibration_users:
+        calibration = split.ranking_cases("valid", serializer)[: settings.calibration_users]
+        result.calibration = calibrate_priors(scorer, calibration) or None
     return scorer, result

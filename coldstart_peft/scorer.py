@@ -20,6 +20,7 @@ from transformers import PreTrainedTokenizerBase
 from coldstart_peft.errors import ConfigError, CorruptAdapterError
 from coldstart_peft.examples import TrainGroup
 from coldstart_peft.method import build_config
+from coldstart_peft.pair_prior import PairPrior
 from coldstart_peft.prior import count_positives, lookup, prior_tables
 
 PRECISIONS = ("auto", "fp32", "bf16")
@@ -35,6 +36,20 @@ class ScorerConfig:
         metadata={"help": "add w·log(1 + training popularity) of the item to the score, w learned "
                           "(unseen items get 0); see coldstart_peft.prior"},
     )
+    lexical_prior: bool = dataclasses.field(
+        default=False,
+        metadata={"help": "add w·(TF-IDF cosine of user and item wordpieces) to the score, w learned; "
+                          "see coldstart_peft.pair_prior"},
+    )
+    cooccurrence_prior: bool = dataclasses.field(
+        default=False,
+        metadata={"help": "add w·log(1 + times training users bought the item next to a context item), "
+                          "w learned; see coldstart_peft.pair_prior"},
+    )
+
+    def pair_features(self) -> tuple[str, ...]:
+        """The enabled pair-prior features, in :data:`coldstart_peft.pair_prior.FEATURES` order."""
+        return tuple(name for name, on in (("lexical", self.lexical_prior), ("cooccurrence", self.cooccurrence_prior)) if on)
 
     def validate(self) -> None:
         """Raise :class:`ConfigError` on impossible values."""
@@ -80,6 +95,8 @@ class Scorer(nn.Module):
 
     name: ClassVar[str] = ""
     config_class: ClassVar[type] = ScorerConfig
+    PRIOR_WEIGHTS: ClassVar[frozenset[str]] = frozenset({"prior_weight", "pair_prior_weight"})
+    """Parameters that weight the priors; the engine trains them at ``TrainConfig.prior_lr``."""
 
     def __init__(self, backbone: nn.Module, tokenizer: PreTrainedTokenizerBase, config: Any = None):
         super().__init__()
@@ -93,11 +110,20 @@ class Scorer(nn.Module):
             self.prior_weight = nn.Parameter(torch.tensor(1.0))
             self.register_buffer("prior_keys", torch.zeros(0, dtype=torch.int64))
             self.register_buffer("prior_values", torch.zeros(0))
+        features = self.config.pair_features()
+        if features:
+            self.pair_prior = PairPrior(tokenizer, features)
+            # Starting weights put each feature on the scale of a cosine logit (temperature
+            # 0.05): a perfect word match is worth about a quarter of the similarity range.
+            start = {"lexical": 5.0, "cooccurrence": 0.5}
+            self.pair_prior_weight = nn.Parameter(torch.tensor([start[f] for f in features]))
 
     def fit_prior(self, groups: Sequence[TrainGroup]) -> None:
-        """Count training positives per item text; the engine calls this before training."""
+        """Fit the enabled priors on the training groups; the engine calls this before training."""
         if self.config.popularity_prior:
             self.prior_keys, self.prior_values = (t.to(self.device) for t in prior_tables(count_positives(groups)))
+        if self.config.pair_features():
+            self.pair_prior.fit(groups)
 
     def prior_features(self, item_texts: Sequence[str]) -> torch.Tensor:
         """``log(1 + training popularity)`` per item text (zeros without a popularity prior).
@@ -113,6 +139,41 @@ class Scorer(nn.Module):
         if not self.config.popularity_prior:
             return logits
         return logits + self.prior_weight.to(logits.device) * features.to(logits.device, torch.float32)
+
+    def pair_prior_grid(self, groups: Sequence[TrainGroup], item_texts: Sequence[str]) -> torch.Tensor:
+        """Training pair features of every group's user with every item: ``[groups, items, F]``.
+
+        ``item_texts`` are the groups' item texts, concatenated in order. Each group's own
+        positive loses the co-occurrence counts the group itself added to the table, so
+        training sees the feature as a new user would.
+        """
+        if not self.config.pair_features():
+            return torch.zeros(len(groups), len(item_texts), 0)
+        own = np.zeros((len(groups), len(item_texts)))
+        start = 0
+        for g, group in enumerate(groups):
+            own[g, start : start + len(group.item_texts)] = self.pair_prior.own_counts(group)
+            start += len(group.item_texts)
+        return self.pair_prior.grid([g.user_text for g in groups], item_texts, subtract=own)
+
+    def pair_prior_features(
+        self, user_texts: Sequence[str], item_texts: Sequence[str], groups: Sequence[TrainGroup] | None = None
+    ) -> torch.Tensor:
+        """Pair features of aligned (user, item) texts: ``[pairs, F]`` (``F = 0`` without pair priors).
+
+        Pass the training ``groups`` the pairs were flattened from (in order) so each positive
+        loses the co-occurrence counts its own group added to the table.
+        """
+        if not self.config.pair_features():
+            return torch.zeros(len(item_texts), 0)
+        own = None if groups is None else np.concatenate([self.pair_prior.own_counts(g) for g in groups])
+        return self.pair_prior.aligned(user_texts, item_texts, subtract=own)
+
+    def add_pair_prior(self, logits: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
+        """``logits + features · w`` with learned weights ``w``; ``logits`` unchanged without pair priors."""
+        if not self.config.pair_features():
+            return logits
+        return logits + features.to(logits.device, torch.float32) @ self.pair_prior_weight.to(logits.device)
 
     @classmethod
     def description(cls) -> str:
@@ -189,4 +250,6 @@ class Scorer(nn.Module):
         if self.config.popularity_prior:  # the table's size is the training catalog's, not fixed
             self.prior_keys = state["prior_keys"].clone()
             self.prior_values = state["prior_values"].clone()
+        if self.config.pair_features():
+            self.pair_prior.load_tables(state, "pair_prior.")
         self.load_state_dict(state, strict=False)

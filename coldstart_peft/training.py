@@ -43,6 +43,11 @@ class TrainConfig:
     grad_accum: int = dataclasses.field(default=1, metadata={"help": "batches per optimizer step"})
     lr: float | None = dataclasses.field(default=None, metadata={"help": "learning rate of the method's parameters (default: the method's recommended_lr)"})
     head_lr: float | None = dataclasses.field(default=None, metadata={"help": "learning rate of the scorer head (default: lr)"})
+    prior_lr: float = dataclasses.field(
+        default=0.05,
+        metadata={"help": "learning rate of the scorer's prior weights (popularity, lexical, co-occurrence): they "
+                          "start from a guess and must travel several units in a few hundred steps"},
+    )
     weight_decay: float = dataclasses.field(default=0.0, metadata={"help": "AdamW weight decay"})
     warmup_ratio: float = dataclasses.field(default=0.06, metadata={"help": "share of steps with rising learning rate"})
     scheduler: str = dataclasses.field(default="linear", metadata={"help": "transformers scheduler name"})
@@ -68,8 +73,10 @@ class TrainConfig:
             raise ConfigError(f"grad_accum must be at least 1, got {self.grad_accum}")
         if self.epochs < 1:
             raise ConfigError(f"epochs must be at least 1, got {self.epochs}")
-        if (self.lr is not None and not self.lr > 0) or (self.head_lr is not None and not self.head_lr > 0):
-            raise ConfigError(f"learning rates must be positive, got lr={self.lr}, head_lr={self.head_lr}")
+        if (self.lr is not None and not self.lr > 0) or (self.head_lr is not None and not self.head_lr > 0) or not self.prior_lr > 0:
+            raise ConfigError(
+                f"learning rates must be positive, got lr={self.lr}, head_lr={self.head_lr}, prior_lr={self.prior_lr}"
+            )
         if self.max_steps is not None and self.max_steps < 1:
             raise ConfigError(f"max_steps must be at least 1, got {self.max_steps}")
         if self.mixed_precision not in PRECISIONS:
@@ -95,6 +102,8 @@ class TrainResult:
         history: one dict per validation (step, loss, metrics).
         best: the best validation summary (``None`` without validation data).
         stopped_early: early stopping or the time budget ended the run.
+        calibration: prior weights refitted on validation cases after training
+            (:func:`coldstart_peft.calibration.calibrate_priors`), if that ran.
     """
 
     steps: int
@@ -105,6 +114,7 @@ class TrainResult:
     history: list[dict[str, Any]]
     best: dict[str, Any] | None
     stopped_early: bool
+    calibration: dict[str, list[float]] | None = None
 
     @property
     def pairs_per_second(self) -> float:
@@ -122,14 +132,16 @@ def resolve_precision(mixed_precision: str) -> str:
 
 
 def _param_groups(scorer: Scorer, config: TrainConfig, method: Method) -> list[dict[str, Any]]:
-    backbone, head = [], []
+    backbone, head, prior = [], [], []
     for name, parameter in scorer.named_parameters():
         if parameter.requires_grad:
-            (backbone if name.startswith("backbone.") else head).append(parameter)
+            if name in scorer.PRIOR_WEIGHTS:
+                prior.append(parameter)
+            else:
+                (backbone if name.startswith("backbone.") else head).append(parameter)
     lr = config.lr or method.recommended_lr
-    groups = [{"params": backbone, "lr": lr}]
-    if head:
-        groups.append({"params": head, "lr": config.head_lr or lr})
+    groups = [{"params": backbone, "lr": lr}, {"params": head, "lr": config.head_lr or lr},
+              {"params": prior, "lr": config.prior_lr}]  # fmt: skip
     return [g for g in groups if g["params"]]
 
 
@@ -163,7 +175,7 @@ def _time_aware_schedule(optimizer, config: TrainConfig, total_steps: int, start
 
 
 # Settings that change what a step computes; a checkpoint only resumes a run that agrees on all of them.
-_RUN_FIELDS = ("epochs", "max_steps", "batch_size", "grad_accum", "lr", "head_lr", "weight_decay", "warmup_ratio",
+_RUN_FIELDS = ("epochs", "max_steps", "batch_size", "grad_accum", "lr", "head_lr", "prior_lr", "weight_decay", "warmup_ratio",
                "scheduler", "max_grad_norm", "mixed_precision", "seed", "eval_every", "metric")
 
 

@@ -19,6 +19,7 @@ import contextlib
 import copy
 import dataclasses
 import math
+from collections import Counter
 from collections.abc import Sequence
 
 import numpy as np
@@ -48,6 +49,12 @@ class BiEncoderConfig(ScorerConfig):
     memory_negatives: bool = dataclasses.field(
         default=True, metadata={"help": "with a frozen item tower, every item embedded so far is a negative"}
     )
+    logq_correction: bool = dataclasses.field(
+        default=True,
+        metadata={"help": "in training, subtract log(how often an item shows up in a batch) from its in-batch "
+                          "logits: other users' positives are popularity-sampled negatives, uniform test "
+                          "candidates are not"},
+    )
 
     def validate(self) -> None:
         super().validate()
@@ -59,6 +66,11 @@ class BiEncoderConfig(ScorerConfig):
             raise ConfigError(f"temperature must be positive, got {self.temperature}")
         if self.item_tower not in ("shared", "frozen"):
             raise ConfigError(f"item_tower must be 'shared' or 'frozen', got {self.item_tower!r}")
+        if self.pair_features() and self.item_tower == "frozen" and self.memory_negatives and self.in_batch_negatives:
+            raise ConfigError(
+                "pair priors (lexical_prior, cooccurrence_prior) are not computed against the frozen tower's "
+                "item memory; set memory_negatives=false or item_tower=shared"
+            )
 
 
 class BiEncoder(Scorer):
@@ -153,6 +165,13 @@ class BiEncoder(Scorer):
 
     def fit_prior(self, groups: Sequence[TrainGroup]) -> None:
         super().fit_prior(groups)
+        # Sampling-bias correction (Yi et al., RecSys 2019): an item's chance of being a column of
+        # a batch is its share of the positives plus its share of the uniformly drawn negatives.
+        # Uncorrected, popular items are over-represented as negatives, so the model (and the
+        # popularity prior's weight) learn to under-rate them.
+        self._positive_counts = Counter(t for g in groups for t, y in zip(g.item_texts, g.labels) if y > 0.5)
+        self._n_positives = max(1, sum(self._positive_counts.values()))
+        self._n_items = max(1, len({t for g in groups for t in g.item_texts}))
         if self.config.item_tower == "frozen":  # the remembered items' priors came from the old table
             self._memory_prior = self.prior_features(list(self._memory_rows))
 
@@ -204,7 +223,19 @@ class BiEncoder(Scorer):
         batch["group_index"] = torch.tensor([g for g, group in enumerate(groups) for _ in group.item_texts])
         batch["labels"] = torch.tensor([y for g in groups for y in g.labels], dtype=torch.float32)
         batch["prior"] = self.prior_features(items)
+        batch["pair_prior"] = self.pair_prior_grid(groups, items)
+        batch["log_q"] = self._log_q(groups, items)
         return batch
+
+    def _log_q(self, groups: Sequence[TrainGroup], items: Sequence[str]) -> torch.Tensor:
+        """Log of each column's expected count in a batch like this one (zeros when not correcting)."""
+        counts = getattr(self, "_positive_counts", None)
+        if not (self.config.logq_correction and self.config.in_batch_negatives) or counts is None:
+            return torch.zeros(len(items))
+        n_positive = sum(1 for g in groups for y in g.labels if y > 0.5)
+        n_negative = len(items) - n_positive
+        expected = [n_positive * counts.get(t, 0) / self._n_positives + n_negative / self._n_items for t in items]
+        return torch.tensor(expected, dtype=torch.float32).clamp(min=1e-12).log()
 
     def compute_loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         users = self._embed({k[5:]: v for k, v in batch.items() if k.startswith("user:")})
@@ -217,6 +248,7 @@ class BiEncoder(Scorer):
         else:
             items = self._embed({k[5:]: v for k, v in batch.items() if k.startswith("item:")})
         logits = self.add_prior(self.scale * users @ items.T, batch["prior"][None, :])
+        logits = self.add_pair_prior(logits, batch["pair_prior"]) - batch["log_q"][None, :].to(logits.device)
         positive = batch["positive_index"]
         keys = batch["text_key"]
         # The same item text elsewhere in the batch is not a negative for this user.
@@ -235,7 +267,8 @@ class BiEncoder(Scorer):
             items = self._memory[rows].to(self.device)
         else:
             items = self._embed({k: v.to(self.device) for k, v in self._tokenize(item_texts).items()})
-        return self.add_prior(self.scale * (users * items).sum(-1), self.prior_features(item_texts))
+        logits = self.add_prior(self.scale * (users * items).sum(-1), self.prior_features(item_texts))
+        return self.add_pair_prior(logits, self.pair_prior_features(user_texts, item_texts))
 
     @torch.no_grad()
     def score(self, user_texts: Sequence[str], item_texts: Sequence[str], batch_size: int = 128) -> np.ndarray:
@@ -251,7 +284,8 @@ class BiEncoder(Scorer):
         ui = torch.tensor([user_pos[t] for t in user_texts], dtype=torch.long)
         ii = torch.tensor([item_pos[t] for t in item_texts], dtype=torch.long)
         similarity = self.scale.detach().float().cpu() * (u[ui] * v[ii]).sum(-1)
-        return self.add_prior(similarity, self.prior_features(item_texts)).numpy()
+        logits = self.add_prior(similarity, self.prior_features(item_texts))
+        return self.add_pair_prior(logits, self.pair_prior_features(user_texts, item_texts)).detach().numpy()
 
 
 @hookimpl

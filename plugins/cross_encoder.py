@@ -89,6 +89,7 @@ class CrossEncoder(Scorer):
         batch["labels"] = torch.tensor([y for g in groups for y in g.labels], dtype=torch.float32)
         batch["group_index"] = torch.tensor([i for i, g in enumerate(groups) for _ in g.item_texts])
         batch["prior"] = self.prior_features(items)
+        batch["pair_prior"] = self.pair_prior_features(users, items, groups=groups)
         return batch
 
     def _logits(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -109,13 +110,14 @@ class CrossEncoder(Scorer):
         return self.log_scale.exp() * cosine + linear
 
     def compute_loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        inputs = {k: v for k, v in batch.items() if k not in ("labels", "group_index", "prior")}
-        logits = self.add_prior(self._logits(inputs), batch["prior"])
+        inputs = {k: v for k, v in batch.items() if k not in ("labels", "group_index", "prior", "pair_prior")}
+        logits = self.add_pair_prior(self.add_prior(self._logits(inputs), batch["prior"]), batch["pair_prior"])
         return ranking_loss(self.config.loss, logits, batch["labels"], batch["group_index"])
 
     def forward_pairs(self, user_texts: Sequence[str], item_texts: Sequence[str]) -> torch.Tensor:
         inputs = {k: v.to(self.device) for k, v in self._tokenize(user_texts, item_texts).items()}
-        return self.add_prior(self._logits(inputs), self.prior_features(item_texts))
+        logits = self.add_prior(self._logits(inputs), self.prior_features(item_texts))
+        return self.add_pair_prior(logits, self.pair_prior_features(user_texts, item_texts))
 
 
 def _align(values: torch.Tensor, hidden: torch.Tensor, fill: int = 1) -> torch.Tensor:

@@ -64,6 +64,8 @@ def add_fit_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--max-groups", type=int, default=None, help="cap on training groups (the global adapter's with --per-domain)")
     group.add_argument("--train-negatives", type=int, default=7, help="sampled negatives per training group (default: 7)")
     group.add_argument("--valid-users", type=int, default=100, help="validation users per adapter (default: 100)")
+    group.add_argument("--calibration-users", type=int, default=0,
+                       help="after training, refit the prior weights on this many validation users (default: 0, off)")
 
 
 def fit_settings_from_args(args: argparse.Namespace) -> FitSettings:
@@ -72,5 +74,5 @@ def fit_settings_from_args(args: argparse.Namespace) -> FitSettings:
         method=args.method, method_config=parse_key_values(args.method_config, "--method-config"),
         scorer=args.scorer, scorer_config=parse_key_values(args.scorer_config, "--scorer-config"),
         base_model=args.base_model, n_negatives=args.train_negatives, max_groups=args.max_groups,
-        valid_users=args.valid_users,
+        valid_users=args.valid_users, calibration_users=args.calibration_users,
     )  # fmt: skip

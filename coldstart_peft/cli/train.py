@@ -51,7 +51,11 @@ def run(args) -> int:
     if args.per_domain:
         if args.pairs:
             raise ConfigError("--per-domain trains on --dataset; drop --pairs")
+        if args.calibration_users:
+            raise ConfigError("--calibration-users is not applied to per-domain adapters; drop it or train one adapter")
         return run_per_domain(args)
+    if args.pairs and args.calibration_users:
+        raise ConfigError("--calibration-users reads validation users of a --dataset split; drop it with --pairs")
     config = train_config_from_args(args)
     out = Path(args.out)
     if out.exists() and not out.is_dir():
@@ -70,7 +74,8 @@ def _train_on_split(args, config: TrainConfig, out: Path) -> int:
     facts = {"train_seconds": result.seconds, "train_pairs": result.train_pairs, "seed": config.seed,
              "dataset": split.dataset.name, "split": split.kind, "data_fingerprint": split.dataset.fingerprint(),
              "split_fingerprint": split.fingerprint(),
-             "validation": {k: v for k, v in (result.best or {}).items() if k != "summary"}}  # fmt: skip
+             "validation": {k: v for k, v in (result.best or {}).items() if k != "summary"},
+             "calibration": result.calibration}  # fmt: skip
     return _save(scorer, result, out, facts, args.method)
 
 

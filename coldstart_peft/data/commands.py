@@ -64,12 +64,12 @@ def run_baseline_evaluation(args: argparse.Namespace) -> dict:
     """Fit the baseline ``args.method`` on the split the flags describe and evaluate its test users.
 
     Args:
-        args: data flags plus ``method`` (``popularity``, ``tfidf``, ``zero-shot``, ``hybrid``).
+        args: data flags plus ``method`` (a name in ``coldstart_peft.evaluation.baselines.BASELINES``).
 
     Returns:
         ``{"method", "dataset", "split", "fingerprint", "n_cases", "seconds", "config", "report"}``;
         ``report`` is overall / per-segment / per-domain metrics with 95% intervals, plus
-        ``"lambda"`` for the hybrid.
+        ``"lambda"`` for the hybrids and ``"mu"`` for ``hybrid+cooc``.
     """
     from coldstart_peft.evaluation.baselines import evaluate_baseline, make_baseline
 
@@ -90,6 +90,8 @@ def run_baseline_evaluation(args: argparse.Namespace) -> dict:
     }
     if getattr(baseline, "lam", None) is not None:
         summary["lambda"] = baseline.lam
+    if getattr(baseline, "mu", None) is not None:
+        summary["mu"] = baseline.mu
     return summary
 
 

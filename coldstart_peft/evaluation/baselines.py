@@ -7,6 +7,8 @@ of catalog items, not of one rendering of their text.
 
 from __future__ import annotations
 
+import itertools
+from collections import Counter, defaultdict
 from collections.abc import Sequence
 
 import numpy as np
@@ -20,6 +22,8 @@ from coldstart_peft.examples import RankingCase
 
 HYBRID_LAMBDAS = (0.0, 0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 1.0)
 """Grid searched for the hybrid's popularity weight λ on validation users."""
+COOCCURRENCE_MUS = (0.0, 0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0)
+"""Grid searched for the co-occurrence weight μ of ``hybrid+cooc``."""
 
 
 def _ids(case: RankingCase) -> list[str]:
@@ -130,6 +134,76 @@ class HybridBaseline(Baseline):
         return self.tfidf.score_case(case) + self.lam * np.log1p(self.popularity.score_case(case))
 
 
+class CooccurrenceBaseline(Baseline):
+    """Item-to-item co-occurrence: log(1 + how often training users bought the candidate near a context item).
+
+    "People who bought this also bought": a pair counts once per training user who has the two
+    items within ``window`` positions of each other (either order). Cold users are new but their
+    clicked items are not, so this collaborative signal is available to them; cold items get 0.
+
+    Args:
+        window: positions apart that still count as bought together.
+    """
+
+    name = "cooccurrence"
+
+    def __init__(self, window: int = 3):
+        self.window = window
+
+    def fit(self, split: ColdStartSplit) -> CooccurrenceBaseline:
+        self.counts: dict[str, Counter] = defaultdict(Counter)
+        for seq in split.train_sequences().values():
+            for t, target in enumerate(seq):
+                for other in seq[max(0, t - self.window) : t]:
+                    if other != target:
+                        self.counts[other][target] += 1
+                        self.counts[target][other] += 1
+        return self
+
+    def score_case(self, case: RankingCase) -> np.ndarray:
+        context = case.extra.get("context_ids") or []
+        return np.log1p([sum(self.counts[c][i] for c in context if c in self.counts) for i in _ids(case)])
+
+
+class HybridCooccurrenceBaseline(Baseline):
+    """TF-IDF + λ·log(1 + popularity) + μ·log(1 + co-occurrence), λ and μ tuned together on validation users.
+
+    Everything the fused scorers' priors know, with no language model: the row a fine-tuned
+    scorer with ``popularity_prior``, ``lexical_prior`` and ``cooccurrence_prior`` must beat.
+
+    Args:
+        lambdas: popularity weights searched.
+        mus: co-occurrence weights searched.
+        valid_cases: validation cases; by default the split's validation users.
+    """
+
+    name = "hybrid+cooc"
+
+    def __init__(self, lambdas: Sequence[float] = HYBRID_LAMBDAS, mus: Sequence[float] = COOCCURRENCE_MUS, valid_cases=None):
+        self.lambdas, self.mus, self.valid_cases = tuple(lambdas), tuple(mus), valid_cases
+        self.tfidf, self.popularity, self.cooccurrence = TfidfBaseline(), PopularityBaseline(), CooccurrenceBaseline()
+        self.validation: dict[tuple[float, float], float] = {}
+
+    def fit(self, split: ColdStartSplit) -> HybridCooccurrenceBaseline:
+        for part in (self.tfidf, self.popularity, self.cooccurrence):
+            part.fit(split)
+        cases = self.valid_cases if self.valid_cases is not None else split.ranking_cases("valid")
+        parts = [self._parts(c) for c in cases]
+        for lam, mu in itertools.product(self.lambdas, self.mus):
+            scores = [text + lam * pop + mu * co for text, pop, co in parts]
+            self.validation[(lam, mu)] = float(metrics_from_scores(scores, cases, ks=(10,))["ndcg@10"].mean())
+        self.lam, self.mu = max(self.validation, key=self.validation.get)
+        return self
+
+    def _parts(self, case: RankingCase) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        pop = np.log1p(self.popularity.score_case(case))
+        return self.tfidf.score_case(case), pop, self.cooccurrence.score_case(case)
+
+    def score_case(self, case: RankingCase) -> np.ndarray:
+        text, pop, co = self._parts(case)
+        return text + self.lam * pop + self.mu * co
+
+
 class ZeroShotBaseline(Baseline):
     """Cosine between mean-pooled backbone embeddings of the user text and each candidate's text.
 
@@ -186,7 +260,8 @@ class ZeroShotBaseline(Baseline):
         return [np.stack([self.cache[k] for k in (c.candidate_ids or c.candidate_texts)]) @ u for c, u in zip(cases, users)]
 
 
-BASELINES = {"popularity": PopularityBaseline, "tfidf": TfidfBaseline, "hybrid": HybridBaseline, "zero-shot": ZeroShotBaseline}
+BASELINES = {"popularity": PopularityBaseline, "tfidf": TfidfBaseline, "hybrid": HybridBaseline,
+             "cooccurrence": CooccurrenceBaseline, "hybrid+cooc": HybridCooccurrenceBaseline, "zero-shot": ZeroShotBaseline}  # fmt: skip
 """Baseline name -> class; every class builds with no arguments."""
 
 

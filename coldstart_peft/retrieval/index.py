@@ -96,7 +96,7 @@ class ItemIndex:
 
     @property
     def scale(self) -> float:
-        """The encoder's score scale: scores are ``scale * <user, item>``, as its ``score`` gives."""
+        """The encoder's score scale: scores are ``scale * <user, item>``, its ``score`` without priors."""
         return float(self.encoder.scale.detach().float())
 
     def row(self, item_id: str) -> int:

@@ -40,6 +40,23 @@ def test_hybrid_tunes_lambda_on_validation_users(split):
     assert report["overall"]["mrr"]["mean"] == 1.0 and "domain=Makeup" in report
 
 
+def test_cooccurrence_counts_items_training_users_bought_together(split):
+    # Test user x clicked a. No training user bought a; t1 and t2 bought d then c.
+    baseline = make_baseline("cooccurrence").fit(split)
+    assert baseline.score_case(split.ranking_cases()[0]).tolist() == [0.0, 0.0, 0.0]
+    case = RankingCase("u", ["c", "a", "d"], extra={"context_ids": ["d"]}, candidate_ids=["c", "a", "d"])
+    assert baseline.score_case(case).tolist() == pytest.approx([np.log1p(2), 0.0, 0.0])
+
+
+def test_hybrid_cooc_tunes_both_weights_on_validation_users(split):
+    fused = make_baseline("hybrid+cooc").fit(split)
+    assert (fused.lam, fused.mu) == max(fused.validation, key=fused.validation.get)
+    assert len(fused.validation) > len(make_baseline("hybrid").fit(split).validation)
+    case = split.ranking_cases()[0]
+    expected = fused.tfidf.score_case(case) + fused.lam * np.log1p([2.0, 0.0, 3.0])
+    assert fused.score_case(case) == pytest.approx(expected)
+
+
 @pytest.mark.slow
 def test_zero_shot_embeds_with_the_default_backbone(split):
     baseline = make_baseline("zero-shot", batch_size=2).fit(split)
