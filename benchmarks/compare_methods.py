@@ -30,7 +30,6 @@ PRESETS = {
     "gpu": {"seconds": 900, "test_users": 0, "valid_users": 500, "calibration_users": 1000, "batch_size": 128},
 }
 BASELINES = ("popularity", "tfidf", "hybrid", "cooccurrence", "hybrid+cooc", "zero-shot")
-PRIORS = ("popularity_prior", "lexical_prior", "cooccurrence_prior")
 METRICS = ("ndcg@10", "hr@10", "mrr", "auc")
 
 
@@ -81,9 +80,9 @@ def run_method(args) -> dict:
     preset = PRESETS[args.preset]
     split = _split(args)
     cases = split.ranking_cases("test")
-    scorer_config = {**{p: not args.no_prior for p in PRIORS}, **parse_key_values(args.scorer_config, "--scorer-config")}
     settings = FitSettings(method=args.method, scorer=args.scorer, valid_users=preset["valid_users"],
-                           n_negatives=args.train_negatives, scorer_config=scorer_config)  # fmt: skip
+                           n_negatives=args.train_negatives, priors=args.priors, calibration_users=0,
+                           scorer_config=parse_key_values(args.scorer_config, "--scorer-config"))  # fmt: skip
     config = TrainConfig(epochs=1, batch_size=preset["batch_size"], time_budget_s=preset["seconds"],
                          seed=args.seed, progress=False, eval_every=10_000)  # fmt: skip
     scorer, result = fit_on_split(split, settings, config)
@@ -92,7 +91,7 @@ def run_method(args) -> dict:
         started = time.perf_counter()
         summary = evaluate_ranking(scorer.score, cases, seed=args.seed)
         score_seconds = time.perf_counter() - started
-        if not args.no_prior and preset["calibration_users"]:
+        if args.priors and preset["calibration_users"]:
             # The same refit FitSettings.calibration_users runs after training, done here so it
             # shares the embeddings; the pre-calibration figures are kept to show what it adds.
             calibration = calibrate_priors(scorer, split.ranking_cases("valid")[: preset["calibration_users"]])
@@ -150,9 +149,10 @@ def markdown(results: dict) -> str:
             f"{r['train_seconds']:.0f} | {r['train_pairs_per_s']:.0f} | {r['score_pairs_per_s']:.0f} | {r['peak_rss_mb']:.0f} |"
         )
     m = results["machine"]
+    wall = f" Whole run: {results['wall_seconds'] / 60:.1f} min." if "wall_seconds" in results else ""
     return (f"# {results['dataset']} {results['split']}, preset {results['preset']}, seed {results['seed']}\n\n"
             f"Machine: {m['cpu']}, {m['cores']} cores, GPU {m['gpu']}; torch {m['torch']}, "
-            f"transformers {m['transformers']}, peft {m['peft']}.\n\n" + "\n".join(lines) + "\n")  # fmt: skip
+            f"transformers {m['transformers']}, peft {m['peft']}.{wall}\n\n" + "\n".join(lines) + "\n")  # fmt: skip
 
 
 def pareto(results: dict, path: Path) -> None:
@@ -191,9 +191,10 @@ def main(argv=None) -> int:
     parser.add_argument("--scorer", default="bi-encoder")
     parser.add_argument("--scorer-config", action="append", metavar="KEY=VALUE",
                         help="a scorer setting, e.g. item_tower=shared (repeatable)")
-    parser.add_argument("--no-prior", action="store_true",
+    parser.add_argument("--no-priors", dest="priors", action="store_false",
                         help="train the language model alone: no popularity, lexical or co-occurrence prior, no calibration")
-    parser.add_argument("--train-negatives", type=int, default=1, help="sampled negatives per training group; in-batch negatives come on top (default: 1)")
+    parser.add_argument("--train-negatives", type=int, default=None,
+                        help="sampled negatives per training group (default: the scorer's; bi-encoder 1, on top of in-batch negatives)")
     parser.add_argument("--save-adapters", default=None, help="keep each trained adapter under this folder")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--k-context", type=int, default=3)
@@ -208,6 +209,7 @@ def main(argv=None) -> int:
         return 0
 
     from coldstart_peft import default_host
+    from coldstart_peft.scorer import PRIOR_FLAGS
 
     names = args.methods.split(",") if args.methods else [*BASELINES, *default_host().methods.names()]
     out = Path(args.out)
@@ -218,7 +220,7 @@ def main(argv=None) -> int:
                "seed": args.seed, "protocol": {"k_context": args.k_context, "n_negatives": 99,
                "n_test_users": len(split.ranking_cases("test"))},
                "data_fingerprint": split.dataset.fingerprint(), "split_fingerprint": split.fingerprint(),
-               "settings": {"scorer": args.scorer, "scorer_config": args.scorer_config or [], "priors": [] if args.no_prior else list(PRIORS),
+               "settings": {"scorer": args.scorer, "scorer_config": args.scorer_config or [], "priors": list(PRIOR_FLAGS) if args.priors else [],
                             "train_negatives": args.train_negatives, **PRESETS[args.preset]},
                "results": []}  # fmt: skip
     started = time.perf_counter()
@@ -238,6 +240,7 @@ def main(argv=None) -> int:
                 continue
             row = json.loads(lines[-1][7:])
         results["results"].append(row)
+        results["wall_seconds"] = round(time.perf_counter() - started, 1)
         print(f"  NDCG@10 {row['metrics']['ndcg@10']:.4f}  HR@10 {row['metrics']['hr@10']:.4f}", flush=True)
         (out / "results.json").write_text(json.dumps(results, indent=2))  # nothing lost if a later method dies
     (out / "results.md").write_text(markdown(results))

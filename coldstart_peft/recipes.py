@@ -17,8 +17,8 @@ from coldstart_peft.data.pairs import training_groups
 from coldstart_peft.data.splits import ColdStartSplit
 from coldstart_peft.data.text import TextSerializer
 from coldstart_peft.examples import RankingCase
-from coldstart_peft.host import PluginHost
-from coldstart_peft.scorer import Scorer
+from coldstart_peft.host import PluginHost, default_host
+from coldstart_peft.scorer import PRIOR_FLAGS, Scorer
 from coldstart_peft.training import TrainConfig, TrainResult, make_accelerator, plan_steps, train
 
 
@@ -45,31 +45,50 @@ def trim_candidates(cases: Sequence[RankingCase], n_candidates: int, seed: int =
 class FitSettings:
     """What to train on a split, beyond the engine's :class:`TrainConfig`.
 
+    The defaults are the recipe that ranked best on the Beauty cold-user benchmark
+    (``benchmarks/results/beauty-cpu``): a bi-encoder, the three priors, one sampled negative
+    on top of the in-batch ones, and the prior weights recalibrated on validation users.
+
     Args:
         method: registered method name.
         method_config: fields of the method's config.
         scorer: registered scorer name.
-        scorer_config: fields of the scorer's config.
+        scorer_config: fields of the scorer's config; they win over ``priors``.
         base_model: HF model name or folder; ``None`` for the bundled MiniLM.
-        n_negatives: sampled negatives per training group.
+        n_negatives: sampled negatives per training group; ``None`` for the scorer's
+            ``default_negatives`` (1 for the bi-encoder, 7 for the cross-encoder).
         max_groups: cap on training groups (a budget knob); ``None`` for all.
         valid_users: validation users scored during training.
         valid_candidates: candidates per validation user (positive included).
         calibration_users: after training, refit the prior weights on this many validation
             users with all their candidates (:func:`~coldstart_peft.calibration.calibrate_priors`);
             0 skips it, and so does a scorer without priors.
+        priors: switch on the popularity, lexical and co-occurrence priors
+            (:data:`~coldstart_peft.scorer.PRIOR_FLAGS`) where ``scorer_config`` does not set them.
     """
 
     method: str = "lora"
     method_config: dict[str, Any] | None = None
-    scorer: str = "cross-encoder"
+    scorer: str = "bi-encoder"
     scorer_config: dict[str, Any] | None = None
     base_model: str | None = None
-    n_negatives: int = 7
+    n_negatives: int | None = None
     max_groups: int | None = None
     valid_users: int = 100
     valid_candidates: int = 20
-    calibration_users: int = 0
+    calibration_users: int = 500
+    priors: bool = True
+
+    def scorer_settings(self) -> dict[str, Any]:
+        """The scorer config to build: ``scorer_config`` over the priors ``priors`` asks for."""
+        return {**dict.fromkeys(PRIOR_FLAGS, self.priors), **(self.scorer_config or {})}
+
+
+def sampled_negatives(settings: FitSettings, host: PluginHost | None = None) -> int:
+    """``settings.n_negatives``, or the scorer's ``default_negatives`` where it is unset."""
+    if settings.n_negatives is not None:
+        return settings.n_negatives
+    return (host or default_host()).scorer(settings.scorer).default_negatives
 
 
 def fit_on_split(
@@ -97,14 +116,14 @@ def fit_on_split(
     settings = settings or FitSettings()
     train_config = train_config or TrainConfig()
     groups = training_groups(
-        split, n_negatives=settings.n_negatives, seed=train_config.seed,
+        split, n_negatives=sampled_negatives(settings, host), seed=train_config.seed,
         serializer=serializer, max_groups=settings.max_groups,
     )
     valid = split.ranking_cases("valid", serializer)[: settings.valid_users]
     valid = trim_candidates(valid, settings.valid_candidates, seed=train_config.seed)
     accelerator = make_accelerator(train_config)
     method = make_method(settings.method, settings.method_config, host)
-    scorer = build_scorer(settings.scorer, settings.base_model, settings.scorer_config, host)
+    scorer = build_scorer(settings.scorer, settings.base_model, settings.scorer_settings(), host)
     apply_method(scorer, method, total_steps=plan_steps(len(groups), train_config, accelerator.num_processes))
     if before_training is not None:
         before_training(scorer)

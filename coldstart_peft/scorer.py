@@ -24,6 +24,8 @@ from coldstart_peft.pair_prior import PairPrior
 from coldstart_peft.prior import count_positives, lookup, prior_tables
 
 PRECISIONS = ("auto", "fp32", "bf16")
+PRIOR_FLAGS = ("popularity_prior", "lexical_prior", "cooccurrence_prior")
+"""The :class:`ScorerConfig` switches of the three priors, all on in the training recipes."""
 
 
 @dataclasses.dataclass
@@ -97,6 +99,9 @@ class Scorer(nn.Module):
     config_class: ClassVar[type] = ScorerConfig
     PRIOR_WEIGHTS: ClassVar[frozenset[str]] = frozenset({"prior_weight", "pair_prior_weight"})
     """Parameters that weight the priors; the engine trains them at ``TrainConfig.prior_lr``."""
+    default_negatives: ClassVar[int] = 7
+    """Sampled negatives per training group when the recipe is not told: a scorer whose loss
+    also uses the other groups' items as negatives needs fewer."""
 
     def __init__(self, backbone: nn.Module, tokenizer: PreTrainedTokenizerBase, config: Any = None):
         super().__init__()

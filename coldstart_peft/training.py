@@ -39,7 +39,8 @@ class TrainConfig:
     epochs: int = dataclasses.field(default=1, metadata={"help": "passes over the training groups"})
     max_steps: int | None = dataclasses.field(default=None, metadata={"help": "stop after this many optimizer steps"})
     time_budget_s: float | None = dataclasses.field(default=None, metadata={"help": "stop training after this many seconds"})
-    batch_size: int = dataclasses.field(default=8, metadata={"help": "training groups per batch and process"})
+    # 32, as in the Beauty benchmark: every other group in the batch is a bi-encoder negative.
+    batch_size: int = dataclasses.field(default=32, metadata={"help": "training groups per batch and process"})
     grad_accum: int = dataclasses.field(default=1, metadata={"help": "batches per optimizer step"})
     lr: float | None = dataclasses.field(default=None, metadata={"help": "learning rate of the method's parameters (default: the method's recommended_lr)"})
     head_lr: float | None = dataclasses.field(default=None, metadata={"help": "learning rate of the scorer head (default: lr)"})

@@ -78,6 +78,9 @@ class BiEncoder(Scorer):
 
     name = "bi-encoder"
     config_class = BiEncoderConfig
+    # Every other group's items are negatives too (popularity-sampled ones); one uniformly
+    # sampled negative per group adds what they lack. The Beauty benchmark figures use it.
+    default_negatives = 1
 
     def __init__(self, backbone, tokenizer, config=None):
         super().__init__(backbone, tokenizer, config)

@@ -10,6 +10,7 @@ from peft import PeftModel
 from coldstart_peft.backbone import default_model_path
 from coldstart_peft.cli import main
 from coldstart_peft.labeled_pairs import write_pairs
+from coldstart_peft.scorer import PRIOR_FLAGS
 
 pytestmark = pytest.mark.filterwarnings("ignore::FutureWarning")
 
@@ -67,11 +68,15 @@ def test_train_on_dataset_split_then_evaluate_the_adapter_on_the_same_split(tmp_
     facts = manifest["extra"]
     assert facts["dataset"] == "demo" and facts["split"] == "cold-user"
     assert facts["validation"]["step"] >= 1
+    # Unset flags give the benchmark's winning recipe: bi-encoder, three priors, calibrated weights.
+    assert manifest["scorer"] == "bi-encoder"
+    assert all(manifest["scorer_config"][flag] for flag in PRIOR_FLAGS)
+    assert set(facts["calibration"]) == {"prior_weight", "pair_prior_weight"}
 
     code = main(["evaluate", "--adapter", str(out), *data])
     assert code == 0
     table = capsys.readouterr().out
-    assert "cross-encoder + lora" in table and "ndcg@10" in table
+    assert "bi-encoder + lora" in table and "ndcg@10" in table
     # The evaluation ran on the split the adapter was trained beside: same fingerprint.
     assert facts["split_fingerprint"] in table
 

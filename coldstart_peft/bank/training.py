@@ -26,7 +26,7 @@ from coldstart_peft.data.text import TextSerializer
 from coldstart_peft.errors import ConfigError, UnknownNameError
 from coldstart_peft.evaluation.ranking import evaluate_ranking
 from coldstart_peft.host import PluginHost
-from coldstart_peft.recipes import FitSettings, trim_candidates
+from coldstart_peft.recipes import FitSettings, sampled_negatives, trim_candidates
 from coldstart_peft.training import TrainConfig, make_accelerator, plan_steps, train
 
 
@@ -97,11 +97,13 @@ def train_per_domain(
         >>> train_per_domain(split, "runs/beauty-bank", FitSettings(max_groups=2000),
         ...                  PerDomainSettings(max_groups_per_domain=500))
     """
-    settings = settings or FitSettings()
+    # The bank swaps each domain's head in, and prior tables differ in size from domain to
+    # domain, so these adapters train without the priors that one adapter gets by default.
+    settings = dataclasses.replace(settings or FitSettings(), priors=False)
     per_domain = per_domain or PerDomainSettings()
     per_domain.validate()
     train_config = dataclasses.replace(train_config or TrainConfig())
-    groups = training_groups(split, n_negatives=settings.n_negatives, seed=train_config.seed, serializer=serializer)
+    groups = training_groups(split, n_negatives=sampled_negatives(settings, host), seed=train_config.seed, serializer=serializer)
     by_domain: dict[str, list] = defaultdict(list)
     for group in groups:
         by_domain[group.domain].append(group)
@@ -117,7 +119,7 @@ def train_per_domain(
     def fit(train_groups, valid, start=None):
         accelerator = make_accelerator(train_config)
         if start is None:
-            scorer = build_scorer(settings.scorer, settings.base_model, settings.scorer_config, host)
+            scorer = build_scorer(settings.scorer, settings.base_model, settings.scorer_settings(), host)
             method = make_method(settings.method, settings.method_config, host)
             apply_method(scorer, method, total_steps=plan_steps(len(train_groups), train_config, accelerator.num_processes))
         else:

@@ -32,7 +32,8 @@ def register(commands) -> None:
     parser.add_argument("--users", type=int, default=3000, help="users in the generated shop (default: 3000)")
     parser.add_argument("--items", type=int, default=600, help="items in the generated shop (default: 600)")
     parser.add_argument("--k-context", type=int, default=3, help="clicks known per cold user (default: 3)")
-    parser.add_argument("--no-prior", action="store_true", help="train without the learned popularity prior")
+    parser.add_argument("--no-priors", dest="priors", action="store_false",
+                        help="train the language model alone: no popularity, lexical or co-occurrence prior")
     parser.add_argument("--seed", type=int, default=0, help="seed of the world, split and training (default: 0)")
     parser.set_defaults(func=run)
 
@@ -50,8 +51,7 @@ def run(args) -> int:
           f"cold users know {args.k_context} clicks and rank the next among 100 items ({len(test)} test users)")  # fmt: skip
     rows = {"popularity": _summary(PopularityBaseline().fit(split).score_cases(test), test)}
 
-    settings = FitSettings(method=args.method, scorer=args.scorer, base_model=args.base_model,
-                           scorer_config={"popularity_prior": not args.no_prior})
+    settings = FitSettings(method=args.method, scorer=args.scorer, base_model=args.base_model, priors=args.priors)
     config = TrainConfig(epochs=3, batch_size=16, lr=2e-3, time_budget_s=args.seconds, seed=args.seed,
                          eval_every=50, early_stopping_patience=4)  # fmt: skip
     scorer, result = fit_on_split(split, settings, config, before_training=lambda s: rows.__setitem__(

@@ -31,8 +31,11 @@ def add_model_arguments(parser: argparse.ArgumentParser, method: str = "lora") -
     group = parser.add_argument_group("model")
     group.add_argument("--method", default=method, help=f"fine-tuning method (default: {method}); see `coldstart-peft plugins`")
     group.add_argument("--method-config", action="append", metavar="KEY=VALUE", help="a method setting, e.g. r=16 (repeatable)")
-    group.add_argument("--scorer", default="cross-encoder", help="scorer (default: cross-encoder)")
-    group.add_argument("--scorer-config", action="append", metavar="KEY=VALUE", help="a scorer setting, e.g. max_length=128")
+    group.add_argument("--scorer", default=FitSettings.scorer, help=f"scorer (default: {FitSettings.scorer})")
+    group.add_argument("--scorer-config", action="append", metavar="KEY=VALUE",
+                       help="a scorer setting, e.g. max_length=128; it wins over --no-priors")
+    group.add_argument("--no-priors", dest="priors", action="store_false",
+                       help="train the language model alone: no popularity, lexical or co-occurrence prior")
     group.add_argument("--base-model", default=None, help="HF model name or folder (default: bundled all-MiniLM-L6-v2)")
 
 
@@ -62,17 +65,20 @@ def add_fit_arguments(parser: argparse.ArgumentParser) -> None:
     """Options for training on a dataset's split (``--dataset``): how many groups, negatives, validation users."""
     group = parser.add_argument_group("training data from --dataset")
     group.add_argument("--max-groups", type=int, default=None, help="cap on training groups (the global adapter's with --per-domain)")
-    group.add_argument("--train-negatives", type=int, default=7, help="sampled negatives per training group (default: 7)")
+    group.add_argument("--train-negatives", type=int, default=None,
+                       help="sampled negatives per training group (default: the scorer's; bi-encoder 1, cross-encoder 7)")
     group.add_argument("--valid-users", type=int, default=100, help="validation users per adapter (default: 100)")
-    group.add_argument("--calibration-users", type=int, default=0,
-                       help="after training, refit the prior weights on this many validation users (default: 0, off)")
+    group.add_argument("--calibration-users", type=int, default=None,
+                       help=f"after training one adapter, refit the prior weights on this many validation users "
+                            f"(default: {FitSettings.calibration_users}; 0 turns it off)")
 
 
 def fit_settings_from_args(args: argparse.Namespace) -> FitSettings:
-    """The :class:`FitSettings` the model and data flags describe."""
+    """The :class:`FitSettings` the model and data flags describe; unset flags keep its defaults."""
+    calibration = FitSettings.calibration_users if args.calibration_users is None else args.calibration_users
     return FitSettings(
         method=args.method, method_config=parse_key_values(args.method_config, "--method-config"),
         scorer=args.scorer, scorer_config=parse_key_values(args.scorer_config, "--scorer-config"),
         base_model=args.base_model, n_negatives=args.train_negatives, max_groups=args.max_groups,
-        valid_users=args.valid_users, calibration_users=args.calibration_users,
+        valid_users=args.valid_users, calibration_users=calibration, priors=args.priors,
     )  # fmt: skip

@@ -83,7 +83,7 @@ def _train_on_pairs(args, config: TrainConfig, out: Path) -> int:
     groups = group_pairs(read_pairs(args.pairs))
     method = make_method(args.method, parse_key_values(args.method_config, "--method-config"))
     accelerator = make_accelerator(config)
-    scorer = build_scorer(args.scorer, args.base_model, parse_key_values(args.scorer_config, "--scorer-config"))
+    scorer = build_scorer(args.scorer, args.base_model, fit_settings_from_args(args).scorer_settings())
     apply_method(scorer, method, total_steps=plan_steps(len(groups), config, accelerator.num_processes))
     result = train(scorer, method, groups, None, config, accelerator=accelerator)
     facts = {"train_seconds": result.seconds, "train_pairs": result.train_pairs, "seed": config.seed,

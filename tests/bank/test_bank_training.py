@@ -43,8 +43,8 @@ def fresh_accelerator_state():
 @pytest.mark.usefixtures("fresh_accelerator_state")
 def test_train_per_domain_writes_a_loadable_bank_with_fallbacks(tmp_path, tiny_base):
     split = cold_user_split(synthetic_dataset(), k=1, n_negatives=5)
-    settings = FitSettings(method="lora", scorer_config={"max_length": 32, "dropout": 0.0}, base_model=tiny_base,
-                           n_negatives=3, valid_users=10, valid_candidates=6)  # fmt: skip
+    settings = FitSettings(method="lora", scorer="cross-encoder", scorer_config={"max_length": 32, "dropout": 0.0},
+                           base_model=tiny_base, n_negatives=3, valid_users=10, valid_candidates=6)  # fmt: skip
     per_domain = PerDomainSettings(min_groups=20, max_groups_per_domain=40)
     config = TrainConfig(epochs=1, batch_size=8, lr=5e-3, progress=False, mixed_precision="no")
     lines: list[str] = []

@@ -37,6 +37,8 @@ def test_smoke_preset_writes_the_promised_files(tmp_path):
     assert rows["popularity"]["trainable_params"] == 0 and rows["zero-shot"]["adapter_bytes"] == 0
     assert 0 < rows["prompt"]["trainable_params"] < rows["lora"]["trainable_params"]
     assert rows["lora"]["adapter_bytes"] > 0 and rows["lora"]["train_seconds"] > 0
+    # The whole run includes every method's training, so it cannot be shorter than their sum.
+    assert results["wall_seconds"] >= sum(r["train_seconds"] for r in rows.values())
     table = (tmp_path / "results.md").read_text()
     ndcgs = [float(line.split("|")[3].split()[0]) for line in table.splitlines() if line.startswith("| ") and "NDCG" not in line]
     assert ndcgs == sorted(ndcgs, reverse=True) and len(ndcgs) == 4
