@@ -60,8 +60,10 @@ def fit(split, scorer_name: str, seconds: float, steps: int | None, out: Path, s
     Give ``steps`` when the time budget covers a small part of an epoch: the learning-rate
     schedule is planned over the steps, so warm-up and decay then fit the run.
     """
+    # No priors: the item index retrieves by the encoder's similarity alone (see ItemIndex).
     settings = FitSettings(method="lora", scorer=scorer_name, n_negatives=3 if scorer_name == "bi-encoder" else 7,
-                           valid_users=100 if scorer_name == "bi-encoder" else 50, valid_candidates=20)  # fmt: skip
+                           valid_users=100 if scorer_name == "bi-encoder" else 50, valid_candidates=20,
+                           priors=False, calibration_users=0)  # fmt: skip
     config = TrainConfig(epochs=1, batch_size=32 if scorer_name == "bi-encoder" else 8, lr=1e-3,
                          time_budget_s=seconds, max_steps=steps, seed=seed, eval_every=max(10, (steps or 600) // 3),
                          early_stopping_patience=4)  # fmt: skip

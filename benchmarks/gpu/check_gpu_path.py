@@ -50,8 +50,8 @@ def main() -> None:
                       + [i.title + " " + (i.brand or "") for i in dataset.items.values()])  # fmt: skip
     report = {"device": torch.cuda.get_device_name(0), "torch": torch.__version__}
     for scorer_name in ("bi-encoder", "cross-encoder"):
-        settings = FitSettings(method="lora", scorer=scorer_name, base_model=base, valid_users=20,
-                               scorer_config={"popularity_prior": True, "max_length": 128})  # fmt: skip
+        settings = FitSettings(method="lora", scorer=scorer_name, base_model=base, valid_users=20, calibration_users=100,
+                               scorer_config={"max_length": 128})  # fmt: skip
         started = time.perf_counter()
         scorer, result = fit_on_split(split, settings, TrainConfig(max_steps=60, batch_size=32, lr=2e-3, progress=False))
         params_on_cuda = all(p.is_cuda for p in scorer.parameters())
