@@ -214,6 +214,7 @@ def main(argv=None) -> int:
         return 0
 
     from coldstart_peft import default_host
+    from coldstart_peft.recipes import FitSettings, sampled_negatives
     from coldstart_peft.scorer import PRIOR_FLAGS
 
     names = args.methods.split(",") if args.methods else [*BASELINES, *default_host().methods.names()]
@@ -226,7 +227,8 @@ def main(argv=None) -> int:
                "n_test_users": len(split.ranking_cases("test"))},
                "data_fingerprint": split.dataset.fingerprint(), "split_fingerprint": split.fingerprint(),
                "settings": {"scorer": args.scorer, "scorer_config": args.scorer_config or [], "priors": list(PRIOR_FLAGS) if args.priors else [],
-                            "train_negatives": args.train_negatives, **PRESETS[args.preset]},
+                            "train_negatives": sampled_negatives(FitSettings(scorer=args.scorer, n_negatives=args.train_negatives)),
+                            **PRESETS[args.preset]},
                "results": []}  # fmt: skip
     started = time.perf_counter()
     budget = PRESETS[args.preset]["seconds"]

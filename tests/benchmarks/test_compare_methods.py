@@ -37,6 +37,7 @@ def test_smoke_preset_writes_the_promised_files(tmp_path):
     assert rows["popularity"]["trainable_params"] == 0 and rows["zero-shot"]["adapter_bytes"] == 0
     assert 0 < rows["prompt"]["trainable_params"] < rows["lora"]["trainable_params"]
     assert rows["lora"]["adapter_bytes"] > 0 and rows["lora"]["train_seconds"] > 0
+    assert results["settings"]["train_negatives"] == 1  # the bi-encoder's default, resolved
     # The whole run includes every method's training, so it cannot be shorter than their sum.
     assert results["wall_seconds"] >= sum(r["train_seconds"] for r in rows.values())
     table = (tmp_path / "results.md").read_text()
