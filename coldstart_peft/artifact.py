@@ -29,7 +29,15 @@ from safetensors.torch import load_file, save_file
 
 from coldstart_peft import __version__
 from coldstart_peft.assembly import build_scorer
-from coldstart_peft.errors import AdapterError, CorruptAdapterError, FingerprintMismatchError, UnsafeFileError, UnsafePathError
+from coldstart_peft.errors import (
+    AdapterError,
+    CorruptAdapterError,
+    FingerprintMismatchError,
+    TrainingDivergedError,
+    UnsafeFileError,
+    UnsafePathError,
+)
+from coldstart_peft.finite import non_finite
 from coldstart_peft.host import PluginHost, default_host
 from coldstart_peft.method import count_parameters
 from coldstart_peft.provenance import environment_info
@@ -195,6 +203,12 @@ def save_adapter(
     method = scorer.method
     if method is None:
         raise AdapterError("the scorer has no method applied; train it (or apply_method) before saving")
+    broken = non_finite(scorer.state_dict())
+    if broken:
+        raise TrainingDivergedError(
+            f"not saving {directory}: {len(broken)} weight tensors hold NaN or infinite values (first: {broken[0]}); "
+            "the training diverged. Train again with a lower learning rate"
+        )
     target = recover_folder(directory)
     tmp = target.with_name(f".{target.name}.tmp-{uuid.uuid4().hex[:8]}")
     try:
@@ -220,6 +234,7 @@ def save_adapter(
             "total_params": total,
             "metrics": metrics or {},
             "extra": extra or {},
+            "precision": scorer.precision,
             "environment": environment_info(),
         }
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, default=_json_default), encoding="utf-8")

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from coldstart_peft.errors import ConfigError
+from coldstart_peft.errors import ConfigError, TrainingDivergedError
 from coldstart_peft.evaluation.ranking import score_cases
 from coldstart_peft.examples import RankingCase
 from coldstart_peft.scorer import Scorer
@@ -27,19 +27,23 @@ def _prior_weights(scorer: Scorer) -> dict[str, torch.nn.Parameter]:
     return {name: getattr(scorer, name) for name in ("prior_weight", "pair_prior_weight") if hasattr(scorer, name)}
 
 
-def calibrate_priors(scorer: Scorer, cases: Sequence[RankingCase], max_iter: int = 100) -> dict[str, list[float]]:
+def calibrate_priors(
+    scorer: Scorer, cases: Sequence[RankingCase], max_iter: int = 100, progress: bool = False
+) -> dict[str, list[float]]:
     """Set the scorer's prior weights to those that rank ``cases`` best (softmax cross-entropy).
 
     Args:
         scorer: a trained scorer with at least one prior enabled.
         cases: validation cases (never test cases), each with its positive at ``target``.
         max_iter: L-BFGS iterations.
+        progress: show a bar while the cases are scored.
 
     Returns:
         ``{"<weight name>": [values...]}`` as set on the scorer; empty when it has no prior.
 
     Raises:
         ConfigError: ``cases`` is empty.
+        TrainingDivergedError: the model scores the cases with NaN or infinite values.
     """
     named = _prior_weights(scorer)
     weights = list(named.values())
@@ -52,11 +56,15 @@ def calibrate_priors(scorer: Scorer, cases: Sequence[RankingCase], max_iter: int
         for w in weights:
             w.zero_()
     try:
-        model = score_cases(scorer.score, cases)
+        model = score_cases(scorer.score, cases, progress=progress)
     finally:
         with torch.no_grad():
             for w, value in zip(weights, saved):
                 w.copy_(value)
+    if not all(np.isfinite(row).all() for row in model):
+        raise TrainingDivergedError(
+            "calibration found NaN or infinite scores: the trained model is broken. Train again with a lower learning rate"
+        )
     users = [c.user_text for c in cases for _ in c.candidate_texts]
     items = [t for c in cases for t in c.candidate_texts]
     columns = [scorer.prior_features(items)[:, None]] if "prior_weight" in named else []

@@ -107,3 +107,7 @@ class UnsafePathError(AdapterError):
 
 class CheckpointError(ColdStartError):
     """A training checkpoint cannot be read, or belongs to another run than the one resuming."""
+
+
+class TrainingDivergedError(ColdStartError):
+    """The loss or the weights became NaN or infinite; nothing was saved. Lower the learning rate."""

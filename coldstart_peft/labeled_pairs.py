@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from coldstart_peft.errors import DataError, MissingColumnsError
-from coldstart_peft.examples import TrainGroup
+from coldstart_peft.examples import RankingCase, TrainGroup
 
 REQUIRED = ("user_text", "item_text", "label")
 
@@ -104,6 +104,21 @@ def group_pairs(pairs: list[LabeledPair]) -> list[TrainGroup]:
             groups[key].item_texts.append(pair.item_text)
             groups[key].labels.append(pair.label)
     return list(groups.values())
+
+
+def ranking_cases_from_pairs(pairs: list[LabeledPair]) -> list[RankingCase]:
+    """Validation cases from labeled pairs: each positive ranked among its user's negatives.
+
+    Users (user text and domain) with no positive or no negative are left out: there is
+    nothing to rank for them.
+    """
+    cases = []
+    for group in group_pairs(pairs):
+        negatives = [t for t, y in zip(group.item_texts, group.labels) if y <= 0.5]
+        for text, label in zip(group.item_texts, group.labels):
+            if label > 0.5 and negatives:
+                cases.append(RankingCase(group.user_text, [text, *negatives], 0, group.domain))
+    return cases
 
 
 def write_pairs(path: str | Path, groups: list[TrainGroup]) -> Path:

@@ -28,7 +28,6 @@ from collections.abc import Sequence
 import numpy as np
 import scipy.sparse as sp
 import torch
-from torch import nn
 
 from coldstart_peft.examples import TrainGroup
 from coldstart_peft.prior import text_key
@@ -54,26 +53,29 @@ def context_keys(user_text: str) -> list[int]:
     return [k for k in (title_key(t) for t in match.group(1).split(" | ")) if k is not None]
 
 
-class PairPrior(nn.Module):
+class PairPrior:
     """Fitted tables and feature computation for :data:`FEATURES` (the enabled subset).
 
-    The tables are buffers, so they travel with the scorer's head weights in safetensors.
+    The tables are CPU tensors that never follow the scorer to its device: every feature is
+    computed on the CPU while a batch is collated. They are saved with the scorer's head
+    weights (see :meth:`tables`).
 
     Args:
         tokenizer: the backbone's tokenizer (lexical features count its wordpieces).
         features: which of :data:`FEATURES` to compute, in that order.
     """
 
+    TABLES = ("idf", "keys", "rows", "cols", "counts")
+
     def __init__(self, tokenizer, features: Sequence[str]):
-        super().__init__()
         self.tokenizer = tokenizer
         self.features = tuple(f for f in FEATURES if f in features)
-        self.register_buffer("idf", torch.zeros(len(tokenizer) if "lexical" in self.features else 0))
+        self.idf = torch.zeros(len(tokenizer) if "lexical" in self.features else 0)
         # Upper triangle of the symmetric co-occurrence counts, over sorted title keys.
-        self.register_buffer("keys", torch.zeros(0, dtype=torch.int64))
-        self.register_buffer("rows", torch.zeros(0, dtype=torch.int32))
-        self.register_buffer("cols", torch.zeros(0, dtype=torch.int32))
-        self.register_buffer("counts", torch.zeros(0, dtype=torch.int32))
+        self.keys = torch.zeros(0, dtype=torch.int64)
+        self.rows = torch.zeros(0, dtype=torch.int32)
+        self.cols = torch.zeros(0, dtype=torch.int32)
+        self.counts = torch.zeros(0, dtype=torch.int32)
         self._matrix: sp.csr_matrix | None = None
 
     # -- fitting ---------------------------------------------------------------------------
@@ -107,10 +109,14 @@ class PairPrior(nn.Module):
         self.counts = torch.tensor(list(pairs.values()), dtype=torch.int32)
         self._matrix = None
 
+    def tables(self, prefix: str = "") -> dict[str, torch.Tensor]:
+        """The fitted tables by name, as saved with an adapter."""
+        return {prefix + name: getattr(self, name) for name in self.TABLES}
+
     def load_tables(self, state: dict[str, torch.Tensor], prefix: str) -> None:
         """Adopt saved tables whatever their size (it is the training catalog's, not fixed)."""
-        for name in ("idf", "keys", "rows", "cols", "counts"):
-            setattr(self, name, state[prefix + name].clone())
+        for name in self.TABLES:
+            setattr(self, name, state[prefix + name].detach().cpu().clone())
         self._matrix = None
 
     # -- features --------------------------------------------------------------------------
@@ -173,7 +179,7 @@ class PairPrior(nn.Module):
 
     def _tfidf(self, texts: Sequence[str]) -> sp.csr_matrix:
         """L2-normalised sublinear TF-IDF rows over the wordpiece vocabulary."""
-        idf = self.idf.cpu().numpy()
+        idf = self.idf.numpy()
         rows, cols, vals = [], [], []
         for r, ids in enumerate(self._token_ids(texts)):
             tokens, counts = np.unique(np.asarray(ids, dtype=np.int64), return_counts=True)

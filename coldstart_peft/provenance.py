@@ -30,7 +30,8 @@ def environment_info() -> dict[str, Any]:
     """Library versions and the platform a result was produced on.
 
     Returns:
-        ``{"python": ..., "platform": ..., "libraries": {name: version}, "cuda": ...}``;
+        ``{"python", "platform", "libraries": {name: version}, "cuda", "hardware"}`` (the
+        hardware as :func:`~coldstart_peft.hardware.hardware_facts` reports it);
         a library that is not installed has version ``None``.
 
     Example:
@@ -39,11 +40,14 @@ def environment_info() -> dict[str, Any]:
     """
     import torch  # late: keeps this module cheap for callers that only hash data
 
+    from coldstart_peft.hardware import hardware_facts
+
     return {
         "python": sys.version.split()[0],
         "platform": platform.platform(),
         "libraries": {name: _version(name) for name in LIBRARIES},
         "cuda": torch.version.cuda if torch.cuda.is_available() else None,
+        "hardware": hardware_facts(),
     }
 
 

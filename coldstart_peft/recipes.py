@@ -7,17 +7,22 @@ number in a benchmark table comes from exactly the code a user runs.
 from __future__ import annotations
 
 import random
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+from accelerate.utils import set_seed
 
 from coldstart_peft.assembly import apply_method, build_scorer, make_method
 from coldstart_peft.calibration import calibrate_priors
 from coldstart_peft.data.pairs import training_groups
 from coldstart_peft.data.splits import ColdStartSplit
 from coldstart_peft.data.text import TextSerializer
+from coldstart_peft.evaluation.ranking import score_cases
 from coldstart_peft.examples import RankingCase
 from coldstart_peft.host import PluginHost, default_host
+from coldstart_peft.progress import phase
 from coldstart_peft.scorer import PRIOR_FLAGS, Scorer
 from coldstart_peft.training import TrainConfig, TrainResult, make_accelerator, plan_steps, train
 
@@ -98,8 +103,13 @@ def fit_on_split(
     serializer: TextSerializer | None = None,
     host: PluginHost | None = None,
     before_training: Callable[[Scorer], None] | None = None,
+    test_cases: Sequence[RankingCase] | None = None,
 ) -> tuple[Scorer, TrainResult]:
     """Train a scorer with a method on a split's training users, validating on its valid users.
+
+    The seed is set before anything random is built (the adapter's initial weights included),
+    so one ``train_config.seed`` reproduces the run. After training the weights no longer
+    change: calibration and the scoring of ``test_cases`` share one embedding of each text.
 
     Args:
         split: the cold-start split.
@@ -109,26 +119,38 @@ def fit_on_split(
         host: plugin host to resolve names in.
         before_training: called with the prepared scorer before the first step (e.g. to
             measure the model before any training step).
+        test_cases: cases to score once training and calibration are done; their scores
+            land in ``result.test_scores``. Pass test users once per reported run.
 
     Returns:
         The trained scorer (best validation state restored) and the :class:`TrainResult`.
     """
     settings = settings or FitSettings()
     train_config = train_config or TrainConfig()
-    groups = training_groups(
-        split, n_negatives=sampled_negatives(settings, host), seed=train_config.seed,
-        serializer=serializer, max_groups=settings.max_groups,
-    )
+    set_seed(train_config.seed)
+    accelerator = make_accelerator(train_config)
+    show = train_config.progress and accelerator.is_main_process
+    with phase(f"building training groups from {split.kind} split", enabled=show):
+        groups = training_groups(
+            split, n_negatives=sampled_negatives(settings, host), seed=train_config.seed,
+            serializer=serializer, max_groups=settings.max_groups,
+        )
     valid = split.ranking_cases("valid", serializer)[: settings.valid_users]
     valid = trim_candidates(valid, settings.valid_candidates, seed=train_config.seed)
-    accelerator = make_accelerator(train_config)
     method = make_method(settings.method, settings.method_config, host)
     scorer = build_scorer(settings.scorer, settings.base_model, settings.scorer_settings(), host)
     apply_method(scorer, method, total_steps=plan_steps(len(groups), train_config, accelerator.num_processes))
     if before_training is not None:
         before_training(scorer)
     result = train(scorer, method, groups, valid or None, train_config, accelerator=accelerator)
-    if settings.calibration_users:
-        calibration = split.ranking_cases("valid", serializer)[: settings.calibration_users]
-        result.calibration = calibrate_priors(scorer, calibration) or None
+    after = time.perf_counter()
+    with scorer.frozen():  # from here on the weights the texts are embedded with stay fixed
+        if settings.calibration_users:
+            calibration = split.ranking_cases("valid", serializer)[: settings.calibration_users]
+            with phase(f"calibrating the prior weights on {len(calibration)} validation users", enabled=show):
+                result.calibration = calibrate_priors(scorer, calibration, progress=show) or None
+        if test_cases is not None:
+            with phase(f"scoring {len(test_cases)} test users", enabled=show):
+                result.test_scores = score_cases(scorer.score, test_cases, progress=show)
+    result.after_seconds = time.perf_counter() - after
     return scorer, result

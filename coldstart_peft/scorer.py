@@ -18,12 +18,12 @@ from torch import nn
 from transformers import PreTrainedTokenizerBase
 
 from coldstart_peft.errors import ConfigError, CorruptAdapterError
+from coldstart_peft.hardware import PRECISIONS, autocast
 from coldstart_peft.examples import TrainGroup
 from coldstart_peft.method import build_config
 from coldstart_peft.pair_prior import PairPrior
 from coldstart_peft.prior import count_positives, lookup, prior_tables
 
-PRECISIONS = ("auto", "fp32", "bf16")
 PRIOR_FLAGS = ("popularity_prior", "lexical_prior", "cooccurrence_prior")
 """The :class:`ScorerConfig` switches of the three priors, all on in the training recipes."""
 
@@ -64,13 +64,11 @@ class ScorerConfig:
 
 
 def inference_autocast(precision: str, device: torch.device):
-    """The autocast context for scoring: bf16 where asked (``auto``: on CPU), else nothing."""
-    if precision not in PRECISIONS:
-        raise ConfigError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
-    use_bf16 = precision == "bf16" or (precision == "auto" and device.type == "cpu")
-    if not use_bf16:
-        return contextlib.nullcontext()
-    return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+    """The autocast context for scoring at ``precision`` (see :func:`coldstart_peft.hardware.resolve_precision`).
+
+    ``auto`` is bf16 only where the device computes bf16 natively, full precision elsewhere.
+    """
+    return autocast(precision, device)
 
 
 def length_sorted_batches(user_texts: Sequence[str], item_texts: Sequence[str], batch_size: int) -> Iterator[list[int]]:
@@ -111,10 +109,13 @@ class Scorer(nn.Module):
         self.backbone = backbone
         self.tokenizer = tokenizer
         self.precision = "auto"
+        """Scoring precision: ``auto`` (bf16 where the hardware computes it natively, else
+        fp32), ``fp32``, ``bf16`` or ``fp16`` (GPU); training precision is the engine's."""
         if self.config.popularity_prior:
             self.prior_weight = nn.Parameter(torch.tensor(1.0))
-            self.register_buffer("prior_keys", torch.zeros(0, dtype=torch.int64))
-            self.register_buffer("prior_values", torch.zeros(0))
+            # Plain CPU tensors, not buffers: features are looked up on the CPU while a batch is
+            # collated, wherever the model runs. head_state_dict() saves them.
+            self.prior_keys, self.prior_values = torch.zeros(0, dtype=torch.int64), torch.zeros(0)
         features = self.config.pair_features()
         if features:
             self.pair_prior = PairPrior(tokenizer, features)
@@ -126,7 +127,7 @@ class Scorer(nn.Module):
     def fit_prior(self, groups: Sequence[TrainGroup]) -> None:
         """Fit the enabled priors on the training groups; the engine calls this before training."""
         if self.config.popularity_prior:
-            self.prior_keys, self.prior_values = (t.to(self.device) for t in prior_tables(count_positives(groups)))
+            self.prior_keys, self.prior_values = prior_tables(count_positives(groups))
         if self.config.pair_features():
             self.pair_prior.fit(groups)
 
@@ -137,7 +138,7 @@ class Scorer(nn.Module):
         """
         if not self.config.popularity_prior:
             return torch.zeros(len(item_texts))
-        return lookup(self.prior_keys.cpu(), self.prior_values.cpu(), item_texts)
+        return lookup(self.prior_keys, self.prior_values, item_texts)
 
     def add_prior(self, logits: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
         """``logits + w · features`` with the learned weight ``w``; ``logits`` unchanged without a prior."""
@@ -240,9 +241,26 @@ class Scorer(nn.Module):
         """
         yield
 
+    def precompute(self, user_texts: Sequence[str], item_texts: Sequence[str], progress: bool = False) -> None:
+        """Inside :meth:`frozen`, do ahead of scoring the per-text work that scoring these pairs needs.
+
+        :func:`~coldstart_peft.evaluation.ranking.score_cases` calls it so that its progress
+        bars count the real work (distinct texts to embed, not pairs). The base class, which
+        encodes pairs jointly, has nothing to do ahead.
+        """
+
     def head_state_dict(self) -> dict[str, torch.Tensor]:
-        """The scorer's own weights (everything outside ``backbone``)."""
-        return {k: v for k, v in self.state_dict().items() if not k.startswith("backbone.")}
+        """The scorer's own weights (everything outside ``backbone``) and its fitted prior tables."""
+        state = {k: v for k, v in self.state_dict().items() if not k.startswith("backbone.")}
+        return {**state, **self._prior_tables()}
+
+    def _prior_tables(self) -> dict[str, torch.Tensor]:
+        tables = {}
+        if self.config.popularity_prior:
+            tables.update(prior_keys=self.prior_keys, prior_values=self.prior_values)
+        if self.config.pair_features():
+            tables.update(self.pair_prior.tables("pair_prior."))
+        return tables
 
     def load_head_state_dict(self, state: dict[str, torch.Tensor]) -> None:
         """Restore the weights returned by :meth:`head_state_dict`."""
@@ -253,8 +271,9 @@ class Scorer(nn.Module):
                 "the adapter was saved by a different scorer or scorer version"
             )
         if self.config.popularity_prior:  # the table's size is the training catalog's, not fixed
-            self.prior_keys = state["prior_keys"].clone()
-            self.prior_values = state["prior_values"].clone()
+            self.prior_keys = state["prior_keys"].detach().cpu().clone()
+            self.prior_values = state["prior_values"].detach().cpu().clone()
         if self.config.pair_features():
             self.pair_prior.load_tables(state, "pair_prior.")
-        self.load_state_dict(state, strict=False)
+        tables = set(self._prior_tables())
+        self.load_state_dict({k: v for k, v in state.items() if k not in tables}, strict=False)

@@ -19,17 +19,21 @@ from accelerate.data_loader import skip_first_batches
 from accelerate.utils import DataLoaderConfiguration, set_seed
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
-from transformers import get_scheduler
 
 from coldstart_peft import checkpoint as ckpt
-from coldstart_peft.errors import CheckpointError, ConfigError, ColdStartError, PluginError
+from coldstart_peft.errors import CheckpointError, ColdStartError, ConfigError, PluginError, TrainingDivergedError
 from coldstart_peft.evaluation.ranking import evaluate_ranking
 from coldstart_peft.examples import RankingCase, TrainGroup
+from coldstart_peft.finite import non_finite
+from coldstart_peft.hardware import PRECISIONS, announce, resolve_precision
 from coldstart_peft.method import Method, count_parameters
+from coldstart_peft.progress import phase
 from coldstart_peft.provenance import groups_fingerprint
+from coldstart_peft.schedule import SCHEDULES, lr_factor, progress
 from coldstart_peft.scorer import Scorer
 
-PRECISIONS = ("auto", "no", "bf16", "fp16")
+clock = time.perf_counter
+"""The engine's clock for time budgets and the schedule (tests substitute a fake one)."""
 
 
 @dataclasses.dataclass
@@ -51,9 +55,15 @@ class TrainConfig:
     )
     weight_decay: float = dataclasses.field(default=0.0, metadata={"help": "AdamW weight decay"})
     warmup_ratio: float = dataclasses.field(default=0.06, metadata={"help": "share of steps with rising learning rate"})
-    scheduler: str = dataclasses.field(default="linear", metadata={"help": "transformers scheduler name"})
+    scheduler: str = dataclasses.field(
+        default="linear", metadata={"help": f"learning-rate schedule after warm-up: {', '.join(SCHEDULES)}"}
+    )
     max_grad_norm: float = dataclasses.field(default=1.0, metadata={"help": "gradient clipping (0: off)"})
-    mixed_precision: str = dataclasses.field(default="auto", metadata={"help": "'auto' (bf16), 'no', 'bf16', 'fp16'"})
+    precision: str = dataclasses.field(
+        default="auto",
+        metadata={"help": "'auto' (bf16 where the hardware computes it natively, else fp32 on a CPU and fp16 on an "
+                          "old GPU), 'fp32', 'bf16', 'fp16' (GPU); scoring during training follows it"},
+    )
     seed: int = dataclasses.field(default=0, metadata={"help": "seed for initialisation, shuffling and dropout"})
     eval_every: int | None = dataclasses.field(default=None, metadata={"help": "validate every N steps (default: each epoch)"})
     early_stopping_patience: int = dataclasses.field(default=2, metadata={"help": "validations without gain before stopping"})
@@ -80,8 +90,12 @@ class TrainConfig:
             )
         if self.max_steps is not None and self.max_steps < 1:
             raise ConfigError(f"max_steps must be at least 1, got {self.max_steps}")
-        if self.mixed_precision not in PRECISIONS:
-            raise ConfigError(f"mixed_precision must be one of {', '.join(PRECISIONS)}, got {self.mixed_precision!r}")
+        if self.precision not in (*PRECISIONS, "no"):
+            raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
+        if self.scheduler not in SCHEDULES:
+            raise ConfigError(f"scheduler must be one of {', '.join(SCHEDULES)}, got {self.scheduler!r}")
+        if self.time_budget_s is not None and not self.time_budget_s > 0:
+            raise ConfigError(f"time_budget_s must be positive, got {self.time_budget_s}")
         if not 0.0 <= self.warmup_ratio < 1.0:
             raise ConfigError(f"warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
         if self.checkpoint_every is not None and self.checkpoint_every < 1:
@@ -105,6 +119,11 @@ class TrainResult:
         stopped_early: early stopping or the time budget ended the run.
         calibration: prior weights refitted on validation cases after training
             (:func:`coldstart_peft.calibration.calibrate_priors`), if that ran.
+        precision: the precision the run trained in (``auto`` resolved).
+        setup_seconds: time before the first step (fitting the priors).
+        after_seconds: time after the last step spent by the recipe (calibration, test scoring).
+        test_scores: scores of the test cases a recipe was asked to evaluate, one array per case.
+        losses: the training loss of every optimizer step (its last micro-batch).
     """
 
     steps: int
@@ -116,20 +135,16 @@ class TrainResult:
     best: dict[str, Any] | None
     stopped_early: bool
     calibration: dict[str, list[float]] | None = None
+    precision: str = "fp32"
+    setup_seconds: float = 0.0
+    after_seconds: float = 0.0
+    test_scores: list[Any] | None = None
+    losses: list[float] = dataclasses.field(default_factory=list)
 
     @property
     def pairs_per_second(self) -> float:
         """Training throughput in (context, item) pairs per second."""
         return self.train_pairs / self.seconds if self.seconds else 0.0
-
-
-def resolve_precision(mixed_precision: str) -> str:
-    """``auto`` → bf16 wherever the hardware supports it (every recent CPU, Ampere+ GPUs)."""
-    if mixed_precision != "auto":
-        return mixed_precision
-    if torch.cuda.is_available():
-        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
-    return "bf16"
 
 
 def _param_groups(scorer: Scorer, config: TrainConfig, method: Method) -> list[dict[str, Any]]:
@@ -141,8 +156,10 @@ def _param_groups(scorer: Scorer, config: TrainConfig, method: Method) -> list[d
             else:
                 (backbone if name.startswith("backbone.") else head).append(parameter)
     lr = config.lr or method.recommended_lr
-    groups = [{"params": backbone, "lr": lr}, {"params": head, "lr": config.head_lr or lr},
-              {"params": prior, "lr": config.prior_lr}]  # fmt: skip
+    # "base_lr": the rate the schedule's factor multiplies at every step.
+    groups = [{"params": backbone, "lr": lr, "base_lr": lr},
+              {"params": head, "lr": config.head_lr or lr, "base_lr": config.head_lr or lr},
+              {"params": prior, "lr": config.prior_lr, "base_lr": config.prior_lr}]  # fmt: skip
     return [g for g in groups if g["params"]]
 
 
@@ -157,27 +174,9 @@ def plan_steps(n_groups: int, config: TrainConfig, num_processes: int = 1) -> in
     return min(steps, config.max_steps) if config.max_steps else steps
 
 
-def _time_aware_schedule(optimizer, config: TrainConfig, total_steps: int, start: float):
-    """Linear warm-up and decay over whichever ends first, the planned steps or the time budget.
-
-    A step-based schedule planned for several epochs would still be warming up when a short
-    time budget runs out; measuring progress in elapsed time as well keeps the schedule whole.
-    """
-    state = {"step": 0}
-
-    def factor(_: int) -> float:
-        progress = max(state["step"] / total_steps, (time.perf_counter() - start) / config.time_budget_s)
-        state["step"] += 1
-        if progress < config.warmup_ratio:
-            return max(progress / config.warmup_ratio, 1e-3)
-        return max(0.0, (1.0 - progress) / (1.0 - config.warmup_ratio)) if config.scheduler != "constant" else 1.0
-
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
-
-
 # Settings that change what a step computes; a checkpoint only resumes a run that agrees on all of them.
 _RUN_FIELDS = ("epochs", "max_steps", "batch_size", "grad_accum", "lr", "head_lr", "prior_lr", "weight_decay", "warmup_ratio",
-               "scheduler", "max_grad_norm", "mixed_precision", "seed", "eval_every", "metric")
+               "scheduler", "max_grad_norm", "precision", "seed", "eval_every", "metric")
 
 
 def _run_identity(config: TrainConfig, method: Method, train_groups: Sequence[TrainGroup]) -> dict[str, Any]:
@@ -197,6 +196,12 @@ def _open_checkpoint(config: TrainConfig, identity: dict[str, Any]) -> dict[str,
     if folder is None:
         return None  # resuming a run that never reached its first checkpoint is starting it
     state = ckpt.load_checkpoint(folder)
+    broken = non_finite(state["trainable"]) + non_finite(state["best"] or {})
+    if broken:
+        raise TrainingDivergedError(
+            f"checkpoint {folder} holds NaN or infinite weights ({broken[0]}): the run it saved had diverged. "
+            f"Delete {folder} and resume from an earlier checkpoint, or train afresh with a lower learning rate"
+        )
     recorded = json.loads(json.dumps(state["progress"].get("identity")))
     if recorded != json.loads(json.dumps(identity, default=str)):
         raise CheckpointError(
@@ -219,15 +224,62 @@ def _on_step(method: Method, model: torch.nn.Module, step: int) -> None:
 
 
 def make_accelerator(config: TrainConfig) -> Accelerator:
-    """The Accelerator for a run: precision, accumulation, trackers, seedable shuffling."""
-    return Accelerator(
-        mixed_precision=resolve_precision(config.mixed_precision),
+    """The Accelerator for a run: precision, accumulation, trackers, seedable shuffling.
+
+    ``config.precision`` is resolved here, from what the hardware computes natively
+    (:func:`coldstart_peft.hardware.resolve_precision`), and the decision is logged once.
+    """
+    choice = resolve_precision(config.precision, "cuda" if torch.cuda.is_available() else "cpu")
+    accelerator = Accelerator(
+        mixed_precision=choice.accelerate,
         gradient_accumulation_steps=config.grad_accum,
         cpu=not torch.cuda.is_available(),
         log_with=config.log_with,
         project_dir=config.project_dir,
         dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True),
     )
+    if accelerator.is_main_process:
+        announce(choice, "training")
+    return accelerator
+
+
+def training_summary(method: str, result: TrainResult) -> str:
+    """One line on what a run did: steps, pairs/s, precision, time outside the loop, best validation."""
+    line = (
+        f"trained {method}: {result.steps} steps, {result.train_pairs:,} pairs in {result.seconds:.1f}s "
+        f"({result.pairs_per_second:.1f} pairs/s, {result.precision}); "
+        f"{result.trainable_params:,} trainable of {result.total_params:,} parameters; "
+        f"setup {result.setup_seconds:.1f}s"
+    )
+    if len(result.losses) >= 2:
+        tenth = max(1, len(result.losses) // 10)  # averages, one batch's loss is noisy
+        first, last = (sum(part) / len(part) for part in (result.losses[:tenth], result.losses[-tenth:]))
+        line += f"; loss {first:.3f} -> {last:.3f} (first and last tenth of steps)"
+    if result.after_seconds:
+        line += f", after training {result.after_seconds:.1f}s"
+    best = result.best
+    if best:
+        line += (
+            f"; best validation {best['metric']} {best['value']:.4f} at step {best['step']} "
+            f"({best.get('candidates', '?')} candidates per user)"
+        )
+    return line
+
+
+def _has_priors(scorer: Scorer) -> bool:
+    return bool(getattr(scorer.config, "popularity_prior", False) or scorer.config.pair_features())
+
+
+def _agree(accelerator: Accelerator, loss: float, elapsed: float) -> tuple[list[float], float]:
+    """Every process's loss and the main process's clock, the same on every process.
+
+    One collective per optimizer step: the time-budget stop, the schedule's progress and the
+    divergence check are then decided identically everywhere, so no rank stops alone.
+    """
+    if accelerator.num_processes == 1:
+        return [loss], elapsed
+    shared = accelerator.gather(torch.tensor([[loss, elapsed]], dtype=torch.float64, device=accelerator.device)).cpu()
+    return shared[:, 0].tolist(), float(shared[0, 1])
 
 
 def train(
@@ -242,7 +294,8 @@ def train(
 
     Validation runs each epoch (or every ``eval_every`` steps) on ``valid_cases``; the best
     state by ``config.metric`` is restored at the end, and training stops early after
-    ``early_stopping_patience`` validations without improvement.
+    ``early_stopping_patience`` validations without improvement. A loss that turns NaN or
+    infinite stops the run at once with :class:`~coldstart_peft.errors.TrainingDivergedError`.
 
     Args:
         scorer: the scorer, after :func:`~coldstart_peft.assembly.apply_method`.
@@ -254,14 +307,23 @@ def train(
 
     Returns:
         A :class:`TrainResult`.
+
+    Raises:
+        TrainingDivergedError: the loss became non-finite; the scorer is left as it was at
+            that step and nothing has been written.
     """
     config = config or TrainConfig()
     config.validate()
     if not train_groups:
         raise ConfigError("no training groups: the training data is empty")
     set_seed(config.seed)
-    scorer.fit_prior(train_groups)
     accelerator = accelerator or make_accelerator(config)
+    show = config.progress and accelerator.is_main_process
+    setup_start = clock()
+    with phase(f"fitting priors on {len(train_groups):,} training groups", enabled=show and _has_priors(scorer)):
+        scorer.fit_prior(train_groups)
+    precision = resolve_precision(config.precision, accelerator.device)
+    scoring_precision, scorer.precision = scorer.precision, precision.name  # validation scores as training computes
     loader = DataLoader(
         list(train_groups),
         batch_size=config.batch_size,
@@ -271,17 +333,10 @@ def train(
     )
     total_steps = plan_steps(len(train_groups), config, accelerator.num_processes)
     optimizer = torch.optim.AdamW(_param_groups(scorer, config, method), weight_decay=config.weight_decay)
-    clock = time.perf_counter()
-    if config.time_budget_s:
-        scheduler = _time_aware_schedule(optimizer, config, total_steps, clock)
-    else:
-        scheduler = get_scheduler(
-            config.scheduler, optimizer,
-            num_warmup_steps=int(config.warmup_ratio * total_steps), num_training_steps=total_steps,
-        )
     identity = _run_identity(config, method, train_groups) if config.checkpoint_dir else {}
     resumed = _open_checkpoint(config, identity)
-    model, optimizer, loader, scheduler = accelerator.prepare(scorer, optimizer, loader, scheduler)
+    # The schedule is not handed to prepare(): a prepared scheduler steps once per process.
+    model, optimizer, loader = accelerator.prepare(scorer, optimizer, loader)
     if config.log_with:
         accelerator.init_trackers("coldstart-peft", config={k: str(v) for k, v in dataclasses.asdict(config).items()})
 
@@ -291,27 +346,28 @@ def train(
     best_state: dict[str, torch.Tensor] | None = None
     stale, step, pairs, stopped = 0, 0, 0, False
     running = 0.0
-    start = clock
+    setup_seconds = clock() - setup_start
+    start = clock()
+    elapsed = 0.0  # the main process's, agreed on every step
     first_epoch, skip = 0, 0
     if resumed is not None:
-        progress = resumed["progress"]
+        progress_state = resumed["progress"]
         with torch.no_grad():
             for name, parameter in scorer.named_parameters():
                 if name in resumed["trainable"]:
                     parameter.copy_(resumed["trainable"][name])
         optimizer.load_state_dict(resumed["optimizer"])
-        scheduler.load_state_dict(resumed["scheduler"])
         method.load_state_dict(scorer.backbone, resumed["method_state"])
-        best_state, best, history = resumed["best"], progress["best"], progress["history"]
-        stale, step, pairs, running = progress["stale"], progress["step"], progress["pairs"], progress["running"]
-        first_epoch, skip = progress["epoch"], progress["batch"]
-        accelerator.step = progress["accelerator_step"]
-        start -= progress["seconds"]
+        best_state, best, history = resumed["best"], progress_state["best"], progress_state["history"]
+        stale, step, pairs, running = (progress_state[k] for k in ("stale", "step", "pairs", "running"))
+        first_epoch, skip = progress_state["epoch"], progress_state["batch"]
+        accelerator.step = progress_state["accelerator_step"]
+        start -= progress_state["seconds"]
+        elapsed = progress_state["seconds"]
         ckpt.restore_rng(resumed["rng"])
     # With a time budget the step count is unknown; a total would promise a false ETA.
     bar = tqdm(
-        total=None if config.time_budget_s else total_steps, initial=step, desc=f"train {method.name}",
-        disable=not (config.progress and accelerator.is_main_process),
+        total=None if config.time_budget_s else total_steps, initial=step, desc=f"train {method.name}", disable=not show,
     )
 
     def validate() -> bool:
@@ -325,7 +381,8 @@ def train(
         history.append(record)
         accelerator.log({f"valid/{k}": v for k, v in record.items() if k != "step"}, step=step)
         if best is None or value > best["value"]:
-            best = {"step": step, "value": value, "metric": config.metric, "summary": summary}
+            candidates = round(sum(len(c.candidate_texts) for c in valid_cases) / len(valid_cases))
+            best = {"step": step, "value": value, "metric": config.metric, "candidates": candidates, "summary": summary}
             best_state, stale = _trainable_state(scorer), 0
         else:
             stale += 1
@@ -338,16 +395,33 @@ def train(
                 config.checkpoint_dir, step,
                 trainable=_trainable_state(scorer), best=best_state,
                 method_state=method.state_dict(scorer.backbone),
-                optimizer=optimizer.state_dict(), scheduler=scheduler.state_dict(),
+                optimizer=optimizer.state_dict(), scheduler={"kind": config.scheduler, "step": step},
                 progress={
                     "identity": identity, "epoch": epoch, "batch": batch_index, "step": step, "pairs": pairs,
                     "running": running, "stale": stale, "best": best, "history": history,
-                    "accelerator_step": accelerator.step, "seconds": time.perf_counter() - start,
+                    "accelerator_step": accelerator.step, "seconds": clock() - start,
                 },
             )
         accelerator.wait_for_everyone()
 
+    def set_learning_rate() -> float:
+        """The same factor on every group and process: a function of progress alone."""
+        factor = lr_factor(progress(step, total_steps, elapsed, config.time_budget_s), config.warmup_ratio, config.scheduler)
+        for group in optimizer.param_groups:
+            group["lr"] = group["base_lr"] * factor
+        return factor
+
+    def diverged(losses: list[float]) -> TrainingDivergedError:
+        lr = config.lr or method.recommended_lr
+        return TrainingDivergedError(
+            f"training diverged at step {step + 1}: the loss is {next(x for x in losses if not math.isfinite(x))}. "
+            f"Nothing was saved. Train again with a lower learning rate (lr was {lr:g}; try {lr / 10:g}), "
+            "a lower prior_lr, or max_grad_norm > 0"
+        )
+
     model.train()
+    worst = 0.0  # a non-finite micro-batch loss, kept until the step's collective
+    losses_seen: list[float] = []
     for epoch in range(first_epoch, config.epochs):
         loader.set_epoch(epoch)  # the shuffle order of an epoch depends only on the seed and its number
         offset = skip if epoch == first_epoch else 0
@@ -358,11 +432,21 @@ def train(
                 task_loss = model(batch)
                 extra = method.regularization(scorer.backbone)
                 loss = task_loss if extra is None else task_loss + extra
-                accelerator.backward(loss)
-                if accelerator.sync_gradients and config.max_grad_norm:
-                    accelerator.clip_grad_norm_(model.parameters(), config.max_grad_norm)
+                value = loss.item()
+                if not math.isfinite(value):
+                    worst = value
+                if math.isfinite(worst):  # a NaN gradient would poison the weights and AdamW's moments
+                    accelerator.backward(loss)
+                    if accelerator.sync_gradients and config.max_grad_norm:
+                        accelerator.clip_grad_norm_(model.parameters(), config.max_grad_norm)
+                if accelerator.sync_gradients:
+                    losses, elapsed = _agree(accelerator, worst if not math.isfinite(worst) else value, clock() - start)
+                    if not all(math.isfinite(x) for x in losses):
+                        optimizer.zero_grad()
+                        bar.close()
+                        raise diverged(losses)
+                    factor = set_learning_rate()
                 optimizer.step()
-                scheduler.step()
                 if accelerator.sync_gradients:
                     # Before zero_grad: AdaLoRA's rank allocator scores importance from the gradients.
                     _on_step(method, scorer.backbone, step + 1)
@@ -371,11 +455,12 @@ def train(
             if not accelerator.sync_gradients:
                 continue
             step += 1
-            running = 0.9 * running + 0.1 * task_loss.item() if step > 1 else task_loss.item()
+            losses_seen.append(task_loss.item())
+            running = 0.9 * running + 0.1 * losses_seen[-1] if step > 1 else losses_seen[-1]
             bar.update(1)
             bar.set_description(f"train {method.name} loss {running:.4f}")
-            accelerator.log({"train/loss": task_loss.item(), "train/lr": scheduler.get_last_lr()[0]}, step=step)
-            out_of_time = config.time_budget_s is not None and time.perf_counter() - start > config.time_budget_s
+            accelerator.log({"train/loss": task_loss.item(), "train/lr_factor": factor}, step=step)
+            out_of_time = config.time_budget_s is not None and elapsed > config.time_budget_s
             if config.eval_every and step % config.eval_every == 0 and validate():
                 stopped = True
             if out_of_time:
@@ -398,10 +483,14 @@ def train(
                 if name in best_state:
                     parameter.copy_(best_state[name])
     model.eval()
+    scorer.precision = scoring_precision
     accelerator.wait_for_everyone()
+    # The scorer leaves the engine as a plain module: no DDP wrapper, no autocast around forward.
+    accelerator.unwrap_model(model, keep_fp32_wrapper=False)
     if config.log_with:
         accelerator.end_training()
     return TrainResult(
-        steps=step, seconds=time.perf_counter() - start, train_pairs=pairs,
+        steps=step, seconds=clock() - start, train_pairs=pairs,
         trainable_params=trainable, total_params=total, history=history, best=best, stopped_early=stopped,
+        precision=precision.name, setup_seconds=setup_seconds, losses=losses_seen,
     )

@@ -140,6 +140,13 @@ class BiEncoder(Scorer):
             return torch.stack([self._kept[t] for t in texts])
         return self._encode(texts, batch_size, progress)
 
+    def precompute(self, user_texts: Sequence[str], item_texts: Sequence[str], progress: bool = False) -> None:
+        """Embed the distinct user and item texts once, under a bar per side (inside :meth:`frozen`)."""
+        if self._kept is None:
+            return
+        self.encode(list(dict.fromkeys(user_texts)), progress=progress)
+        self.encode_items(list(dict.fromkeys(item_texts)), progress=progress)
+
     def encode_items(self, texts: Sequence[str], batch_size: int = 128, progress: bool = False) -> torch.Tensor:
         """Embed item texts for retrieval: through the item tower, which may differ from the user one."""
         if self.config.item_tower == "shared":

@@ -96,3 +96,23 @@ def test_evaluate_popularity_on_beauty(capsys):
     assert code == 0
     out = capsys.readouterr().out
     assert "popularity on beauty cold-user" in out and "ndcg@10" in out
+
+
+def test_valid_pairs_validate_and_pick_the_best_step(tmp_path, tiny_base, toy_task, capsys):
+    pairs = write_pairs(tmp_path / "pairs.jsonl", toy_task[0][:48])
+    valid = write_pairs(tmp_path / "valid.jsonl", toy_task[0][48:64])
+    out = tmp_path / "adapter"
+    code = main(["train", "--pairs", str(pairs), "--valid-pairs", str(valid), "--out", str(out), "--base-model", tiny_base,
+                 "--scorer", "cross-encoder", "--max-steps", "4", "--eval-every", "2", "--no-progress"])  # fmt: skip
+    assert code == 0, capsys.readouterr().err
+    assert "best validation ndcg@10" in capsys.readouterr().out
+    validation = json.loads((out / "coldstart.json").read_text())["extra"]["validation"]
+    assert validation["step"] in (2, 4) and validation["candidates"] == 4  # one positive, three negatives
+
+
+def test_valid_pairs_without_pairs_is_refused(tmp_path, capsys):
+    valid = tmp_path / "valid.jsonl"
+    valid.write_text('{"user_text": "u", "item_text": "i", "label": 1}\n')
+    code = main(["train", "--dataset", "demo", "--valid-pairs", str(valid), "--out", str(tmp_path / "o")])
+    assert code == 2 and "--valid-pairs validates a --pairs run" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()

@@ -1,4 +1,4 @@
-"""Two-process CPU training (gloo) through torchrun: ranks agree, only rank 0 writes."""
+"""Two-process CPU training (gloo) through torchrun: ranks agree on weights, schedule and stop; only rank 0 writes."""
 
 from __future__ import annotations
 
@@ -33,6 +33,9 @@ def test_two_process_training_keeps_ranks_identical(tiny_base, toy_task, tmp_pat
     assert [r["world"] for r in ranks] == [2, 2]
     assert all("MULTI_CPU" in r["distributed_type"] for r in ranks)
     assert ranks[0]["steps"] == ranks[1]["steps"] > 0
+    assert ranks[0]["stopped_early"] and ranks[1]["stopped_early"], "the time budget, not the epochs, ended the run"
+    assert ranks[0]["lrs"] == ranks[1]["lrs"], "both ranks follow one learning-rate sequence"
+    assert len(ranks[0]["lrs"]) == ranks[0]["steps"]
     assert ranks[0]["checksum"] == ranks[1]["checksum"]
     written = sorted(p.name for p in out.iterdir())
     assert written == ["adapter", "rank0.json", "rank1.json"], "only rank 0 may save the adapter"

@@ -1,8 +1,10 @@
-"""The contract every registered method must pass: a new plugin gets this suite for free.
+"""The contract every registered scorer x method must pass: a new plugin gets this suite for free.
 
-For each method: training on the toy task lowers the loss; the trainable-parameter count is
+For each pair: training on the toy task lowers the loss; the trainable-parameter count is
 reported; a saved adapter (with weights perturbed away from identity, so a lost tensor shows)
-reloads in a fresh process onto a fresh base model with identical scores.
+reloads in a fresh process onto a fresh base model with identical scores; and the same
+adapter with the method's tensors dropped (head kept) scores differently, so the round trip
+would catch a method weight that is not saved.
 """
 
 from __future__ import annotations
@@ -14,12 +16,20 @@ import sys
 import pytest
 import torch
 
+from safetensors.torch import load_file
+
 from coldstart_peft import TrainConfig, apply_method, build_scorer, count_parameters, create_host, save_adapter, train
+from coldstart_peft.artifact import HEAD
 from coldstart_peft.backbone import load_backbone
+from coldstart_peft.training import plan_steps
 
 HOST = create_host(load_entrypoints=False)
 METHODS = HOST.methods.names()
+SCORERS = HOST.scorers.names()
+PAIRS = [(scorer, method) for scorer in SCORERS for method in METHODS]
+PAIR_IDS = [f"{scorer}-{method}" for scorer, method in PAIRS]
 PEFT_BUDGET = 0.05  # every parameter-efficient method trains under 5% of the backbone
+SCORER_CONFIG = {"cross-encoder": {"max_length": 48, "dropout": 0.0}, "bi-encoder": {"max_length": 48}}
 
 
 def _fixed_batch_loss(scorer, groups) -> float:
@@ -36,14 +46,13 @@ def trained(small_pretrained_base, toy_task, tmp_path_factory):
     probe_users = [c.user_text for c in cases for _ in c.candidate_texts]
     probe_items = [t for c in cases for t in c.candidate_texts]
     out = {}
-    for name in METHODS:
+    for scorer_name, name in PAIRS:
+        key = f"{scorer_name}-{name}"
         try:
             torch.manual_seed(0)
-            scorer = build_scorer("cross-encoder", small_pretrained_base, {"max_length": 48, "dropout": 0.0}, host=HOST)
+            scorer = build_scorer(scorer_name, small_pretrained_base, SCORER_CONFIG.get(scorer_name), host=HOST)
             method = HOST.method(name)()
-            config = TrainConfig(epochs=2, batch_size=8, seed=0, progress=False, mixed_precision="no")
-            from coldstart_peft.training import plan_steps
-
+            config = TrainConfig(epochs=2, batch_size=8, seed=0, progress=False, precision="fp32")
             apply_method(scorer, method, total_steps=plan_steps(len(train_groups), config))
             before = _fixed_batch_loss(scorer, train_groups[:32])
             result = train(scorer, method, train_groups, None, config)
@@ -55,11 +64,11 @@ def trained(small_pretrained_base, toy_task, tmp_path_factory):
                         p.add_(torch.randn(p.shape, generator=generator) * 0.05)
             scorer.precision = "fp32"
             scores = scorer.score(probe_users, probe_items).tolist()
-            folder = save_adapter(scorer, root / name)
-            out[name] = {"before": before, "after": after, "result": result, "scores": scores, "folder": folder,
-                         "counted": count_parameters(scorer)}
-        except Exception as exc:  # reported by the per-method tests, not here
-            out[name] = {"error": exc}
+            folder = save_adapter(scorer, root / key)
+            out[key] = {"before": before, "after": after, "result": result, "scores": scores, "folder": folder,
+                        "counted": count_parameters(scorer), "scorer": scorer_name, "method": name}
+        except Exception as exc:  # reported by the per-pair tests, not here
+            out[key] = {"error": exc}
     script = (
         "import json, sys\n"
         "from coldstart_peft import load_adapter\n"
@@ -91,14 +100,14 @@ def _get(trained, name):
     return entry
 
 
-@pytest.mark.parametrize("name", METHODS)
+@pytest.mark.parametrize("name", PAIR_IDS)
 def test_training_lowers_the_loss(trained, name):
     entry = _get(trained, name)
     assert entry["result"].steps > 0
     assert entry["after"] < entry["before"] - 0.05, f"{name}: loss {entry['before']:.4f} -> {entry['after']:.4f}"
 
 
-@pytest.mark.parametrize("name", METHODS)
+@pytest.mark.parametrize("name", PAIR_IDS)
 def test_trainable_parameters_are_reported(trained, name):
     entry = _get(trained, name)
     trainable, total = entry["counted"]
@@ -106,26 +115,31 @@ def test_trainable_parameters_are_reported(trained, name):
     assert entry["result"].total_params == total >= trainable
 
 
-@pytest.mark.parametrize("name", METHODS)
+@pytest.mark.parametrize("name", PAIR_IDS)
 def test_save_then_load_in_fresh_process_reproduces_scores(trained, name):
     entry = _get(trained, name)
     assert entry["reloaded"] is not None, f"reload failed:\n{entry['reload_error']}"
     assert entry["reloaded"] == entry["scores"]
 
 
-@pytest.mark.parametrize("name", METHODS)
-def test_lost_weights_would_change_scores(trained, name, small_pretrained_base):
-    """Guards the round trip above: the saved weights matter, so a dropped tensor would show."""
-    entry = _get(trained, name)
-    fresh = build_scorer("cross-encoder", small_pretrained_base, {"max_length": 48, "dropout": 0.0}, host=HOST)
-    fresh.precision = "fp32"
-    users = [u for u in ["likes red lipstick"] * 4]
-    items = ["red cream", "blue soap", "gold brush", "pink perfume"]
-    from coldstart_peft import load_adapter
+@pytest.mark.parametrize("name", PAIR_IDS)
+def test_dropping_the_method_tensors_changes_the_scores(trained, name, small_pretrained_base, toy_task):
+    """Guards the round trip above: the method's saved tensors matter, so a dropped one would show.
 
-    loaded = load_adapter(entry["folder"], host=HOST)
-    loaded.precision = "fp32"
-    assert loaded.score(users, items).tolist() != fresh.score(users, items).tolist()
+    The saved head is loaded onto a base model whose method weights are freshly initialised,
+    i.e. the adapter minus exactly the method's tensors; its scores must move.
+    """
+    entry = _get(trained, name)
+    train_groups, cases = toy_task
+    stripped = build_scorer(entry["scorer"], small_pretrained_base, SCORER_CONFIG.get(entry["scorer"]), host=HOST)
+    torch.manual_seed(123)  # other initial method weights than training drew
+    apply_method(stripped, HOST.method(entry["method"])(), total_steps=plan_steps(len(train_groups), TrainConfig(epochs=2, batch_size=8)))
+    stripped.load_head_state_dict(load_file(str(entry["folder"] / HEAD)))
+    stripped.precision = "fp32"
+    users = [c.user_text for c in cases for _ in c.candidate_texts]
+    items = [t for c in cases for t in c.candidate_texts]
+    moved = (torch.tensor(stripped.score(users, items)) - torch.tensor(entry["scores"])).abs().max().item()
+    assert moved > 1e-3, f"{name}: scores without the method's tensors moved only {moved:.2e}"
 
 
 @pytest.mark.parametrize("name", [n for n in METHODS if n != "full"])

@@ -1,4 +1,4 @@
-"""The training recipe's defaults are the benchmark's winning settings, and each can be turned off."""
+"""The training recipe's settings resolve as documented, and each can be turned off from the command line."""
 
 from __future__ import annotations
 
@@ -7,18 +7,17 @@ import pytest
 from coldstart_peft.cli import build_parser
 from coldstart_peft.cli.options import fit_settings_from_args
 from coldstart_peft.errors import ConfigError
+from coldstart_peft.host import default_host
 from coldstart_peft.recipes import FitSettings, sampled_negatives
 from coldstart_peft.scorer import PRIOR_FLAGS
 
 
-def test_default_recipe_is_a_bi_encoder_with_every_prior_and_calibration():
-    settings = FitSettings()
-    assert settings.scorer == "bi-encoder" and settings.calibration_users > 0
-    assert settings.scorer_settings() == dict.fromkeys(PRIOR_FLAGS, True)
-    # In-batch negatives come with the bi-encoder, so it samples fewer than the cross-encoder.
-    assert sampled_negatives(settings) == 1
-    assert sampled_negatives(FitSettings(scorer="cross-encoder")) == 7
+def test_unset_negatives_come_from_the_scorer_and_a_set_count_wins():
+    """The recipe asks the scorer class, so a scorer with in-batch negatives samples fewer."""
+    for scorer in default_host().scorers.names():
+        assert sampled_negatives(FitSettings(scorer=scorer)) == default_host().scorer(scorer).default_negatives
     assert sampled_negatives(FitSettings(n_negatives=3)) == 3
+    assert FitSettings(priors=True).scorer_settings() == dict.fromkeys(PRIOR_FLAGS, True)
 
 
 def test_an_explicit_scorer_setting_wins_over_the_priors_switch():

@@ -13,6 +13,10 @@ parameters. While a layer builds the new adapter it holds no other adapter, beca
 per-layer bookkeeping (``set_adapter``, the device move) loops over every adapter a layer holds.
 Anything else (another peft type, a LoRA variant such as DoRA, extra trainable modules, targets
 not yet wrapped, options this module does not know) is left to ``load_adapter``.
+
+The fast path reaches into peft's tuner internals, so it runs only on the peft releases it is
+tested with (:data:`FAST_PATH_PEFT`); on any other release every adapter goes through the
+public ``load_adapter`` instead, slower on large banks but the same result.
 """
 
 from __future__ import annotations
@@ -25,13 +29,16 @@ from pathlib import Path
 import torch
 from peft import LoraConfig, PeftConfig, PeftModel
 from peft.tuners.lora import Linear as LoraLinear
-from peft.tuners.tuners_utils import BaseTunerLayer, _extend_unique, cast_adapter_dtype
+from peft.tuners.tuners_utils import BaseTunerLayer, cast_adapter_dtype
 from peft.utils import PeftType
 from peft.utils.constants import MIN_TARGET_MODULES_FOR_OPTIMIZATION
 from peft.utils.other import AuxiliaryTrainingWrapper
 from torch import nn
 
 from coldstart_peft.errors import CorruptAdapterError
+
+FAST_PATH_PEFT = ("0.21.",)
+"""peft release prefixes whose tuner internals the fast path is tested against."""
 
 PREFIX = "base_model.model."
 """Where peft's saved LoRA keys start: ``PeftModel.base_model`` (the tuner), then its ``model``."""
@@ -44,6 +51,13 @@ MATCHED_FIELDS = {
 """``LoraConfig`` fields that may differ from peft's defaults here: they only choose targets,
 shapes and scalings. Any other field set (bias, modules_to_save, variants, base-weight
 initialisations) may change the model beyond the new adapter's layers, so peft loads it."""
+
+
+def fast_path_supported() -> bool:
+    """Whether the installed peft is one the fast path is tested with."""
+    import peft
+
+    return peft.__version__.startswith(FAST_PATH_PEFT)
 
 
 def missing_weights_error(directory: Path, missing: list[str]) -> CorruptAdapterError:
@@ -94,7 +108,8 @@ def attach_lora(peft: PeftModel, name: str, config: PeftConfig, weights: dict[st
                 cast_adapter_dtype(target, name)
                 pairs += _new_parameters(target, name, key)
         _copy_weights(pairs, weights, directory)
-        _extend_unique(tuner.targeted_module_names, [key for key, _, _ in targets])
+        known = set(tuner.targeted_module_names)
+        tuner.targeted_module_names.extend(key for key, _, _ in targets if key not in known)
     except BaseException:
         peft.delete_adapter(name)
         raise
@@ -103,6 +118,8 @@ def attach_lora(peft: PeftModel, name: str, config: PeftConfig, weights: dict[st
 
 def _targets(peft: PeftModel, config: PeftConfig) -> list[tuple[str, nn.Module, LoraLinear]] | None:
     """``(key, parent, layer)`` of every layer ``config`` adapts, or ``None`` where peft must load it."""
+    if not fast_path_supported():
+        return None
     if type(config) is not LoraConfig or config.peft_type != PeftType.LORA or peft.peft_type != PeftType.LORA:
         return None
     if getattr(peft, "modules_to_save", None) or _converts_weights(peft.base_model.model):

@@ -123,10 +123,7 @@ def train_per_domain(
             method = make_method(settings.method, settings.method_config, host)
             apply_method(scorer, method, total_steps=plan_steps(len(train_groups), train_config, accelerator.num_processes))
         else:
-            scorer = copy.deepcopy(start)
-            # Accelerate wrapped the global run's forward in autocast; the copy is prepared afresh.
-            for attribute in ("forward", "_original_forward"):
-                scorer.__dict__.pop(attribute, None)
+            scorer = copy.deepcopy(start)  # train() unwrapped the global run's model, so it prepares afresh
         result = train(scorer, scorer.method, train_groups, valid or None, train_config, accelerator=accelerator)
         return scorer, result
 

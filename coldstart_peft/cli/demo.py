@@ -17,7 +17,8 @@ from coldstart_peft.evaluation.baselines import PopularityBaseline
 from coldstart_peft.evaluation.metrics import summarize
 from coldstart_peft.evaluation.ranking import metrics_from_scores, score_cases
 from coldstart_peft.recipes import FitSettings, fit_on_split
-from coldstart_peft.training import TrainConfig
+from coldstart_peft.hardware import PRECISIONS
+from coldstart_peft.training import TrainConfig, training_summary
 
 METRICS = ("hr@10", "ndcg@10", "mrr", "auc")
 
@@ -35,6 +36,9 @@ def register(commands) -> None:
     parser.add_argument("--no-priors", dest="priors", action="store_false",
                         help="train the language model alone: no popularity, lexical or co-occurrence prior")
     parser.add_argument("--seed", type=int, default=0, help="seed of the world, split and training (default: 0)")
+    parser.add_argument("--precision", default="auto", choices=PRECISIONS,
+                        help="training and scoring precision: auto (bf16 only where the hardware computes it "
+                             "natively, else fp32), fp32, bf16, fp16 (GPU); default: auto")
     parser.set_defaults(func=run)
 
 
@@ -53,10 +57,14 @@ def run(args) -> int:
 
     settings = FitSettings(method=args.method, scorer=args.scorer, base_model=args.base_model, priors=args.priors)
     config = TrainConfig(epochs=3, batch_size=16, lr=2e-3, time_budget_s=args.seconds, seed=args.seed,
-                         eval_every=50, early_stopping_patience=4)  # fmt: skip
-    scorer, result = fit_on_split(split, settings, config, before_training=lambda s: rows.__setitem__(
-        f"{args.scorer} without fine-tuning", _summary(score_cases(s.score, test), test)))
-    rows[f"{args.scorer} + {args.method}"] = _summary(score_cases(scorer.score, test), test)
+                         eval_every=50, early_stopping_patience=4, precision=args.precision)  # fmt: skip
+
+    def zero_shot(scorer) -> None:
+        scorer.precision = args.precision
+        rows[f"{args.scorer} without fine-tuning"] = _summary(score_cases(scorer.score, test), test)
+
+    scorer, result = fit_on_split(split, settings, config, before_training=zero_shot, test_cases=test)
+    rows[f"{args.scorer} + {args.method}"] = _summary(result.test_scores, test)
     adapter = save_adapter(scorer, out / "adapter", metrics={k: v["mean"] for k, v in rows[f"{args.scorer} + {args.method}"].items()})
     split.save(out / "split.json")
 
@@ -67,9 +75,8 @@ def run(args) -> int:
          for name, summary in rows.items()],
     )  # fmt: skip
     print(
-        f"\n{args.method}: {result.trainable_params:,} trainable of {result.total_params:,} parameters "
-        f"({100 * result.trainable_params / result.total_params:.2f}%), {result.steps} steps in {result.seconds:.0f}s "
-        f"({result.pairs_per_second:.0f} pairs/s)\nadapter saved to {adapter} ({adapter_bytes(adapter) / 1024:.0f} KiB); "
+        f"\n{training_summary(args.method, result)}\n"
+        f"adapter saved to {adapter} ({adapter_bytes(adapter) / 1024:.0f} KiB); "
         f"load it with coldstart_peft.load_adapter({str(adapter)!r})"
     )
     return 0

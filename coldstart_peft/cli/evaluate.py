@@ -7,6 +7,7 @@ import json
 import time
 
 from coldstart_peft.artifact import load_adapter
+from coldstart_peft.cli.options import add_precision_argument
 from coldstart_peft.data.commands import add_data_arguments, build_split_from_args, format_metric_table, run_baseline_evaluation
 from coldstart_peft.errors import ConfigError
 from coldstart_peft.evaluation.baselines import BASELINES
@@ -24,6 +25,7 @@ def register(commands) -> None:
     source.add_argument("--adapter", help="a trained adapter folder")
     parser.add_argument("--pairs", help="labeled-pairs file (user_text, item_text, label): report AUC and log-loss")
     parser.add_argument("--json", dest="json_out", help="also write the report to this JSON file")
+    add_precision_argument(parser)
     add_data_arguments(parser)
     parser.set_defaults(func=run)
 
@@ -33,6 +35,7 @@ def run(args) -> int:
         if not args.adapter:
             raise ConfigError("--pairs needs --adapter: pointwise evaluation scores pairs with a trained model")
         scorer = load_adapter(args.adapter)
+        scorer.precision = args.precision
         pairs = read_pairs(args.pairs)
         report = evaluate_pointwise(
             scorer.score, [p.user_text for p in pairs], [p.item_text for p in pairs], [p.label for p in pairs]
@@ -46,6 +49,7 @@ def run(args) -> int:
     else:
         started = time.perf_counter()
         scorer = load_adapter(args.adapter)
+        scorer.precision = args.precision
         split = build_split_from_args(args)
         cases = split.ranking_cases("test")
         segments = evaluate_by_segment(scorer.score, cases, progress=True, seed=args.seed)

@@ -8,6 +8,7 @@ import json
 from typing import Any
 
 from coldstart_peft.errors import ConfigError
+from coldstart_peft.hardware import PRECISIONS
 from coldstart_peft.recipes import FitSettings
 from coldstart_peft.training import TrainConfig
 
@@ -24,6 +25,15 @@ def parse_key_values(items: list[str] | None, what: str) -> dict[str, Any]:
         except json.JSONDecodeError:
             out[key.strip()] = value
     return out
+
+
+def add_precision_argument(parser: argparse.ArgumentParser) -> None:
+    """``--precision`` for commands that score: what ``auto`` means is decided by the hardware."""
+    parser.add_argument(
+        "--precision", default="auto", choices=PRECISIONS,
+        help="scoring precision: auto (bf16 only where the hardware computes it natively, else fp32), "
+             "fp32, bf16, fp16 (GPU); default: auto",
+    )  # fmt: skip
 
 
 def add_model_arguments(parser: argparse.ArgumentParser, method: str = "lora") -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
+from coldstart_peft.cli.options import add_precision_argument
 from coldstart_peft.cli.table import format_table
 from coldstart_peft.data.registry import DATASETS, GENERATED_DATASETS
 from coldstart_peft.retrieval.recommender import Recommendation, Recommender
@@ -27,13 +28,14 @@ def add_recommender_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--domain", default=None, help="only return items of this domain")
     parser.add_argument("--k", type=int, default=10, help="items to show (default: 10)")
     parser.add_argument("--base-model", default=None, help="base model the adapters were trained on (default: recorded)")
+    add_precision_argument(parser)
 
 
 def load_recommender(args: argparse.Namespace) -> Recommender:
     """Build the :class:`Recommender` the options describe."""
     return Recommender.load(
         args.adapters, dataset=args.dataset, reranker=args.reranker, index=args.index,
-        n_candidates=args.candidates, base_model=args.base_model,
+        n_candidates=args.candidates, base_model=args.base_model, precision=args.precision,
     )  # fmt: skip
 
 

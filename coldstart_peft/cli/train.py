@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from accelerate import PartialState
+from accelerate.utils import set_seed
 
 from coldstart_peft.artifact import adapter_bytes, save_adapter
 from coldstart_peft.assembly import apply_method, build_scorer, make_method
@@ -24,10 +25,10 @@ from coldstart_peft.cli.options import (
 )
 from coldstart_peft.data.commands import add_data_arguments, build_split_from_args
 from coldstart_peft.errors import ConfigError
-from coldstart_peft.labeled_pairs import group_pairs, read_pairs
+from coldstart_peft.labeled_pairs import group_pairs, ranking_cases_from_pairs, read_pairs
 from coldstart_peft.provenance import file_fingerprint, groups_fingerprint
 from coldstart_peft.recipes import fit_on_split
-from coldstart_peft.training import TrainConfig, make_accelerator, plan_steps, train
+from coldstart_peft.training import TrainConfig, make_accelerator, plan_steps, train, training_summary
 
 
 def register(commands) -> None:
@@ -37,7 +38,8 @@ def register(commands) -> None:
         conflict_handler="resolve",
     )
     parser.add_argument("--pairs", help="JSONL or CSV with user_text, item_text, label[, domain] (instead of --dataset)")
-    parser.add_argument("--valid-pairs", help="optional held-out pairs file for validation")
+    parser.add_argument("--valid-pairs", help="held-out labeled pairs for validation and early stopping (with --pairs): "
+                                              "each user's positives ranked against that user's negatives")
     parser.add_argument("--out", required=True, help="adapter folder to write (replaced atomically)")
     add_model_arguments(parser)
     add_train_arguments(parser)
@@ -56,6 +58,8 @@ def run(args) -> int:
         return run_per_domain(args)
     if args.pairs and args.calibration_users:
         raise ConfigError("--calibration-users reads validation users of a --dataset split; drop it with --pairs")
+    if args.valid_pairs and not args.pairs:
+        raise ConfigError("--valid-pairs validates a --pairs run; a --dataset run validates on its split's validation users")
     config = train_config_from_args(args)
     out = Path(args.out)
     if out.exists() and not out.is_dir():
@@ -72,7 +76,7 @@ def _train_on_split(args, config: TrainConfig, out: Path) -> int:
     split = build_split_from_args(args)
     scorer, result = fit_on_split(split, fit_settings_from_args(args), config)
     facts = {"train_seconds": result.seconds, "train_pairs": result.train_pairs, "seed": config.seed,
-             "dataset": split.dataset.name, "split": split.kind, "data_fingerprint": split.dataset.fingerprint(),
+             "precision": result.precision, "dataset": split.dataset.name, "split": split.kind, "data_fingerprint": split.dataset.fingerprint(),
              "split_fingerprint": split.fingerprint(),
              "validation": {k: v for k, v in (result.best or {}).items() if k != "summary"},
              "calibration": result.calibration}  # fmt: skip
@@ -81,13 +85,19 @@ def _train_on_split(args, config: TrainConfig, out: Path) -> int:
 
 def _train_on_pairs(args, config: TrainConfig, out: Path) -> int:
     groups = group_pairs(read_pairs(args.pairs))
+    valid = ranking_cases_from_pairs(read_pairs(args.valid_pairs)) if args.valid_pairs else None
+    if args.valid_pairs and not valid:
+        raise ConfigError(f"--valid-pairs {args.valid_pairs} has no user with both a positive and a negative pair to rank")
+    set_seed(config.seed)  # before the adapter's weights are drawn
     method = make_method(args.method, parse_key_values(args.method_config, "--method-config"))
     accelerator = make_accelerator(config)
     scorer = build_scorer(args.scorer, args.base_model, fit_settings_from_args(args).scorer_settings())
     apply_method(scorer, method, total_steps=plan_steps(len(groups), config, accelerator.num_processes))
-    result = train(scorer, method, groups, None, config, accelerator=accelerator)
+    result = train(scorer, method, groups, valid, config, accelerator=accelerator)
     facts = {"train_seconds": result.seconds, "train_pairs": result.train_pairs, "seed": config.seed,
-             "data_fingerprint": file_fingerprint(args.pairs), "groups_fingerprint": groups_fingerprint(groups)}  # fmt: skip
+             "precision": result.precision, "data_fingerprint": file_fingerprint(args.pairs),
+             "groups_fingerprint": groups_fingerprint(groups),
+             "validation": {k: v for k, v in (result.best or {}).items() if k != "summary"}}  # fmt: skip
     return _save(scorer, result, out, facts, args.method)
 
 
@@ -96,13 +106,6 @@ def _save(scorer, result, out: Path, facts: dict, method: str) -> int:
     state = PartialState()  # the state the training run set up (one process, or each of torchrun's)
     if state.is_main_process:
         save_adapter(scorer, out, extra=facts)
-        best = result.best
-        valid = f"; best validation {best['metric']} {best['value']:.4f} at step {best['step']}" if best else ""
-        print(
-            f"trained {method} on {result.train_pairs} pairs in {result.seconds:.1f}s "
-            f"({result.trainable_params:,} trainable of {result.total_params:,} parameters){valid}; "
-            f"adapter: {out} ({adapter_bytes(out):,} bytes)",
-            flush=True,
-        )
+        print(f"{training_summary(method, result)}; adapter: {out} ({adapter_bytes(out):,} bytes)", flush=True)
     state.wait_for_everyone()
     return 0

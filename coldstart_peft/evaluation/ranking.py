@@ -39,8 +39,10 @@ def score_cases(
     flat = np.empty(len(items), dtype=np.float64)
     owner = getattr(score_pairs, "__self__", None)  # a bound Scorer.score may reuse embeddings across chunks
     frozen = owner.frozen() if isinstance(owner, Scorer) else contextlib.nullcontext()
-    bar = tqdm(total=len(items), desc="scoring", unit="pair", disable=not progress)
     with frozen:
+        if isinstance(owner, Scorer):  # the work is the distinct texts: embed them under their own bar
+            owner.precompute(users, items, progress=progress)
+        bar = tqdm(total=len(items), desc="scoring", unit="pair", disable=not progress)
         for start in range(0, len(items), batch_size):
             stop = start + batch_size
             flat[start:stop] = np.asarray(score_pairs(users[start:stop], items[start:stop]), dtype=np.float64)

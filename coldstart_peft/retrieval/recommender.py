@@ -118,6 +118,7 @@ class Recommender:
         n_candidates: int = 50,
         base_model: str | Path | None = None,
         progress: bool = True,
+        precision: str = "auto",
     ) -> Recommender:
         """Load a bi-encoder adapter and a catalog; reuse or build the catalog's index.
 
@@ -134,6 +135,8 @@ class Recommender:
             n_candidates: candidates handed to the reranker.
             base_model: the base model; ``None`` uses the adapter's (or the bundled MiniLM).
             progress: show a progress bar while encoding the catalog.
+            precision: scoring precision of the encoder and a loaded reranker (``auto``: bf16
+                only where the hardware computes it natively; see :mod:`coldstart_peft.hardware`).
 
         Raises:
             ConfigError: ``adapters`` is not a bi-encoder adapter, or neither catalog source is given.
@@ -141,6 +144,7 @@ class Recommender:
         """
         name, items = resolve_catalog(dataset, catalog)
         encoder, fingerprint = _load_encoder(adapters, base_model)
+        encoder.precision = precision
         path = Path(index) if index is not None else None
         if path is None and adapters is not None:
             path = Path(adapters) / INDEX_FOLDER / f"{catalog_name(name)}.safetensors"
@@ -150,6 +154,7 @@ class Recommender:
             item_index.save(path)
         if isinstance(reranker, (str, Path)):
             reranker = load_adapter(reranker, base_model=base_model)
+            reranker.precision = precision
         return cls(encoder, item_index, items, reranker=reranker, serializer=serializer, n_candidates=n_candidates)
 
     def user_text(self, history: Sequence[str | Item] = (), query: str | None = None, user: str | None = None) -> str:

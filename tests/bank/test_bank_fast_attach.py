@@ -182,3 +182,20 @@ def test_what_the_fast_path_cannot_build_goes_to_peft(tmp_path, tiny_base, monke
     scorer.eval()
     scorer.precision = "fp32"
     np.testing.assert_allclose(bank.score(USERS, ITEMS, domains="Nails"), scorer.score(USERS, ITEMS), atol=1e-5)
+
+
+def test_an_untested_peft_release_gets_the_public_loader(tmp_path, tiny_base, monkeypatch):
+    """The fast path uses peft internals; on a release it was not tested with, peft's load_adapter adds."""
+    from coldstart_peft.bank import lora_attach
+
+    tiny_bank(tmp_path / "bank", tiny_base)
+    save_adapter(_scorer(tiny_base, "lora", 7), tmp_path / "new")
+    assert lora_attach.fast_path_supported(), "CI installs a peft the fast path is tested with"
+    fast = _load(tmp_path / "bank")
+    fast.add("Nails", tmp_path / "new")
+    monkeypatch.setattr(lora_attach, "FAST_PATH_PEFT", ("999.",))
+    calls = _count_peft_loads(monkeypatch)
+    public = _load(tmp_path / "bank")
+    public.add("Nails", tmp_path / "new")
+    assert calls[-1] == str(tmp_path / "new") and len(calls) > 1, "every adapter, the bank's own too, went through peft"
+    np.testing.assert_array_equal(public.score(USERS, ITEMS, domains="Nails"), fast.score(USERS, ITEMS, domains="Nails"))

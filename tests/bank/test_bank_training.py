@@ -46,7 +46,7 @@ def test_train_per_domain_writes_a_loadable_bank_with_fallbacks(tmp_path, tiny_b
     settings = FitSettings(method="lora", scorer="cross-encoder", scorer_config={"max_length": 32, "dropout": 0.0},
                            base_model=tiny_base, n_negatives=3, valid_users=10, valid_candidates=6)  # fmt: skip
     per_domain = PerDomainSettings(min_groups=20, max_groups_per_domain=40)
-    config = TrainConfig(epochs=1, batch_size=8, lr=5e-3, progress=False, mixed_precision="no")
+    config = TrainConfig(epochs=1, batch_size=8, lr=5e-3, progress=False, precision="fp32")
     lines: list[str] = []
     manifest = train_per_domain(split, tmp_path / "bank", settings, per_domain, config, host=HOST, log=lines.append)
     status = {d["name"]: d["status"] for d in manifest["domains"]}

@@ -1,7 +1,9 @@
-"""The throughput benchmark, quick sizes on a tiny random BERT: schema of the JSON, the markdown file.
+"""The throughput benchmark, quick sizes on a tiny random BERT: what it records and how it sets the HF scripts up.
 
-No timing is asserted: only that every rate is a positive finite number and that each ratio and
-factor is the quotient of the rates it names.
+No timing is asserted: only that every rate is a positive finite number, that each ratio and
+factor is the quotient of the rates it names, that the machine, the code and the precision
+decisions are recorded, and that the competent HF script turns bf16 on exactly where the
+hardware computes it natively.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import importlib.util
 import json
 import math
 import statistics
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -35,62 +38,125 @@ def check_rate(row: dict, repeats: int) -> None:
     assert row["pairs_per_s"] == pytest.approx(statistics.median(row["samples"]))
 
 
-def test_quick_run_writes_the_promised_files(tiny_base, tmp_path):
+def check_features(block: dict, on: dict, repeats: int, names: set[str]) -> None:
+    assert set(block["features"]) == names
+    for row in block["features"].values():
+        assert positive(row["off_pairs_per_s"]) and len(row["off_samples"]) == repeats
+        assert row["factor"] == pytest.approx(on["pairs_per_s"] / row["off_pairs_per_s"])
+
+
+@pytest.fixture(scope="module")
+def quick_report(tiny_base, tmp_path_factory):
+    """One quick run in this process (a few seconds instead of a fresh interpreter's imports)."""
     import transformers
 
     script = load_script()
+    out = tmp_path_factory.mktemp("throughput")
     threads, verbosity = torch.get_num_threads(), transformers.logging.get_verbosity()
     bars = transformers.utils.logging.is_progress_bar_enabled()
-    try:  # in this process: a few seconds instead of a fresh interpreter's imports
+    try:
         code = script.main(["--quick", "--dataset", "demo", "--base-model", tiny_base, "--max-length", "64",
-                            "--threads", "1", "--out", str(tmp_path)])  # fmt: skip
+                            "--threads", "1", "--out", str(out)])  # fmt: skip
     finally:  # main sets these for the whole process; later tests expect the session's values
         torch.set_num_threads(threads)
         transformers.logging.set_verbosity(verbosity)
         if bars:
             transformers.utils.logging.enable_progress_bar()
+        script.fresh_accelerate()
     assert code == 0
-    report = json.loads((tmp_path / "throughput.json").read_text())
-    assert set(report) == {"machine", "settings", "data", "training", "scoring"}
-    assert set(report["machine"]) >= {"cpu", "cores", "gpu", "torch", "transformers", "peft", "torch_threads",
-                                      "load_average_start", "load_average_end"}  # fmt: skip
-    assert report["machine"]["torch_threads"] == 1
+    return json.loads((out / "throughput.json").read_text()), (out / "throughput.md").read_text()
+
+
+def test_quick_run_records_machine_code_and_settings(quick_report):
+    from coldstart_peft.hardware import hardware_facts
+
+    report, _ = quick_report
+    assert set(report) == {"machine", "code", "precision_auto", "settings", "data", "training", "scoring"}
+    machine = report["machine"]
+    assert {k: machine[k] for k in hardware_facts()} == hardware_facts()
+    assert set(machine) >= {"cores", "torch", "transformers", "peft", "accelerate", "torch_threads", "device",
+                            "load_average_start", "load_average_end"}  # fmt: skip
+    assert machine["torch_threads"] == 1 and machine["torch"] == torch.__version__
+    head = subprocess.run(["git", "-C", str(SCRIPT.parent), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    if head.returncode == 0:  # a checkout; an unpacked sdist records None for both
+        assert report["code"]["commit"] == head.stdout.strip() and isinstance(report["code"]["dirty"], bool)
 
     settings = report["settings"]
     assert settings["dataset"] == "demo" and settings["quick"] is True and settings["max_length"] == 64
+    assert settings["scorer"] == "cross-encoder"
     assert settings["batch_pairs"] == settings["engine_batch_groups"] * settings["items_per_group"]
     assert settings["method"]["lora"]["r"] == 8
-    repeats = settings["repeats"]
     assert report["data"]["train"]["pairs"] == (settings["steps"] + settings["warmup"]) * settings["batch_pairs"]
     assert report["data"]["score"]["pairs"] == settings["score_pairs"]
     for part in report["data"].values():
         assert positive(part["mean_tokens"]) and 0.0 <= part["truncated_share"] <= 1.0
 
+
+def test_quick_run_measures_ours_and_both_hf_scripts(quick_report):
+    from coldstart_peft.hardware import native_cpu_bf16, resolve_precision
+
+    report, _ = quick_report
+    repeats = report["settings"]["repeats"]
+    auto = resolve_precision("auto", "cuda" if torch.cuda.is_available() else "cpu")  # "cpu" on the test machines
+    assert report["precision_auto"] == {"name": auto.name, "reason": auto.reason}
+
     training = report["training"]
     check_rate(training["ours"], repeats)
-    check_rate(training["hf_trainer"], repeats)
-    assert training["hf_trainer"]["precision"] == "fp32"  # the Trainer's default, not our bf16 left over
-    assert training["ratio"] == pytest.approx(training["ours"]["pairs_per_s"] / training["hf_trainer"]["pairs_per_s"])
-    assert set(training["features"]) == {"bf16_autocast", "dynamic_padding"}
-    for row in training["features"].values():
-        assert positive(row["off_pairs_per_s"]) and len(row["off_samples"]) == repeats
-        assert row["factor"] == pytest.approx(training["ours"]["pairs_per_s"] / row["off_pairs_per_s"])
+    for name in ("hf_competent", "hf_naive"):
+        check_rate(training[name], repeats)
+        assert training["ratios"][f"vs_{name}"] == pytest.approx(training["ours"]["pairs_per_s"] / training[name]["pairs_per_s"])
+    assert training["ours"]["precision"] == auto.name  # what the engine reported it trained in
+    # A competent script turns bf16 on wherever the CPU has it; auto also checks that it pays off.
+    assert training["hf_competent"]["precision"] == ("bf16" if native_cpu_bf16() else "fp32")
+    assert training["hf_naive"]["precision"] == "fp32"  # the Trainer's default, not a precision left over
+    assert training["hf_competent"]["batches"] == "group_by_length" and training["hf_naive"]["padding"] == "max_length 64"
+    check_features(training, training["ours"], repeats, {"precision", "dynamic_padding"})
+    ablation = training["features"]["precision"]
+    assert (ablation["auto"], ablation["reason"]) == (auto.name, auto.reason)
+    assert ablation["other"] == ("bf16" if auto.name == "fp32" else "fp32")
 
     scoring = report["scoring"]
-    for name in ("ours", "ours_merged", "hf_loop"):
+    for name in ("ours", "ours_merged", "hf_competent", "hf_competent_merged", "hf_naive"):
         check_rate(scoring[name], repeats)
-    assert scoring["ratio"] == pytest.approx(scoring["ours"]["pairs_per_s"] / scoring["hf_loop"]["pairs_per_s"])
-    assert scoring["ratio_merged"] == pytest.approx(scoring["ours_merged"]["pairs_per_s"] / scoring["hf_loop"]["pairs_per_s"])
-    assert set(scoring["features"]) == {"bf16_autocast", "length_sorting", "dynamic_padding", "merged_weights"}
-    for row in scoring["features"].values():
-        assert positive(row["off_pairs_per_s"]) and len(row["off_samples"]) == repeats
-        assert row["factor"] == pytest.approx(scoring["ours_merged"]["pairs_per_s"] / row["off_pairs_per_s"])
+    assert scoring["ours"]["precision"] == auto.name and scoring["hf_naive"]["precision"] == "fp32"
+    ratios = scoring["ratios"]
+    assert ratios["vs_hf_competent"] == pytest.approx(scoring["ours"]["pairs_per_s"] / scoring["hf_competent"]["pairs_per_s"])
+    assert ratios["vs_hf_naive"] == pytest.approx(scoring["ours"]["pairs_per_s"] / scoring["hf_naive"]["pairs_per_s"])
+    assert ratios["merged_vs_hf_competent_merged"] == pytest.approx(
+        scoring["ours_merged"]["pairs_per_s"] / scoring["hf_competent_merged"]["pairs_per_s"]
+    )
+    check_features(scoring, scoring["ours_merged"], repeats, {"precision", "length_sorting", "dynamic_padding", "merged_weights"})
     assert scoring["features"]["merged_weights"]["off_pairs_per_s"] == scoring["ours"]["pairs_per_s"]
 
-    table = (tmp_path / "throughput.md").read_text()
-    assert "ours / HF" in table and report["machine"]["cpu"] in table
-    assert f"{training['ratio']:.2f}x" in table and f"{scoring['ratio']:.2f}x" in table
-    assert table.count("| training |") == 2 and table.count("| scoring |") == 4
+
+def test_quick_run_writes_the_markdown_table(quick_report):
+    report, table = quick_report
+    title = table.splitlines()[0]
+    assert report["machine"]["cpu_model"] in title and report["machine"]["cpu_capability"] in title
+    assert f"commit {report['code']['commit'] or 'unknown'}" in table and report["precision_auto"]["reason"] in table
+    assert "hf-competent" in table and "hf-naive" in table
+    for block in ("training", "scoring"):
+        for ratio in report[block]["ratios"].values():
+            assert f"{ratio:.2f}x" in table
+    assert table.count("| training |") == 2 + 2 and table.count("| scoring |") == 3 + 4  # comparisons + ablations
+
+
+@pytest.mark.parametrize("native", [False, True])
+def test_competent_script_uses_bf16_only_where_native(monkeypatch, tmp_path, native):
+    """Its TrainingArguments follow the hardware probe; timings play no part."""
+    from coldstart_peft import hardware
+
+    script = load_script()
+    monkeypatch.setattr(hardware, "native_cpu_bf16", lambda: native)
+    try:
+        arguments = script.competent_training_args(str(tmp_path), batch_size=8, max_steps=3, device_type="cpu")
+    finally:
+        script.fresh_accelerate()  # building TrainingArguments sets up Accelerate's process state
+    assert arguments.bf16 is native and arguments.use_cpu is True
+    assert getattr(arguments, "train_sampling_strategy", None) == "group_by_length" or getattr(arguments, "group_by_length", False)
+    assert (arguments.report_to in ([], "none", ["none"])) and arguments.save_strategy == "no"
+    naive = script.naive_training_args(str(tmp_path), batch_size=8, max_steps=3)
+    assert naive.bf16 is False and getattr(naive, "train_sampling_strategy", "random") == "random"
 
 
 def test_fixed_padding_pads_to_max_length(tiny_base):

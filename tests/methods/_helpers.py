@@ -24,7 +24,7 @@ def prepared(tiny_base, name, config=None, total_steps=100):
 
 def trained(tiny_base, name, groups, config=None, epochs=1):
     """Train method ``name`` on ``groups`` through the engine; return (scorer, method, result)."""
-    train_config = TrainConfig(epochs=epochs, batch_size=8, lr=5e-3, seed=0, progress=False, mixed_precision="no")
+    train_config = TrainConfig(epochs=epochs, batch_size=8, lr=5e-3, seed=0, progress=False, precision="fp32")
     scorer, method = prepared(tiny_base, name, config, total_steps=plan_steps(len(groups), train_config))
     result = train(scorer, method, groups, None, train_config)
     return scorer, method, result

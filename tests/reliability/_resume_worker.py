@@ -36,7 +36,7 @@ def main() -> None:
 
     cases = [RankingCase(g.user_text, g.item_texts, 0) for g in cases]
     config = TrainConfig(
-        epochs=2, batch_size=4, lr=5e-3, seed=3, progress=False, mixed_precision="no", eval_every=5,
+        epochs=2, batch_size=4, lr=5e-3, seed=3, progress=False, precision="fp32", eval_every=5,
         checkpoint_dir=checkpoint_dir, checkpoint_every=4, resume=resume, early_stopping_patience=100,
     )
     torch.manual_seed(0)

@@ -193,7 +193,7 @@ ROWS = [
     ("config: negative lr", lambda c: TrainConfig(lr=-1e-3).validate(), ConfigError, "positive"),
     ("config: NaN lr", lambda c: TrainConfig(lr=float("nan")).validate(), ConfigError, "positive"),
     ("config: zero epochs", lambda c: TrainConfig(epochs=0).validate(), ConfigError, "epochs"),
-    ("config: unknown precision", lambda c: TrainConfig(mixed_precision="fp8").validate(), ConfigError, "mixed_precision"),
+    ("config: unknown precision", lambda c: TrainConfig(precision="fp8").validate(), ConfigError, "precision"),
     ("config: warm-up ratio 1.5", lambda c: TrainConfig(warmup_ratio=1.5).validate(), ConfigError, "warmup_ratio"),
     # --- command line (exit status 2, one line, no traceback) ---
     ("cli: unknown method", lambda c: c.cli("--method", "lora-xl"), CliRefused, None),

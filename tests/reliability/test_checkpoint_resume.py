@@ -85,7 +85,7 @@ def _toy_run(tiny_base, groups, cases, method_name, config, fail_at=None):
 
 def test_adalora_resume_restores_the_rank_allocator(tmp_path, tiny_base, toy_task):
     groups, valid = toy_task[0][:40], toy_task[1][:6]
-    config = TrainConfig(epochs=1, batch_size=4, lr=5e-3, seed=1, progress=False, mixed_precision="no",
+    config = TrainConfig(epochs=1, batch_size=4, lr=5e-3, seed=1, progress=False, precision="fp32",
                          checkpoint_dir=str(tmp_path / "ckpt"), checkpoint_every=3)  # fmt: skip
     with pytest.raises(PluginError, match="adalora"):
         _toy_run(tiny_base, groups, valid, "adalora", config, fail_at=8)
@@ -104,7 +104,7 @@ def test_adalora_resume_restores_the_rank_allocator(tmp_path, tiny_base, toy_tas
 
 def test_resume_without_a_checkpoint_starts_afresh(tmp_path, tiny_base, toy_task):
     groups = toy_task[0][:16]
-    config = TrainConfig(batch_size=8, lr=5e-3, progress=False, mixed_precision="no",
+    config = TrainConfig(batch_size=8, lr=5e-3, progress=False, precision="fp32",
                          checkpoint_dir=str(tmp_path / "none-yet"), checkpoint_every=1, resume=True)  # fmt: skip
     _, _, result = _toy_run(tiny_base, groups, None, "lora", config)
     assert result.steps == 2
@@ -113,7 +113,7 @@ def test_resume_without_a_checkpoint_starts_afresh(tmp_path, tiny_base, toy_task
 
 def test_checkpoint_of_another_run_is_refused(tmp_path, tiny_base, toy_task):
     groups = toy_task[0][:16]
-    config = TrainConfig(batch_size=4, lr=5e-3, progress=False, mixed_precision="no",
+    config = TrainConfig(batch_size=4, lr=5e-3, progress=False, precision="fp32",
                          checkpoint_dir=str(tmp_path / "ckpt"), checkpoint_every=1)  # fmt: skip
     _toy_run(tiny_base, groups, None, "lora", config)
     other = TrainConfig(**{**vars(config), "resume": True, "batch_size": 8})

@@ -62,7 +62,7 @@ def test_on_step_failure_names_the_plugin_and_the_step(tiny_base, host, toy_task
     scorer = _scorer(tiny_base, host)
     method = host.method("flaky")({"fail_in": "on_step"})
     apply_method(scorer, method)
-    config = TrainConfig(batch_size=8, max_steps=4, lr=1e-3, progress=False, mixed_precision="no")
+    config = TrainConfig(batch_size=8, max_steps=4, lr=1e-3, progress=False, precision="fp32")
     with pytest.raises(PluginError, match="'flaky'.*on_step at step 2: ZeroDivisionError"):
         train(scorer, method, toy_task[0][:32], None, config)
 
@@ -73,7 +73,7 @@ def test_builtin_methods_still_work_beside_a_broken_plugin(tiny_base, host, toy_
     scorer = _scorer(tiny_base, host)
     method = host.method("lora")({"r": 2})
     apply_method(scorer, method)
-    result = train(scorer, method, toy_task[0][:16], None, TrainConfig(batch_size=8, lr=1e-3, progress=False, mixed_precision="no"))
+    result = train(scorer, method, toy_task[0][:16], None, TrainConfig(batch_size=8, lr=1e-3, progress=False, precision="fp32"))
     assert result.steps == 2
 
 
