@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import torch
 
 from coldstart_peft import RankingCase, build_scorer, create_host
 from coldstart_peft.evaluation.ranking import score_cases
@@ -33,3 +34,26 @@ def test_evaluation_embeds_each_text_once_and_scores_match(tiny_base):
     embedded.clear()
     scorer.score(["user 0 likes shade 0"], [catalog[0]])
     assert embedded, "outside evaluation nothing is kept: weights may change between calls"
+
+
+def test_items_padded_in_length_blocks_give_the_loss_of_one_padded_batch(tiny_base, toy_task, monkeypatch):
+    """Blocks change how much padding is computed, never the loss or its gradient."""
+    from coldstart_peft import build_scorer, create_host
+    from coldstart_peft_plugins import bi_encoder
+
+    scorer = build_scorer("bi-encoder", tiny_base, {"max_length": 32}, host=create_host(load_entrypoints=False))
+    scorer.eval()
+    groups = toy_task[0][:24]  # 96 item texts: three blocks of 32
+    results = []
+    for block in (bi_encoder.TRAIN_BLOCK, 10_000):
+        monkeypatch.setattr(bi_encoder, "TRAIN_BLOCK", block)
+        batch = scorer.collate(groups)
+        scorer.zero_grad()
+        loss = scorer.compute_loss(batch)
+        loss.backward()
+        grad = scorer.log_scale.grad.clone()
+        results.append((sum(1 for k in batch if k.endswith(":input_ids")), loss.detach(), grad))
+    (blocked, loss_a, grad_a), (single, loss_b, grad_b) = results
+    assert blocked == 1 + 3 and single == 1 + 1, "users in one block, items in three vs one"
+    torch.testing.assert_close(loss_a, loss_b)
+    torch.testing.assert_close(grad_a, grad_b)
