@@ -1,4 +1,7 @@
-"""One short check of the GPU path: train, save, reload and score on CUDA with bf16.
+"""One short check of the GPU path: the default recipe (priors and calibration included) trains, saves, reloads and scores on CUDA.
+
+Precision is ``auto`` (bf16 on GPUs that support it, fp16 with a loss scaler on older ones);
+the report records what it resolved to.
 
 Runs on a machine with a GPU and no model hub: the backbone is a small random BERT built in
 process (4 layers, hidden 256) with a word-level tokenizer over the demo shop's vocabulary.
@@ -23,6 +26,7 @@ from coldstart_peft import TrainConfig, load_adapter, save_adapter
 from coldstart_peft.data.cold_start import cold_user_split
 from coldstart_peft.demo import demo_dataset
 from coldstart_peft.evaluation.ranking import evaluate_ranking
+from coldstart_peft.hardware import hardware_facts, resolve_precision
 from coldstart_peft.recipes import FitSettings, fit_on_split
 
 
@@ -48,7 +52,8 @@ def main() -> None:
     cases = split.ranking_cases("test")
     base = small_base(out / "base", [c.user_text for c in cases] + [t for c in cases for t in c.candidate_texts]
                       + [i.title + " " + (i.brand or "") for i in dataset.items.values()])  # fmt: skip
-    report = {"device": torch.cuda.get_device_name(0), "torch": torch.__version__}
+    report = {"device": torch.cuda.get_device_name(0), "torch": torch.__version__,
+              "precision": resolve_precision("auto", "cuda").name, "hardware": hardware_facts()}  # fmt: skip
     for scorer_name in ("bi-encoder", "cross-encoder"):
         settings = FitSettings(method="lora", scorer=scorer_name, base_model=base, valid_users=20, calibration_users=100,
                                scorer_config={"max_length": 128})  # fmt: skip
@@ -64,6 +69,7 @@ def main() -> None:
             "params_on_cuda": params_on_cuda, "steps": result.steps, "train_seconds": round(result.seconds, 1),
             "train_pairs_per_s": round(result.pairs_per_second, 1), "ndcg@10": round(before, 4),
             "reload_scores_match": same, "wall_seconds": round(time.perf_counter() - started, 1),
+            "calibrated": bool(result.calibration), "trained_precision": result.precision,
         }  # fmt: skip
     print("GPU-CHECK " + json.dumps(report), flush=True)
     (out / "gpu_check.json").write_text(json.dumps(report, indent=2))
