@@ -33,6 +33,7 @@ from coldstart_peft.errors import (
     AdapterError,
     CorruptAdapterError,
     FingerprintMismatchError,
+    OverwriteRefusedError,
     TrainingDivergedError,
     UnsafeFileError,
     UnsafePathError,
@@ -167,6 +168,31 @@ def _replace_dir(tmp: Path, target: Path) -> None:
         os.replace(tmp, target)
 
 
+def check_replaceable(directory: str | Path) -> None:
+    """Raise unless ``directory`` is absent, empty, or an adapter folder this library wrote.
+
+    Saving replaces the folder as a whole, so a folder holding anything else (the training
+    data, someone's notes) would be lost with it.
+
+    Raises:
+        OverwriteRefusedError: ``directory`` is a file, or a folder that is not an adapter.
+    """
+    directory = Path(directory)
+    if not directory.exists() and not directory.is_symlink():
+        return
+    if not directory.is_dir() or directory.is_symlink():
+        raise OverwriteRefusedError(f"{directory} exists and is not an adapter folder; choose another path")
+    if not any(directory.iterdir()):
+        return
+    try:
+        read_manifest(directory)
+    except AdapterError:
+        raise OverwriteRefusedError(
+            f"{directory} holds files that are not an adapter this library wrote; saving would replace the whole "
+            "folder and lose them. Choose a new path (e.g. a subfolder), or move the files away first"
+        ) from None
+
+
 def recover_folder(folder: str | Path) -> Path:
     """Return ``folder``, first restoring it if a crash hit the rename window of an atomic save.
 
@@ -199,6 +225,8 @@ def save_adapter(
     Raises:
         AdapterError: the scorer has no method, or writing failed (disk full, no permission);
             a previous adapter at ``directory`` is then left as it was.
+        OverwriteRefusedError: ``directory`` exists and is not an adapter folder.
+        TrainingDivergedError: a weight is NaN or infinite; nothing is written.
     """
     method = scorer.method
     if method is None:
@@ -210,6 +238,7 @@ def save_adapter(
             "the training diverged. Train again with a lower learning rate"
         )
     target = recover_folder(directory)
+    check_replaceable(target)
     tmp = target.with_name(f".{target.name}.tmp-{uuid.uuid4().hex[:8]}")
     try:
         target.parent.mkdir(parents=True, exist_ok=True)

@@ -111,3 +111,7 @@ class CheckpointError(ColdStartError):
 
 class TrainingDivergedError(ColdStartError):
     """The loss or the weights became NaN or infinite; nothing was saved. Lower the learning rate."""
+
+
+class OverwriteRefusedError(AdapterError):
+    """A command would replace a folder it did not write (one that is not an adapter or bank)."""

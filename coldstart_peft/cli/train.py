@@ -12,7 +12,7 @@ from pathlib import Path
 from accelerate import PartialState
 from accelerate.utils import set_seed
 
-from coldstart_peft.artifact import adapter_bytes, save_adapter
+from coldstart_peft.artifact import adapter_bytes, check_replaceable, save_adapter
 from coldstart_peft.assembly import apply_method, build_scorer, make_method
 from coldstart_peft.bank.commands import add_per_domain_arguments, run_per_domain
 from coldstart_peft.cli.options import (
@@ -62,8 +62,7 @@ def run(args) -> int:
         raise ConfigError("--valid-pairs validates a --pairs run; a --dataset run validates on its split's validation users")
     config = train_config_from_args(args)
     out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"--out {out} exists and is not a folder; choose another path")
+    check_replaceable(out)  # before training, not after hours of it
     if config.checkpoint_dir and Path(config.checkpoint_dir).resolve().is_relative_to(out.resolve()):
         # Saving replaces the --out folder as a whole, which would take the checkpoints with it.
         raise ConfigError(f"--checkpoint-dir {config.checkpoint_dir} lies inside --out {out}; put it beside the adapter folder")
