@@ -30,6 +30,9 @@ PAIRS = [(scorer, method) for scorer in SCORERS for method in METHODS]
 PAIR_IDS = [f"{scorer}-{method}" for scorer, method in PAIRS]
 PEFT_BUDGET = 0.05  # every parameter-efficient method trains under 5% of the backbone
 SCORER_CONFIG = {"cross-encoder": {"max_length": 48, "dropout": 0.0}, "bi-encoder": {"max_length": 48}}
+# The bi-encoder's in-batch softmax over 8 groups learns the toy task more slowly per step (AdaLoRA
+# moved its loss by only 0.048 in 2 epochs with AVX2 kernels); 3 epochs keep the margin clear.
+EPOCHS = {"cross-encoder": 2, "bi-encoder": 3}
 
 
 def _fixed_batch_loss(scorer, groups) -> float:
@@ -52,7 +55,7 @@ def trained(small_pretrained_base, toy_task, tmp_path_factory):
             torch.manual_seed(0)
             scorer = build_scorer(scorer_name, small_pretrained_base, SCORER_CONFIG.get(scorer_name), host=HOST)
             method = HOST.method(name)()
-            config = TrainConfig(epochs=2, batch_size=8, seed=0, progress=False, precision="fp32")
+            config = TrainConfig(epochs=EPOCHS[scorer_name], batch_size=8, seed=0, progress=False, precision="fp32")
             apply_method(scorer, method, total_steps=plan_steps(len(train_groups), config))
             before = _fixed_batch_loss(scorer, train_groups[:32])
             result = train(scorer, method, train_groups, None, config)
@@ -133,7 +136,8 @@ def test_dropping_the_method_tensors_changes_the_scores(trained, name, small_pre
     train_groups, cases = toy_task
     stripped = build_scorer(entry["scorer"], small_pretrained_base, SCORER_CONFIG.get(entry["scorer"]), host=HOST)
     torch.manual_seed(123)  # other initial method weights than training drew
-    apply_method(stripped, HOST.method(entry["method"])(), total_steps=plan_steps(len(train_groups), TrainConfig(epochs=2, batch_size=8)))
+    planned = plan_steps(len(train_groups), TrainConfig(epochs=EPOCHS[entry["scorer"]], batch_size=8))
+    apply_method(stripped, HOST.method(entry["method"])(), total_steps=planned)
     stripped.load_head_state_dict(load_file(str(entry["folder"] / HEAD)))
     stripped.precision = "fp32"
     users = [c.user_text for c in cases for _ in c.candidate_texts]
