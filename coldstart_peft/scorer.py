@@ -18,7 +18,7 @@ from torch import nn
 from transformers import PreTrainedTokenizerBase
 
 from coldstart_peft.errors import ConfigError, CorruptAdapterError
-from coldstart_peft.hardware import PRECISIONS, autocast
+from coldstart_peft.hardware import autocast
 from coldstart_peft.examples import TrainGroup
 from coldstart_peft.method import build_config
 from coldstart_peft.pair_prior import PairPrior
@@ -66,7 +66,7 @@ class ScorerConfig:
 def inference_autocast(precision: str, device: torch.device):
     """The autocast context for scoring at ``precision`` (see :func:`coldstart_peft.hardware.resolve_precision`).
 
-    ``auto`` is bf16 only where the device computes bf16 natively, full precision elsewhere.
+    ``auto`` is bf16 only where the device computes bf16 natively and faster, full precision elsewhere.
     """
     return autocast(precision, device)
 
@@ -109,8 +109,8 @@ class Scorer(nn.Module):
         self.backbone = backbone
         self.tokenizer = tokenizer
         self.precision = "auto"
-        """Scoring precision: ``auto`` (bf16 where the hardware computes it natively, else
-        fp32), ``fp32``, ``bf16`` or ``fp16`` (GPU); training precision is the engine's."""
+        """Scoring precision: ``auto`` (bf16 where the hardware computes it natively and faster,
+        else fp32), ``fp32``, ``bf16`` or ``fp16`` (GPU); training precision is the engine's."""
         if self.config.popularity_prior:
             self.prior_weight = nn.Parameter(torch.tensor(1.0))
             # Plain CPU tensors, not buffers: features are looked up on the CPU while a batch is
@@ -240,6 +240,14 @@ class Scorer(nn.Module):
         class reuses nothing.
         """
         yield
+
+    def padded_length(self, group: TrainGroup) -> int:
+        """How long ``group`` makes a padded training batch (characters; only the order matters).
+
+        The engine batches groups of similar ``padded_length`` together. The base class pairs the
+        user text with each item, so the longest pair counts.
+        """
+        return len(group.user_text) + max((len(t) for t in group.item_texts), default=0)
 
     def precompute(self, user_texts: Sequence[str], item_texts: Sequence[str], progress: bool = False) -> None:
         """Inside :meth:`frozen`, do ahead of scoring the per-text work that scoring these pairs needs.

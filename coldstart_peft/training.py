@@ -21,6 +21,7 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from coldstart_peft import checkpoint as ckpt
+from coldstart_peft.batching import LengthGroupedBatchSampler
 from coldstart_peft.errors import CheckpointError, ColdStartError, ConfigError, PluginError, TrainingDivergedError
 from coldstart_peft.evaluation.ranking import evaluate_ranking
 from coldstart_peft.examples import RankingCase, TrainGroup
@@ -61,10 +62,16 @@ class TrainConfig:
     max_grad_norm: float = dataclasses.field(default=1.0, metadata={"help": "gradient clipping (0: off)"})
     precision: str = dataclasses.field(
         default="auto",
-        metadata={"help": "'auto' (bf16 where the hardware computes it natively, else fp32 on a CPU and fp16 on an "
-                          "old GPU), 'fp32', 'bf16', 'fp16' (GPU); scoring during training follows it"},
+        metadata={"help": "'auto' (bf16 where the hardware computes it natively and faster than fp32, else fp32 on a "
+                          "CPU and fp16 on an old GPU; see coldstart_peft.hardware), 'fp32', 'bf16', 'fp16' (GPU); "
+                          "scoring during training follows it"},
     )
     seed: int = dataclasses.field(default=0, metadata={"help": "seed for initialisation, shuffling and dropout"})
+    group_by_length: bool = dataclasses.field(
+        default=True,
+        metadata={"help": "batch training groups of similar length (sorted within shuffled windows of 50 batches, "
+                          "as transformers' group_by_length): the same data with less padding"},
+    )
     eval_every: int | None = dataclasses.field(default=None, metadata={"help": "validate every N steps (default: each epoch)"})
     early_stopping_patience: int = dataclasses.field(default=2, metadata={"help": "validations without gain before stopping"})
     metric: str = dataclasses.field(default="ndcg@10", metadata={"help": "validation metric for early stopping and the best state"})
@@ -176,7 +183,7 @@ def plan_steps(n_groups: int, config: TrainConfig, num_processes: int = 1) -> in
 
 # Settings that change what a step computes; a checkpoint only resumes a run that agrees on all of them.
 _RUN_FIELDS = ("epochs", "max_steps", "batch_size", "grad_accum", "lr", "head_lr", "prior_lr", "weight_decay", "warmup_ratio",
-               "scheduler", "max_grad_norm", "precision", "seed", "eval_every", "metric")
+               "scheduler", "max_grad_norm", "precision", "seed", "group_by_length", "eval_every", "metric")
 
 
 def _run_identity(config: TrainConfig, method: Method, train_groups: Sequence[TrainGroup]) -> dict[str, Any]:
@@ -324,13 +331,18 @@ def train(
         scorer.fit_prior(train_groups)
     precision = resolve_precision(config.precision, accelerator.device)
     scoring_precision, scorer.precision = scorer.precision, precision.name  # validation scores as training computes
-    loader = DataLoader(
-        list(train_groups),
-        batch_size=config.batch_size,
-        shuffle=True,
-        collate_fn=scorer.collate,
-        generator=torch.Generator().manual_seed(config.seed),
-    )
+    if config.group_by_length:
+        batches = LengthGroupedBatchSampler([scorer.padded_length(g) for g in train_groups], config.batch_size, config.seed)
+        # The generator only keeps DataLoader from drawing its base seed from the global RNG
+        # (which holds the dropout masks a resumed run must replay).
+        loader = DataLoader(list(train_groups), batch_sampler=batches, collate_fn=scorer.collate,
+                            generator=torch.Generator().manual_seed(config.seed))  # fmt: skip
+    else:
+        batches = None
+        loader = DataLoader(
+            list(train_groups), batch_size=config.batch_size, shuffle=True, collate_fn=scorer.collate,
+            generator=torch.Generator().manual_seed(config.seed),
+        )  # fmt: skip
     total_steps = plan_steps(len(train_groups), config, accelerator.num_processes)
     optimizer = torch.optim.AdamW(_param_groups(scorer, config, method), weight_decay=config.weight_decay)
     identity = _run_identity(config, method, train_groups) if config.checkpoint_dir else {}
@@ -424,6 +436,8 @@ def train(
     losses_seen: list[float] = []
     for epoch in range(first_epoch, config.epochs):
         loader.set_epoch(epoch)  # the shuffle order of an epoch depends only on the seed and its number
+        if batches is not None:  # also where Accelerate's shard wrapper does not pass set_epoch on
+            batches.set_epoch(epoch)
         offset = skip if epoch == first_epoch else 0
         # Resuming mid-epoch: the same order, minus the batches the checkpoint already trained on.
         batches = loader if not offset else skip_first_batches(loader, offset) if offset < len(loader) else []

@@ -241,6 +241,10 @@ class BiEncoder(Scorer):
         batch["log_q"] = self._log_q(groups, items)
         return batch
 
+    def padded_length(self, group: TrainGroup) -> int:
+        """The user text's length: items are padded in blocks of their own (:meth:`_tokenize_blocks`)."""
+        return len(group.user_text)
+
     def _tokenize_blocks(self, texts: Sequence[str], prefix: str) -> dict[str, torch.Tensor]:
         """``texts`` tokenized in blocks of similar length, each padded to its own longest text.
 

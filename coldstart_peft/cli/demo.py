@@ -38,7 +38,7 @@ def register(commands) -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed of the world, split and training (default: 0)")
     parser.add_argument("--precision", default="auto", choices=PRECISIONS,
                         help="training and scoring precision: auto (bf16 only where the hardware computes it "
-                             "natively, else fp32), fp32, bf16, fp16 (GPU); default: auto")
+                             "natively and faster, else fp32), fp32, bf16, fp16 (GPU); default: auto")
     parser.set_defaults(func=run)
 
 

@@ -31,7 +31,7 @@ def add_precision_argument(parser: argparse.ArgumentParser) -> None:
     """``--precision`` for commands that score: what ``auto`` means is decided by the hardware."""
     parser.add_argument(
         "--precision", default="auto", choices=PRECISIONS,
-        help="scoring precision: auto (bf16 only where the hardware computes it natively, else fp32), "
+        help="scoring precision: auto (bf16 only where the hardware computes it natively and faster, else fp32), "
              "fp32, bf16, fp16 (GPU); default: auto",
     )  # fmt: skip
 
