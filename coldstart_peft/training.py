@@ -329,16 +329,17 @@ def train(
     setup_start = clock()
     with phase(f"fitting priors on {len(train_groups):,} training groups", enabled=show and _has_priors(scorer)):
         scorer.fit_prior(train_groups)
-    precision = resolve_precision(config.precision, accelerator.device)
-    scoring_precision, scorer.precision = scorer.precision, precision.name  # validation scores as training computes
+    # What the accelerator runs, which a caller's own accelerator may have decided.
+    precision = {"no": "fp32"}.get(str(accelerator.mixed_precision), str(accelerator.mixed_precision))
+    scoring_precision, scorer.precision = scorer.precision, precision  # validation scores as training computes
     if config.group_by_length:
-        batches = LengthGroupedBatchSampler([scorer.padded_length(g) for g in train_groups], config.batch_size, config.seed)
+        sampler = LengthGroupedBatchSampler([scorer.padded_length(g) for g in train_groups], config.batch_size, config.seed)
         # The generator only keeps DataLoader from drawing its base seed from the global RNG
         # (which holds the dropout masks a resumed run must replay).
-        loader = DataLoader(list(train_groups), batch_sampler=batches, collate_fn=scorer.collate,
+        loader = DataLoader(list(train_groups), batch_sampler=sampler, collate_fn=scorer.collate,
                             generator=torch.Generator().manual_seed(config.seed))  # fmt: skip
     else:
-        batches = None
+        sampler = None
         loader = DataLoader(
             list(train_groups), batch_size=config.batch_size, shuffle=True, collate_fn=scorer.collate,
             generator=torch.Generator().manual_seed(config.seed),
@@ -436,8 +437,8 @@ def train(
     losses_seen: list[float] = []
     for epoch in range(first_epoch, config.epochs):
         loader.set_epoch(epoch)  # the shuffle order of an epoch depends only on the seed and its number
-        if batches is not None:  # also where Accelerate's shard wrapper does not pass set_epoch on
-            batches.set_epoch(epoch)
+        if sampler is not None:  # also where Accelerate's shard wrapper does not pass set_epoch on
+            sampler.set_epoch(epoch)
         offset = skip if epoch == first_epoch else 0
         # Resuming mid-epoch: the same order, minus the batches the checkpoint already trained on.
         batches = loader if not offset else skip_first_batches(loader, offset) if offset < len(loader) else []
@@ -506,5 +507,5 @@ def train(
     return TrainResult(
         steps=step, seconds=clock() - start, train_pairs=pairs,
         trainable_params=trainable, total_params=total, history=history, best=best, stopped_early=stopped,
-        precision=precision.name, setup_seconds=setup_seconds, losses=losses_seen,
+        precision=precision, setup_seconds=setup_seconds, losses=losses_seen,
     )

@@ -147,3 +147,19 @@ def test_checkpoint_settings_are_validated(fields):
     with pytest.raises(ConfigError):
         TrainConfig(**fields).validate()
 
+
+
+def test_resume_from_a_checkpoint_at_an_epoch_end_runs_the_next_epoch_like_an_uninterrupted_run(tmp_path, tiny_base, toy_task):
+    """The checkpoint after an epoch's last batch resumes into the next epoch, reshuffled as the first run was."""
+    groups, valid = toy_task[0][:16], toy_task[1][:6]
+    config = TrainConfig(epochs=2, batch_size=4, lr=5e-3, seed=1, progress=False, precision="fp32",
+                         checkpoint_dir=str(tmp_path / "ckpt"), checkpoint_every=4)  # fmt: skip
+    with pytest.raises(PluginError, match="lora"):
+        _toy_run(tiny_base, groups, valid, "lora", config, fail_at=6)
+    assert load_checkpoint(latest_checkpoint(tmp_path / "ckpt"))["progress"]["batch"] == 4, "saved at the epoch's end"
+    resumed_scorer, _, resumed = _toy_run(tiny_base, groups, valid, "lora", TrainConfig(**{**vars(config), "resume": True}))
+    reference_config = TrainConfig(**{**vars(config), "checkpoint_dir": None, "checkpoint_every": None})
+    scorer, _, reference = _toy_run(tiny_base, groups, valid, "lora", reference_config)
+    assert resumed.steps == reference.steps == 8
+    for (name, a), (_, b) in zip(resumed_scorer.named_parameters(), scorer.named_parameters()):
+        assert torch.allclose(a, b, atol=TOLERANCE), name
