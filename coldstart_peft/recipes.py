@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from accelerate import Accelerator, PartialState
 from accelerate.utils import set_seed
 
 from coldstart_peft.assembly import apply_method, build_scorer, make_method
@@ -22,6 +23,7 @@ from coldstart_peft.data.text import TextSerializer
 from coldstart_peft.evaluation.ranking import score_cases
 from coldstart_peft.examples import RankingCase
 from coldstart_peft.host import PluginHost, default_host
+from coldstart_peft.method import Method
 from coldstart_peft.progress import phase
 from coldstart_peft.scorer import PRIOR_FLAGS, Scorer
 from coldstart_peft.training import TrainConfig, TrainResult, make_accelerator, plan_steps, train
@@ -96,6 +98,28 @@ def sampled_negatives(settings: FitSettings, host: PluginHost | None = None) -> 
     return (host or default_host()).scorer(settings.scorer).default_negatives
 
 
+def build_for_training(
+    settings: FitSettings, train_config: TrainConfig, n_groups: int, host: PluginHost | None = None
+) -> tuple[Scorer, Method, Accelerator]:
+    """The scorer with its method applied, and the Accelerator to train it with.
+
+    The seed is set first, so ``train_config.seed`` also fixes the method's initial weights;
+    every command that trains builds its model here.
+
+    Args:
+        settings: method, scorer and base model.
+        train_config: engine settings (seed, precision, the run's length for the method's plan).
+        n_groups: training groups, for schedule-aware methods' step plan.
+        host: plugin host to resolve names in.
+    """
+    set_seed(train_config.seed)
+    accelerator = make_accelerator(train_config)
+    method = make_method(settings.method, settings.method_config, host)
+    scorer = build_scorer(settings.scorer, settings.base_model, settings.scorer_settings(), host)
+    apply_method(scorer, method, total_steps=plan_steps(n_groups, train_config, accelerator.num_processes))
+    return scorer, method, accelerator
+
+
 def fit_on_split(
     split: ColdStartSplit,
     settings: FitSettings | None = None,
@@ -127,9 +151,7 @@ def fit_on_split(
     """
     settings = settings or FitSettings()
     train_config = train_config or TrainConfig()
-    set_seed(train_config.seed)
-    accelerator = make_accelerator(train_config)
-    show = train_config.progress and accelerator.is_main_process
+    show = train_config.progress and PartialState().is_main_process
     with phase(f"building training groups from {split.kind} split", enabled=show):
         groups = training_groups(
             split, n_negatives=sampled_negatives(settings, host), seed=train_config.seed,
@@ -137,9 +159,7 @@ def fit_on_split(
         )
     valid = split.ranking_cases("valid", serializer)[: settings.valid_users]
     valid = trim_candidates(valid, settings.valid_candidates, seed=train_config.seed)
-    method = make_method(settings.method, settings.method_config, host)
-    scorer = build_scorer(settings.scorer, settings.base_model, settings.scorer_settings(), host)
-    apply_method(scorer, method, total_steps=plan_steps(len(groups), train_config, accelerator.num_processes))
+    scorer, method, accelerator = build_for_training(settings, train_config, len(groups), host)
     if before_training is not None:
         before_training(scorer)
     result = train(scorer, method, groups, valid or None, train_config, accelerator=accelerator)

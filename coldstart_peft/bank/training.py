@@ -18,7 +18,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from coldstart_peft.assembly import apply_method, build_scorer, make_method
 from coldstart_peft.bank.writer import BankWriter
 from coldstart_peft.data.pairs import training_groups
 from coldstart_peft.data.splits import ColdStartSplit
@@ -26,8 +25,8 @@ from coldstart_peft.data.text import TextSerializer
 from coldstart_peft.errors import ConfigError, UnknownNameError
 from coldstart_peft.evaluation.ranking import evaluate_ranking
 from coldstart_peft.host import PluginHost
-from coldstart_peft.recipes import FitSettings, sampled_negatives, trim_candidates
-from coldstart_peft.training import TrainConfig, make_accelerator, plan_steps, train
+from coldstart_peft.recipes import FitSettings, build_for_training, sampled_negatives, trim_candidates
+from coldstart_peft.training import TrainConfig, make_accelerator, train
 
 
 @dataclasses.dataclass
@@ -117,12 +116,10 @@ def train_per_domain(
         valid_by_domain[case.domain].append(case)
 
     def fit(train_groups, valid, start=None):
-        accelerator = make_accelerator(train_config)
         if start is None:
-            scorer = build_scorer(settings.scorer, settings.base_model, settings.scorer_settings(), host)
-            method = make_method(settings.method, settings.method_config, host)
-            apply_method(scorer, method, total_steps=plan_steps(len(train_groups), train_config, accelerator.num_processes))
+            scorer, _, accelerator = build_for_training(settings, train_config, len(train_groups), host)
         else:
+            accelerator = make_accelerator(train_config)
             scorer = copy.deepcopy(start)  # train() unwrapped the global run's model, so it prepares afresh
         result = train(scorer, scorer.method, train_groups, valid or None, train_config, accelerator=accelerator)
         return scorer, result

@@ -10,25 +10,22 @@ from __future__ import annotations
 from pathlib import Path
 
 from accelerate import PartialState
-from accelerate.utils import set_seed
 
 from coldstart_peft.artifact import adapter_bytes, check_replaceable, save_adapter
-from coldstart_peft.assembly import apply_method, build_scorer, make_method
 from coldstart_peft.bank.commands import add_per_domain_arguments, run_per_domain
 from coldstart_peft.cli.options import (
     add_fit_arguments,
     add_model_arguments,
     add_train_arguments,
     fit_settings_from_args,
-    parse_key_values,
     train_config_from_args,
 )
 from coldstart_peft.data.commands import add_data_arguments, build_split_from_args
 from coldstart_peft.errors import ConfigError
 from coldstart_peft.labeled_pairs import group_pairs, ranking_cases_from_pairs, read_pairs
 from coldstart_peft.provenance import file_fingerprint, groups_fingerprint
-from coldstart_peft.recipes import fit_on_split
-from coldstart_peft.training import TrainConfig, make_accelerator, plan_steps, train, training_summary
+from coldstart_peft.recipes import build_for_training, fit_on_split
+from coldstart_peft.training import TrainConfig, train, training_summary
 
 
 def register(commands) -> None:
@@ -87,11 +84,7 @@ def _train_on_pairs(args, config: TrainConfig, out: Path) -> int:
     valid = ranking_cases_from_pairs(read_pairs(args.valid_pairs)) if args.valid_pairs else None
     if args.valid_pairs and not valid:
         raise ConfigError(f"--valid-pairs {args.valid_pairs} has no user with both a positive and a negative pair to rank")
-    set_seed(config.seed)  # before the adapter's weights are drawn
-    method = make_method(args.method, parse_key_values(args.method_config, "--method-config"))
-    accelerator = make_accelerator(config)
-    scorer = build_scorer(args.scorer, args.base_model, fit_settings_from_args(args).scorer_settings())
-    apply_method(scorer, method, total_steps=plan_steps(len(groups), config, accelerator.num_processes))
+    scorer, method, accelerator = build_for_training(fit_settings_from_args(args), config, len(groups))
     result = train(scorer, method, groups, valid, config, accelerator=accelerator)
     facts = {"train_seconds": result.seconds, "train_pairs": result.train_pairs, "seed": config.seed,
              "precision": result.precision, "data_fingerprint": file_fingerprint(args.pairs),
