@@ -44,12 +44,10 @@ from coldstart_peft.demo import generate_world
 
 def machine() -> dict:
     """What the figures were measured on."""
-    cpu = platform.processor() or ""
-    try:
-        cpu = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return {"cpu": cpu, "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(), "platform": platform.platform(),
+    from coldstart_peft.hardware import hardware_facts
+
+    facts = hardware_facts()
+    return {"cpu": facts["cpu_model"], **facts, "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(), "platform": platform.platform(),
             "python": platform.python_version(), "torch": torch.__version__, "transformers": transformers.__version__,
             "peft": peft.__version__, "coldstart_peft": __version__, "load_average": os.getloadavg()}  # fmt: skip
 

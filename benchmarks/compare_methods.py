@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
 import subprocess
 import sys
@@ -39,14 +38,11 @@ def machine() -> dict:
     import torch
     import transformers
 
-    cpu = platform.processor() or platform.machine()
-    try:
-        cpu = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
-    return {"cpu": cpu, "cores": os.cpu_count() or 1, "gpu": gpu, "torch": torch.__version__,
-            "transformers": transformers.__version__, "peft": peft.__version__}  # fmt: skip
+    from coldstart_peft.hardware import hardware_facts
+
+    facts = hardware_facts()
+    return {"cpu": facts["cpu_model"], "cores": os.cpu_count() or 1, "gpu": facts["cuda_device"], **facts,
+            "torch": torch.__version__, "transformers": transformers.__version__, "peft": peft.__version__}  # fmt: skip
 
 
 def _split(args):

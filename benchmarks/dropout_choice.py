@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import time
 from pathlib import Path
 
@@ -26,15 +25,8 @@ from coldstart_peft.data import cold_user_split, load_dataset
 from coldstart_peft.evaluation.metrics import summarize
 from coldstart_peft.evaluation.ranking import metrics_from_scores
 from coldstart_peft.hardware import hardware_facts, resolve_precision
+from coldstart_peft.provenance import git_revision
 from coldstart_peft.recipes import FitSettings, fit_on_split
-
-
-def git_revision() -> dict:
-    """The commit that produced a figure, and whether the tree had changes."""
-    def run(*argv: str) -> str:
-        return subprocess.run(["git", *argv], capture_output=True, text=True, cwd=Path(__file__).parent).stdout.strip()
-
-    return {"commit": run("rev-parse", "--short", "HEAD"), "dirty": bool(run("status", "--porcelain"))}
 
 
 def run_arm(split, dropout: float, args) -> dict:
@@ -90,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     split = cold_user_split(load_dataset(args.dataset), k=3, n_negatives=99, seed=args.seed, max_test_users=1000)
     arms = [run_arm(split, dropout, args) for dropout in args.dropouts]
     winner = max(arms, key=lambda arm: arm["metrics"]["ndcg@10"]["mean"])["dropout"]
-    report = {"machine": hardware_facts(), "code": git_revision(), "dataset": args.dataset, "seconds": args.seconds,
+    report = {"machine": hardware_facts(), "code": git_revision(__file__), "dataset": args.dataset, "seconds": args.seconds,
               "seed": args.seed, "precision": resolve_precision("auto").name, "arms": arms, "winner": winner}  # fmt: skip
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "dropout_choice.json").write_text(json.dumps(report, indent=2))

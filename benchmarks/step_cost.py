@@ -28,12 +28,8 @@ from coldstart_peft import apply_method, build_scorer, make_method
 from coldstart_peft.data import cold_user_split, load_dataset
 from coldstart_peft.data.pairs import training_groups
 from coldstart_peft.hardware import autocast, hardware_facts, resolve_precision
+from coldstart_peft.provenance import git_revision
 from coldstart_peft.recipes import FitSettings
-
-try:
-    from dropout_choice import git_revision
-except ImportError:  # imported as a module by tests, not run as a script
-    from benchmarks.dropout_choice import git_revision
 
 
 def _bare_step(scorer, batch) -> None:
@@ -87,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
             full.append(middle - started)
             bare.append(ended - resumed)
     report = {
-        "machine": hardware_facts(), "code": git_revision(), "dataset": args.dataset, "batch_size": args.batch_size,
+        "machine": hardware_facts(), "code": git_revision(__file__), "dataset": args.dataset, "batch_size": args.batch_size,
         "batches": args.batches, "precision": precision.name, "precision_reason": precision.reason,
         "full_step_s": statistics.median(full), "bare_step_s": statistics.median(bare),
         "ratio": statistics.median(full) / statistics.median(bare), "full_all": full, "bare_all": bare,

@@ -76,7 +76,6 @@ import json
 import math
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -91,6 +90,7 @@ from transformers import AutoTokenizer, DataCollatorWithPadding, PrinterCallback
 
 from coldstart_peft import TrainConfig, TrainGroup, apply_method, build_scorer, hardware, make_method, train
 from coldstart_peft.backbone import resolve_model_path
+from coldstart_peft.provenance import git_revision
 from coldstart_peft.scorer import Scorer, inference_autocast
 
 
@@ -168,22 +168,6 @@ def token_stats(tokenizer, users: Sequence[str], items: Sequence[str], max_lengt
 
 
 # -- provenance ---------------------------------------------------------------------------
-
-
-def git_revision() -> dict:
-    """The short commit of the code measured and whether the tree differed from it (``None``s outside git)."""
-    root = Path(__file__).resolve().parent
-
-    def git(*command: str) -> str | None:
-        try:
-            done = subprocess.run(["git", "-C", str(root), *command], capture_output=True, text=True, timeout=30)
-        except (OSError, subprocess.SubprocessError):
-            return None
-        return done.stdout.strip() if done.returncode == 0 else None
-
-    commit = git("rev-parse", "--short", "HEAD")
-    status = git("status", "--porcelain") if commit else None
-    return {"commit": commit, "dirty": None if status is None else bool(status)}
 
 
 def machine() -> dict:
@@ -652,7 +636,7 @@ def main(argv: list[str] | None = None) -> int:
     warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprecated")  # peft on transformers 5
     torch.set_num_threads(args.threads)
     load_start = os.getloadavg()
-    code = git_revision()
+    code = git_revision(__file__)
     auto = hardware.resolve_precision("auto", device())
     facts = hardware.hardware_facts()
     print(f"{facts['cpu_model']} ({facts['cpu_capability']}, native bf16: {facts['native_cpu_bf16']}); "

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import platform
+import subprocess
 import sys
 from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, version
@@ -49,6 +50,30 @@ def environment_info() -> dict[str, Any]:
         "cuda": torch.version.cuda if torch.cuda.is_available() else None,
         "hardware": hardware_facts(),
     }
+
+
+def git_revision(path: str | Path) -> dict[str, Any]:
+    """The short commit of the checkout holding ``path`` and whether its tree differs from it.
+
+    Benchmark result files record it next to :func:`environment_info`. Outside a git checkout
+    (an installed package) both fields are ``None``.
+
+    Returns:
+        ``{"commit": "4458aaa", "dirty": False}``; ``dirty`` counts untracked files too.
+    """
+    root = Path(path).resolve()
+    root = root if root.is_dir() else root.parent
+
+    def git(*command: str) -> str | None:
+        try:
+            done = subprocess.run(["git", "-C", str(root), *command], capture_output=True, text=True, timeout=30)
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return done.stdout.strip() if done.returncode == 0 else None
+
+    commit = git("rev-parse", "--short", "HEAD")
+    status = git("status", "--porcelain") if commit else None
+    return {"commit": commit, "dirty": None if status is None else bool(status)}
 
 
 def groups_fingerprint(groups: Sequence[TrainGroup]) -> str:

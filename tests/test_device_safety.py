@@ -8,7 +8,6 @@ would on a GPU, so the default recipe cannot lose CUDA support again without CI 
 from __future__ import annotations
 
 import pytest
-import torch
 from transformers import masking_utils
 
 from coldstart_peft import apply_method, build_scorer, create_host
