@@ -211,7 +211,7 @@ def main(argv=None) -> int:
 
     from coldstart_peft import default_host
     from coldstart_peft.recipes import FitSettings, sampled_negatives
-    from coldstart_peft.scorer import PRIOR_FLAGS
+    from coldstart_peft.priors import FEATURES
 
     names = args.methods.split(",") if args.methods else [*BASELINES, *default_host().methods.names()]
     out = Path(args.out)
@@ -222,7 +222,7 @@ def main(argv=None) -> int:
                "seed": args.seed, "protocol": {"k_context": args.k_context, "n_negatives": 99,
                "n_test_users": len(split.ranking_cases("test"))},
                "data_fingerprint": split.dataset.fingerprint(), "split_fingerprint": split.fingerprint(),
-               "settings": {"scorer": args.scorer, "scorer_config": args.scorer_config or [], "priors": list(PRIOR_FLAGS) if args.priors else [],
+               "settings": {"scorer": args.scorer, "scorer_config": args.scorer_config or [], "priors": list(FEATURES) if args.priors else [],
                             "train_negatives": sampled_negatives(FitSettings(scorer=args.scorer, n_negatives=args.train_negatives)),
                             **PRESETS[args.preset]},
                "results": []}  # fmt: skip

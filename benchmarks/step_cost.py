@@ -2,7 +2,7 @@
 
 The full step is what the engine runs per batch of Beauty cold-user training groups with the
 default recipe (bi-encoder + LoRA + popularity, lexical and co-occurrence priors, logQ
-correction): ``collate`` (tokenization, prior features, the pair-prior grid), ``compute_loss``
+correction): ``training_batch`` (tokenization and the priors' feature grid), ``compute_loss``
 and ``backward``. The bare step is the same LoRA MiniLM run forward and backward on exactly the
 token tensors that ``collate`` produced, with a sum of the pooled embeddings as its loss. The
 ratio full / bare is the scorer's overhead. Steps alternate (full, bare) over the same batches,
@@ -27,6 +27,7 @@ import torch
 from coldstart_peft import apply_method, build_scorer, make_method
 from coldstart_peft.data import cold_user_split, load_dataset
 from coldstart_peft.data.pairs import training_groups
+from coldstart_peft.priors import Priors
 from coldstart_peft.hardware import autocast, hardware_facts, resolve_precision
 from coldstart_peft.provenance import git_revision
 from coldstart_peft.recipes import FitSettings
@@ -46,7 +47,7 @@ def _bare_step(scorer, batch) -> None:
 
 
 def _full_step(scorer, groups) -> None:
-    scorer.compute_loss(scorer.collate(groups)).backward()
+    scorer(scorer.training_batch(groups)).backward()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -61,9 +62,11 @@ def main(argv: list[str] | None = None) -> int:
     split = cold_user_split(load_dataset(args.dataset), k=3, n_negatives=99, seed=0, max_test_users=1000)
     settings = FitSettings()
     groups = training_groups(split, n_negatives=1, seed=0)
-    scorer = build_scorer(settings.scorer, None, settings.scorer_settings())
+    scorer = build_scorer(settings.scorer, None, settings.scorer_config)
+    scorer.attach_priors(Priors(settings.prior_features()))
     apply_method(scorer, make_method(settings.method))
-    scorer.fit_prior(groups)
+    scorer.priors.fit(groups)
+    scorer.fit_statistics(groups)
     scorer.train()
     precision = resolve_precision(args.precision, "cpu")
     batches = [groups[i * args.batch_size : (i + 1) * args.batch_size] for i in range(args.batches + 1)]

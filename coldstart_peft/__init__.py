@@ -19,6 +19,7 @@ from coldstart_peft.errors import (  # noqa: E402
     DuplicateNameError,
     FingerprintMismatchError,
     InputTooLongError,
+    OutdatedAdapterError,
     PluginError,
     StaleIndexError,
     UnknownNameError,
@@ -30,7 +31,8 @@ from coldstart_peft.hookspecs import hookimpl  # noqa: E402
 from coldstart_peft.losses import ranking_loss  # noqa: E402
 from coldstart_peft.method import Method, MethodConfig, count_parameters  # noqa: E402
 from coldstart_peft.peft_method import PeftMethod  # noqa: E402
-from coldstart_peft.scorer import Scorer, ScorerConfig  # noqa: E402
+from coldstart_peft.priors import Priors  # noqa: E402
+from coldstart_peft.scorer import Scorer, ScorerConfig, own_offsets  # noqa: E402
 from coldstart_peft.host import create_host, default_host, get_method, get_scorer  # noqa: E402
 from coldstart_peft.assembly import apply_method, build_scorer, make_method  # noqa: E402
 from coldstart_peft.artifact import adapter_bytes, adapter_fingerprint, load_adapter, save_adapter  # noqa: E402
@@ -46,11 +48,13 @@ __all__ = [
     "DuplicateNameError",
     "FingerprintMismatchError",
     "InputTooLongError",
+    "OutdatedAdapterError",
     "ItemIndex",
     "Method",
     "MethodConfig",
     "PeftMethod",
     "PluginError",
+    "Priors",
     "RankingCase",
     "Recommendation",
     "Recommender",
@@ -75,6 +79,7 @@ __all__ = [
     "hookimpl",
     "load_adapter",
     "make_method",
+    "own_offsets",
     "ranking_loss",
     "save_adapter",
     "train",

@@ -3,7 +3,8 @@
 Layout of a folder::
 
     coldstart.json              manifest: method, scorer, configs, base-model fingerprint
-    scorer_head.safetensors     the scorer's own weights (its head)
+    scorer_head.safetensors     the scorer's own weights (its head) and the prior weights
+    prior_tables.safetensors    the fitted prior tables, when the scorer has priors
     <method files>              e.g. adapter_config.json + adapter_model.safetensors (peft)
 
 Saving is atomic: everything is written to a hidden sibling folder which then replaces the
@@ -41,12 +42,15 @@ from coldstart_peft.errors import (
 from coldstart_peft.finite import non_finite
 from coldstart_peft.host import PluginHost, default_host
 from coldstart_peft.method import count_parameters
+from coldstart_peft.priors.storage import migrate_scorer_config, priors_from_manifest, save_tables
 from coldstart_peft.provenance import environment_info
 from coldstart_peft.scorer import Scorer
 
 MANIFEST = "coldstart.json"
 HEAD = "scorer_head.safetensors"
 FORMAT = "coldstart-peft-adapter"
+FORMAT_VERSION = 2
+"""2: priors are a component of their own, keyed by item id (1: text-keyed, inside the scorer)."""
 UNSAFE_SUFFIXES = {".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".joblib", ".dill"}
 
 
@@ -247,17 +251,19 @@ def save_adapter(
         raise AdapterError(f"cannot write the adapter folder {target} ({exc}); choose a writable location") from exc
     try:
         method.save(scorer.backbone, tmp)
+        priors = save_tables(scorer.priors, tmp)
         save_file({k: v.detach().contiguous().cpu() for k, v in scorer.head_state_dict().items()}, str(tmp / HEAD))
         trainable, total = count_parameters(scorer)
         manifest = {
             "format": FORMAT,
-            "format_version": 1,
+            "format_version": FORMAT_VERSION,
             "library_version": __version__,
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "method": method.name,
             "method_config": method.config.to_dict(),
             "scorer": scorer.name,
             "scorer_config": scorer.config.to_dict(),
+            "priors": priors,
             "base_model": {"name_or_path": scorer.base_model_name, "fingerprint": scorer.base_fingerprint},
             "trainable_params": trainable,
             "total_params": total,
@@ -349,9 +355,10 @@ def load_adapter(directory: str | Path, base_model: str | Path | None = None, ho
     host = host or default_host()
     method = host.method(manifest["method"])(manifest["method_config"])
     recorded = manifest["base_model"]
+    scorer_config = migrate_scorer_config(manifest["scorer_config"], directory)
+    priors = priors_from_manifest(manifest.get("priors"), directory, read_safetensors)
     scorer = build_scorer(
-        manifest["scorer"], base_model if base_model is not None else recorded["name_or_path"],
-        manifest["scorer_config"], host,
+        manifest["scorer"], base_model if base_model is not None else recorded["name_or_path"], scorer_config, host,
     )
     if scorer.base_fingerprint != recorded["fingerprint"]:
         raise FingerprintMismatchError(
@@ -368,6 +375,7 @@ def load_adapter(directory: str | Path, base_model: str | Path | None = None, ho
             raise CorruptAdapterError(f"missing file {path}; the adapter folder is incomplete")
     for parameter in scorer.backbone.parameters():
         parameter.requires_grad_(False)
+    scorer.attach_priors(priors)
     try:
         scorer.backbone = method.load(scorer.backbone, directory)
         scorer.load_head_state_dict(head)  # load_state_dict raises RuntimeError on a shape mismatch

@@ -22,53 +22,40 @@ from coldstart_peft.examples import RankingCase
 from coldstart_peft.scorer import Scorer
 
 
-def _prior_weights(scorer: Scorer) -> dict[str, torch.nn.Parameter]:
-    """The prior weights in the order of the feature columns: popularity, then the pair priors."""
-    return {name: getattr(scorer, name) for name in ("prior_weight", "pair_prior_weight") if hasattr(scorer, name)}
-
-
 def calibrate_priors(
     scorer: Scorer, cases: Sequence[RankingCase], max_iter: int = 100, progress: bool = False
-) -> dict[str, list[float]]:
+) -> dict[str, float]:
     """Set the scorer's prior weights to those that rank ``cases`` best (softmax cross-entropy).
 
     Args:
-        scorer: a trained scorer with at least one prior enabled.
+        scorer: a trained scorer with priors attached (:meth:`Scorer.attach_priors`).
         cases: validation cases (never test cases), each with its positive at ``target``.
         max_iter: L-BFGS iterations.
         progress: show a bar while the cases are scored.
 
     Returns:
-        ``{"<weight name>": [values...]}`` as set on the scorer; empty when it has no prior.
+        ``{feature: weight}`` as set on the scorer's priors; empty when it has none.
 
     Raises:
         ConfigError: ``cases`` is empty.
         TrainingDivergedError: the model scores the cases with NaN or infinite values.
     """
-    named = _prior_weights(scorer)
-    weights = list(named.values())
-    if not weights:
+    priors = scorer.priors
+    if priors is None:
         return {}
     if not cases:
         raise ConfigError("calibrate_priors needs validation cases; pass some or skip calibration")
-    saved = [w.detach().clone() for w in weights]
-    with torch.no_grad():
-        for w in weights:
-            w.zero_()
-    try:
-        model = score_cases(scorer.score, cases, progress=progress)
-    finally:
-        with torch.no_grad():
-            for w, value in zip(weights, saved):
-                w.copy_(value)
+    model = score_cases(scorer.score_texts, cases, progress=progress)
     if not all(np.isfinite(row).all() for row in model):
         raise TrainingDivergedError(
             "calibration found NaN or infinite scores: the trained model is broken. Train again with a lower learning rate"
         )
-    users = [c.user_text for c in cases for _ in c.candidate_texts]
-    items = [t for c in cases for t in c.candidate_texts]
-    columns = [scorer.prior_features(items)[:, None]] if "prior_weight" in named else []
-    features = torch.cat([*columns, scorer.pair_prior_features(users, items)], dim=1)
+    features = priors.pairs(
+        [c.user_text for c in cases for _ in c.candidate_texts],
+        [t for c in cases for t in c.candidate_texts],
+        [c.context_ids for c in cases for _ in c.candidate_texts],
+        [i for c in cases for i in (c.candidate_ids or [None] * len(c.candidate_texts))],
+    )
     width = max(len(c.candidate_texts) for c in cases)
     x = torch.zeros(len(cases), width, 1 + features.shape[1])
     mask = torch.zeros(len(cases), width, dtype=torch.bool)
@@ -81,7 +68,7 @@ def calibrate_priors(
         offset += n
     target = torch.tensor([c.target for c in cases])
     model_logits = x[..., 0]
-    coef = torch.cat([w.detach().float().cpu().reshape(-1) for w in weights]).requires_grad_(True)
+    coef = priors.weight.detach().float().cpu().clone().requires_grad_(True)
     optimizer = torch.optim.LBFGS([coef], max_iter=max_iter, line_search_fn="strong_wolfe")
 
     def closure():
@@ -92,11 +79,6 @@ def calibrate_priors(
         return loss
 
     optimizer.step(closure)
-    out, position = {}, 0
     with torch.no_grad():
-        for name, w in named.items():
-            values = coef.detach()[position : position + w.numel()]
-            out[name] = values.tolist()
-            w.copy_(values.reshape(w.shape).to(w.device, w.dtype))
-            position += w.numel()
-    return out
+        priors.weight.copy_(coef.detach().to(priors.weight.device, priors.weight.dtype))
+    return priors.named_weights()

@@ -81,6 +81,10 @@ class CorruptAdapterError(AdapterError):
     """An adapter file is missing, truncated, has wrong shapes or non-finite weights."""
 
 
+class OutdatedAdapterError(AdapterError):
+    """An adapter saved by an older version in a form this one cannot rebuild; it must be retrained."""
+
+
 class StaleIndexError(ColdStartError):
     """A saved item index was built with other adapter weights or another embedding size than the model in use."""
 

@@ -24,7 +24,8 @@ class TrainGroup:
         item_texts: serialized candidate items.
         labels: 1.0 for a positive, 0.0 for a negative, one per item.
         domain: the domain (product category) the group belongs to, if known.
-        item_ids: ids of the items, when they come from a catalog (used by popularity priors).
+        item_ids: ids of the items, when they come from a catalog (the priors key by them).
+        context_ids: ids of the items in the user context, oldest first, when known.
     """
 
     user_text: str
@@ -32,6 +33,7 @@ class TrainGroup:
     labels: list[float]
     domain: str | None = None
     item_ids: list[str] | None = None
+    context_ids: list[str] | None = None
 
     def __post_init__(self) -> None:
         if len(self.item_texts) != len(self.labels):
@@ -52,6 +54,9 @@ class RankingCase:
         user_id: the user's id, when known.
         candidate_ids: ids of the candidates, when they come from a catalog.
         segment: free-form label for grouped reporting (``"cold-user"``, ``"cold-item"``...).
+        extra: anything else a data source wants to carry.
+        context_ids: ids of the items in the user context, oldest first, when known (the
+            priors and the id baselines read them).
     """
 
     user_text: str
@@ -62,6 +67,7 @@ class RankingCase:
     candidate_ids: list[str] | None = None
     segment: str | None = None
     extra: dict = field(default_factory=dict)
+    context_ids: list[str] | None = None
 
     def __post_init__(self) -> None:
         if not self.candidate_texts:

@@ -25,7 +25,8 @@ from coldstart_peft.examples import RankingCase
 from coldstart_peft.host import PluginHost, default_host
 from coldstart_peft.method import Method
 from coldstart_peft.progress import phase
-from coldstart_peft.scorer import PRIOR_FLAGS, Scorer
+from coldstart_peft.priors import FEATURES, Priors, check_features
+from coldstart_peft.scorer import Scorer
 from coldstart_peft.training import TrainConfig, TrainResult, make_accelerator, plan_steps, train
 
 
@@ -44,7 +45,7 @@ def trim_candidates(cases: Sequence[RankingCase], n_candidates: int, seed: int =
         keep = [case.target, *rng.sample(negatives, n_candidates - 1)]
         ids = [case.candidate_ids[i] for i in keep] if case.candidate_ids else None
         out.append(RankingCase(case.user_text, [case.candidate_texts[i] for i in keep], 0, case.domain,
-                               case.user_id, ids, case.segment, dict(case.extra)))  # fmt: skip
+                               case.user_id, ids, case.segment, dict(case.extra), case.context_ids))  # fmt: skip
     return out
 
 
@@ -60,7 +61,7 @@ class FitSettings:
         method: registered method name.
         method_config: fields of the method's config.
         scorer: registered scorer name.
-        scorer_config: fields of the scorer's config; they win over ``priors``.
+        scorer_config: fields of the scorer's config.
         base_model: HF model name or folder; ``None`` for the bundled MiniLM.
         n_negatives: sampled negatives per training group; ``None`` for the scorer's
             ``default_negatives`` (1 for the bi-encoder, 7 for the cross-encoder).
@@ -70,8 +71,8 @@ class FitSettings:
         calibration_users: after training, refit the prior weights on this many validation
             users with all their candidates (:func:`~coldstart_peft.calibration.calibrate_priors`);
             0 skips it, and so does a scorer without priors.
-        priors: switch on the popularity, lexical and co-occurrence priors
-            (:data:`~coldstart_peft.scorer.PRIOR_FLAGS`) where ``scorer_config`` does not set them.
+        priors: compose the scorer with priors (:mod:`coldstart_peft.priors`): ``True`` for all
+            of :data:`~coldstart_peft.priors.FEATURES`, ``False`` for none, or the feature names.
     """
 
     method: str = "lora"
@@ -84,11 +85,13 @@ class FitSettings:
     valid_users: int = 100
     valid_candidates: int = 20
     calibration_users: int = 500
-    priors: bool = True
+    priors: bool | Sequence[str] = True
 
-    def scorer_settings(self) -> dict[str, Any]:
-        """The scorer config to build: ``scorer_config`` over the priors ``priors`` asks for."""
-        return {**dict.fromkeys(PRIOR_FLAGS, self.priors), **(self.scorer_config or {})}
+    def prior_features(self) -> tuple[str, ...]:
+        """The prior features ``priors`` asks for, in :data:`~coldstart_peft.priors.FEATURES` order."""
+        if isinstance(self.priors, bool):
+            return FEATURES if self.priors else ()
+        return check_features(self.priors)
 
 
 def sampled_negatives(settings: FitSettings, host: PluginHost | None = None) -> int:
@@ -101,7 +104,7 @@ def sampled_negatives(settings: FitSettings, host: PluginHost | None = None) -> 
 def build_for_training(
     settings: FitSettings, train_config: TrainConfig, n_groups: int, host: PluginHost | None = None
 ) -> tuple[Scorer, Method, Accelerator]:
-    """The scorer with its method applied, and the Accelerator to train it with.
+    """The scorer with its priors attached (unfitted) and its method applied, and the Accelerator.
 
     The seed is set first, so ``train_config.seed`` also fixes the method's initial weights;
     every command that trains builds its model here.
@@ -115,7 +118,9 @@ def build_for_training(
     set_seed(train_config.seed)
     accelerator = make_accelerator(train_config)
     method = make_method(settings.method, settings.method_config, host)
-    scorer = build_scorer(settings.scorer, settings.base_model, settings.scorer_settings(), host)
+    scorer = build_scorer(settings.scorer, settings.base_model, settings.scorer_config, host)
+    features = settings.prior_features()
+    scorer.attach_priors(Priors(features) if features else None)
     apply_method(scorer, method, total_steps=plan_steps(n_groups, train_config, accelerator.num_processes))
     return scorer, method, accelerator
 
@@ -160,6 +165,9 @@ def fit_on_split(
     valid = split.ranking_cases("valid", serializer)[: settings.valid_users]
     valid = trim_candidates(valid, settings.valid_candidates, seed=train_config.seed)
     scorer, method, accelerator = build_for_training(settings, train_config, len(groups), host)
+    if scorer.priors is not None:  # fitted here, so before_training already sees the full model
+        with phase(f"fitting priors on {len(groups):,} training groups", enabled=show):
+            scorer.priors.fit(groups)
     if before_training is not None:
         before_training(scorer)
     result = train(scorer, method, groups, valid or None, train_config, accelerator=accelerator)

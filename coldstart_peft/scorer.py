@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import inspect
 from collections.abc import Iterator, Sequence
 from typing import Any, ClassVar
 
@@ -17,15 +18,14 @@ import torch
 from torch import nn
 from transformers import PreTrainedTokenizerBase
 
-from coldstart_peft.errors import ConfigError, CorruptAdapterError
-from coldstart_peft.hardware import autocast
+from coldstart_peft.errors import ConfigError, CorruptAdapterError, PluginError
 from coldstart_peft.examples import TrainGroup
+from coldstart_peft.hardware import autocast
 from coldstart_peft.method import build_config
-from coldstart_peft.pair_prior import PairPrior
-from coldstart_peft.prior import count_positives, lookup, prior_tables
+from coldstart_peft.priors import Priors
 
-PRIOR_FLAGS = ("popularity_prior", "lexical_prior", "cooccurrence_prior")
-"""The :class:`ScorerConfig` switches of the three priors, all on in the training recipes."""
+PRIOR_FEATURES = "prior_features"
+"""The training batch key under which the engine hands a scorer's ``forward`` the prior features."""
 
 
 @dataclasses.dataclass
@@ -33,25 +33,6 @@ class ScorerConfig:
     """Settings shared by every scorer."""
 
     max_length: int = dataclasses.field(default=256, metadata={"help": "token budget of one input"})
-    popularity_prior: bool = dataclasses.field(
-        default=False,
-        metadata={"help": "add w·log(1 + training popularity) of the item to the score, w learned "
-                          "(unseen items get 0); see coldstart_peft.prior"},
-    )
-    lexical_prior: bool = dataclasses.field(
-        default=False,
-        metadata={"help": "add w·(TF-IDF cosine of user and item wordpieces) to the score, w learned; "
-                          "see coldstart_peft.pair_prior"},
-    )
-    cooccurrence_prior: bool = dataclasses.field(
-        default=False,
-        metadata={"help": "add w·log(1 + times training users bought the item next to a context item), "
-                          "w learned; see coldstart_peft.pair_prior"},
-    )
-
-    def pair_features(self) -> tuple[str, ...]:
-        """The enabled pair-prior features, in :data:`coldstart_peft.pair_prior.FEATURES` order."""
-        return tuple(name for name, on in (("lexical", self.lexical_prior), ("cooccurrence", self.cooccurrence_prior)) if on)
 
     def validate(self) -> None:
         """Raise :class:`ConfigError` on impossible values."""
@@ -61,6 +42,15 @@ class ScorerConfig:
     def to_dict(self) -> dict[str, Any]:
         """JSON-serializable view, stored in adapter manifests."""
         return dataclasses.asdict(self)
+
+
+def takes_ids(score_pairs) -> bool:
+    """Whether a pair-scoring callable accepts the ``context_ids`` and ``item_ids`` keywords."""
+    try:
+        parameters = inspect.signature(score_pairs).parameters
+    except (TypeError, ValueError):  # builtins and some C callables have no signature
+        return False
+    return "item_ids" in parameters and "context_ids" in parameters
 
 
 def inference_autocast(precision: str, device: torch.device):
@@ -85,7 +75,9 @@ def length_sorted_batches(user_texts: Sequence[str], item_texts: Sequence[str], 
 class Scorer(nn.Module):
     """Base class of scorers.
 
-    Subclasses implement :meth:`collate`, :meth:`compute_loss` and :meth:`forward_pairs`.
+    Subclasses implement :meth:`collate`, :meth:`compute_loss` (which adds the ``offsets`` it
+    is given to its logits) and :meth:`forward_pairs`, and may override :meth:`score_texts` to
+    score faster. Priors are not theirs to handle: the engine and :meth:`score` compose them.
 
     Args:
         backbone: the encoder (a ``transformers`` base model).
@@ -95,8 +87,6 @@ class Scorer(nn.Module):
 
     name: ClassVar[str] = ""
     config_class: ClassVar[type] = ScorerConfig
-    PRIOR_WEIGHTS: ClassVar[frozenset[str]] = frozenset({"prior_weight", "pair_prior_weight"})
-    """Parameters that weight the priors; the engine trains them at ``TrainConfig.prior_lr``."""
     default_negatives: ClassVar[int] = 7
     """Sampled negatives per training group when the recipe is not told: a scorer whose loss
     also uses the other groups' items as negatives needs fewer."""
@@ -108,78 +98,39 @@ class Scorer(nn.Module):
         self.config = config
         self.backbone = backbone
         self.tokenizer = tokenizer
+        self.priors: Priors | None = None
+        """The prior component composed with this scorer (see :meth:`attach_priors`), or ``None``."""
         self.precision = "auto"
         """Scoring precision: ``auto`` (bf16 where the hardware computes it natively and faster,
         else fp32), ``fp32``, ``bf16`` or ``fp16`` (GPU); training precision is the engine's."""
-        if self.config.popularity_prior:
-            self.prior_weight = nn.Parameter(torch.tensor(1.0))
-            # Plain CPU tensors, not buffers: features are looked up on the CPU while a batch is
-            # collated, wherever the model runs. head_state_dict() saves them.
-            self.prior_keys, self.prior_values = torch.zeros(0, dtype=torch.int64), torch.zeros(0)
-        features = self.config.pair_features()
-        if features:
-            self.pair_prior = PairPrior(tokenizer, features)
-            # Starting weights put each feature on the scale of a cosine logit (temperature
-            # 0.05): a perfect word match is worth about a quarter of the similarity range.
-            start = {"lexical": 5.0, "cooccurrence": 0.5}
-            self.pair_prior_weight = nn.Parameter(torch.tensor([start[f] for f in features]))
 
-    def fit_prior(self, groups: Sequence[TrainGroup]) -> None:
-        """Fit the enabled priors on the training groups; the engine calls this before training."""
-        if self.config.popularity_prior:
-            self.prior_keys, self.prior_values = prior_tables(count_positives(groups))
-        if self.config.pair_features():
-            self.pair_prior.fit(groups)
+    def attach_priors(self, priors: Priors | None) -> None:
+        """Compose ``priors`` with this scorer: training and :meth:`score` add their weighted features.
 
-    def prior_features(self, item_texts: Sequence[str]) -> torch.Tensor:
-        """``log(1 + training popularity)`` per item text (zeros without a popularity prior).
-
-        Collate functions store this in the batch; :meth:`add_prior` weights it.
+        Raises:
+            ConfigError: this scorer's configuration cannot take additive offsets (see
+                :meth:`priors_unsupported`).
+            PluginError: the scorer's ``compute_loss`` takes no ``offsets`` argument.
         """
-        if not self.config.popularity_prior:
-            return torch.zeros(len(item_texts))
-        return lookup(self.prior_keys, self.prior_values, item_texts)
+        if priors is not None:
+            reason = self.priors_unsupported()
+            if reason:
+                raise ConfigError(f"the {self.name} scorer cannot use priors here: {reason}; or train with --no-priors")
+            if len(inspect.signature(self.compute_loss).parameters) < 2:
+                raise PluginError(
+                    f"scorer {self.name!r} ({type(self).__module__}) has compute_loss(batch) without offsets, so it "
+                    "cannot train with priors; give it compute_loss(batch, offsets) (see the README), or train with --no-priors"
+                )
+            if priors.tokenizer is None:
+                priors.tokenizer = self.tokenizer
+        self.priors = priors
 
-    def add_prior(self, logits: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
-        """``logits + w · features`` with the learned weight ``w``; ``logits`` unchanged without a prior."""
-        if not self.config.popularity_prior:
-            return logits
-        return logits + self.prior_weight.to(logits.device) * features.to(logits.device, torch.float32)
+    def priors_unsupported(self) -> str | None:
+        """Why this scorer, as configured, cannot add prior offsets to its training logits (``None``: it can)."""
+        return None
 
-    def pair_prior_grid(self, groups: Sequence[TrainGroup], item_texts: Sequence[str]) -> torch.Tensor:
-        """Training pair features of every group's user with every item: ``[groups, items, F]``.
-
-        ``item_texts`` are the groups' item texts, concatenated in order. Each group's own
-        positive loses the co-occurrence counts the group itself added to the table, so
-        training sees the feature as a new user would.
-        """
-        if not self.config.pair_features():
-            return torch.zeros(len(groups), len(item_texts), 0)
-        own = np.zeros((len(groups), len(item_texts)))
-        start = 0
-        for g, group in enumerate(groups):
-            own[g, start : start + len(group.item_texts)] = self.pair_prior.own_counts(group)
-            start += len(group.item_texts)
-        return self.pair_prior.grid([g.user_text for g in groups], item_texts, subtract=own)
-
-    def pair_prior_features(
-        self, user_texts: Sequence[str], item_texts: Sequence[str], groups: Sequence[TrainGroup] | None = None
-    ) -> torch.Tensor:
-        """Pair features of aligned (user, item) texts: ``[pairs, F]`` (``F = 0`` without pair priors).
-
-        Pass the training ``groups`` the pairs were flattened from (in order) so each positive
-        loses the co-occurrence counts its own group added to the table.
-        """
-        if not self.config.pair_features():
-            return torch.zeros(len(item_texts), 0)
-        own = None if groups is None else np.concatenate([self.pair_prior.own_counts(g) for g in groups])
-        return self.pair_prior.aligned(user_texts, item_texts, subtract=own)
-
-    def add_pair_prior(self, logits: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
-        """``logits + features · w`` with learned weights ``w``; ``logits`` unchanged without pair priors."""
-        if not self.config.pair_features():
-            return logits
-        return logits + features.to(logits.device, torch.float32) @ self.pair_prior_weight.to(logits.device)
+    def fit_statistics(self, groups: Sequence[TrainGroup]) -> None:
+        """Called by the engine with the training groups before the first step; the base class keeps nothing."""
 
     @classmethod
     def description(cls) -> str:
@@ -192,35 +143,73 @@ class Scorer(nn.Module):
         return next(self.parameters()).device
 
     def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        """The training loss; ``forward`` so that DDP synchronises gradients."""
-        return self.compute_loss(batch)
+        """The training loss; ``forward`` so that DDP synchronises gradients (the prior weights' too)."""
+        features = batch.pop(PRIOR_FEATURES, None)
+        offsets = None if features is None or self.priors is None else self.priors(features)
+        return self.compute_loss(batch, offsets)
+
+    def training_batch(self, groups: Sequence[TrainGroup]) -> dict[str, torch.Tensor]:
+        """What the engine's loader yields: :meth:`collate` plus the prior features, when priors are attached."""
+        batch = self.collate(groups)
+        if self.priors is not None:
+            batch[PRIOR_FEATURES] = self.priors.grid(groups)
+        return batch
 
     def collate(self, groups: Sequence[TrainGroup]) -> dict[str, torch.Tensor]:
         """Tokenize a list of training groups into one padded batch (with labels)."""
         raise NotImplementedError
 
-    def compute_loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        """The training loss of a collated batch."""
+    def compute_loss(self, batch: dict[str, torch.Tensor], offsets: torch.Tensor | None = None) -> torch.Tensor:
+        """The training loss of a collated batch.
+
+        Args:
+            batch: what :meth:`collate` returned.
+            offsets: ``None``, or a ``[groups, items]`` float tensor to add to the logits before
+                the loss: entry ``[g, j]`` is for group ``g``'s user with the ``j``-th item of the
+                batch (the groups' items concatenated in order). A scorer with one logit per
+                (group, own item) takes :func:`own_offsets`; one that scores every user against
+                every item in the batch adds the whole grid. This is how the priors train.
+        """
         raise NotImplementedError
 
     def forward_pairs(self, user_texts: Sequence[str], item_texts: Sequence[str]) -> torch.Tensor:
-        """Raw scores (logits) of aligned (user, item) text pairs, differentiable."""
+        """The scorer's logits of aligned (user, item) text pairs, differentiable, without priors."""
         raise NotImplementedError
 
     @torch.no_grad()
-    def score(self, user_texts: Sequence[str], item_texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
-        """Score aligned (user context, item) text pairs for ranking.
+    def score(
+        self,
+        user_texts: Sequence[str],
+        item_texts: Sequence[str],
+        batch_size: int | None = None,
+        *,
+        context_ids: Sequence[Sequence[str] | None] | None = None,
+        item_ids: Sequence[str | None] | None = None,
+    ) -> np.ndarray:
+        """Score aligned (user context, item) pairs for ranking: the scorer's logit plus the priors'.
 
         Args:
             user_texts: one user context per pair.
             item_texts: one item text per pair.
-            batch_size: pairs per forward pass.
+            batch_size: pairs (or texts) per forward pass; ``None`` for the scorer's default.
+            context_ids: per pair, the ids of the user's context items, for the id-keyed priors.
+            item_ids: per pair, the item's id, for the id-keyed priors. Without ids those priors
+                add 0 (the cold-start value); the lexical prior needs only the texts.
 
         Returns:
-            A float array of logits, one per pair; higher means more relevant.
+            A float32 array, one score per pair; higher means more relevant.
         """
         if len(user_texts) != len(item_texts):
             raise ValueError(f"{len(user_texts)} user texts but {len(item_texts)} item texts")
+        scores = np.asarray(self.score_texts(user_texts, item_texts, batch_size), dtype=np.float32)
+        if self.priors is not None:
+            scores = scores + self.priors.score(user_texts, item_texts, context_ids, item_ids)
+        return scores
+
+    @torch.no_grad()
+    def score_texts(self, user_texts: Sequence[str], item_texts: Sequence[str], batch_size: int | None = None) -> np.ndarray:
+        """The scorer's own logits of aligned text pairs, without priors (override to score faster)."""
+        batch_size = batch_size or 64
         was_training = self.training
         self.eval()
         out = np.empty(len(item_texts), dtype=np.float32)
@@ -258,17 +247,12 @@ class Scorer(nn.Module):
         """
 
     def head_state_dict(self) -> dict[str, torch.Tensor]:
-        """The scorer's own weights (everything outside ``backbone``) and its fitted prior tables."""
-        state = {k: v for k, v in self.state_dict().items() if not k.startswith("backbone.")}
-        return {**state, **self._prior_tables()}
+        """The scorer's own weights (everything outside ``backbone``), the prior weights included.
 
-    def _prior_tables(self) -> dict[str, torch.Tensor]:
-        tables = {}
-        if self.config.popularity_prior:
-            tables.update(prior_keys=self.prior_keys, prior_values=self.prior_values)
-        if self.config.pair_features():
-            tables.update(self.pair_prior.tables("pair_prior."))
-        return tables
+        The prior *tables* are not here: they are fitted data, saved once beside the head
+        (see :mod:`coldstart_peft.artifact`) and shared by every domain of a bank.
+        """
+        return {k: v for k, v in self.state_dict().items() if not k.startswith("backbone.")}
 
     def load_head_state_dict(self, state: dict[str, torch.Tensor]) -> None:
         """Restore the weights returned by :meth:`head_state_dict`."""
@@ -278,10 +262,9 @@ class Scorer(nn.Module):
                 f"scorer head weights do not match: expected {sorted(expected)}, found {sorted(state)}; "
                 "the adapter was saved by a different scorer or scorer version"
             )
-        if self.config.popularity_prior:  # the table's size is the training catalog's, not fixed
-            self.prior_keys = state["prior_keys"].detach().cpu().clone()
-            self.prior_values = state["prior_values"].detach().cpu().clone()
-        if self.config.pair_features():
-            self.pair_prior.load_tables(state, "pair_prior.")
-        tables = set(self._prior_tables())
-        self.load_state_dict({k: v for k, v in state.items() if k not in tables}, strict=False)
+        self.load_state_dict(state, strict=False)
+
+
+def own_offsets(offsets: torch.Tensor, group_index: torch.Tensor) -> torch.Tensor:
+    """From a ``[groups, items]`` offset grid, each item's offset for its own group's user: ``[items]``."""
+    return offsets[group_index.to(offsets.device), torch.arange(offsets.shape[1], device=offsets.device)]

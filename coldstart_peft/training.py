@@ -141,7 +141,7 @@ class TrainResult:
     history: list[dict[str, Any]]
     best: dict[str, Any] | None
     stopped_early: bool
-    calibration: dict[str, list[float]] | None = None
+    calibration: dict[str, float] | None = None
     precision: str = "fp32"
     setup_seconds: float = 0.0
     after_seconds: float = 0.0
@@ -158,7 +158,7 @@ def _param_groups(scorer: Scorer, config: TrainConfig, method: Method) -> list[d
     backbone, head, prior = [], [], []
     for name, parameter in scorer.named_parameters():
         if parameter.requires_grad:
-            if name in scorer.PRIOR_WEIGHTS:
+            if name.startswith("priors."):
                 prior.append(parameter)
             else:
                 (backbone if name.startswith("backbone.") else head).append(parameter)
@@ -273,10 +273,6 @@ def training_summary(method: str, result: TrainResult) -> str:
     return line
 
 
-def _has_priors(scorer: Scorer) -> bool:
-    return bool(getattr(scorer.config, "popularity_prior", False) or scorer.config.pair_features())
-
-
 def _agree(accelerator: Accelerator, loss: float, elapsed: float) -> tuple[list[float], float]:
     """Every process's loss and the main process's clock, the same on every process.
 
@@ -327,8 +323,11 @@ def train(
     accelerator = accelerator or make_accelerator(config)
     show = config.progress and accelerator.is_main_process
     setup_start = clock()
-    with phase(f"fitting priors on {len(train_groups):,} training groups", enabled=show and _has_priors(scorer)):
-        scorer.fit_prior(train_groups)
+    # Tables given already fitted (a bank's, shared by its domains) are kept as they are.
+    if scorer.priors is not None and not scorer.priors.fitted:
+        with phase(f"fitting priors on {len(train_groups):,} training groups", enabled=show):
+            scorer.priors.fit(train_groups)
+    scorer.fit_statistics(train_groups)
     # What the accelerator runs, which a caller's own accelerator may have decided.
     precision = {"no": "fp32"}.get(str(accelerator.mixed_precision), str(accelerator.mixed_precision))
     scoring_precision, scorer.precision = scorer.precision, precision  # validation scores as training computes
@@ -336,12 +335,12 @@ def train(
         sampler = LengthGroupedBatchSampler([scorer.padded_length(g) for g in train_groups], config.batch_size, config.seed)
         # The generator only keeps DataLoader from drawing its base seed from the global RNG
         # (which holds the dropout masks a resumed run must replay).
-        loader = DataLoader(list(train_groups), batch_sampler=sampler, collate_fn=scorer.collate,
+        loader = DataLoader(list(train_groups), batch_sampler=sampler, collate_fn=scorer.training_batch,
                             generator=torch.Generator().manual_seed(config.seed))  # fmt: skip
     else:
         sampler = None
         loader = DataLoader(
-            list(train_groups), batch_size=config.batch_size, shuffle=True, collate_fn=scorer.collate,
+            list(train_groups), batch_size=config.batch_size, shuffle=True, collate_fn=scorer.training_batch,
             generator=torch.Generator().manual_seed(config.seed),
         )  # fmt: skip
     total_steps = plan_steps(len(train_groups), config, accelerator.num_processes)

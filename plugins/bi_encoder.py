@@ -70,11 +70,6 @@ class BiEncoderConfig(ScorerConfig):
             raise ConfigError(f"temperature must be positive, got {self.temperature}")
         if self.item_tower not in ("shared", "frozen"):
             raise ConfigError(f"item_tower must be 'shared' or 'frozen', got {self.item_tower!r}")
-        if self.pair_features() and self.item_tower == "frozen" and self.memory_negatives and self.in_batch_negatives:
-            raise ConfigError(
-                "pair priors (lexical_prior, cooccurrence_prior) are not computed against the frozen tower's "
-                "item memory; set memory_negatives=false or item_tower=shared"
-            )
 
 
 class BiEncoder(Scorer):
@@ -96,7 +91,6 @@ class BiEncoder(Scorer):
             object.__setattr__(self, "_item_encoder", copy.deepcopy(backbone).eval().requires_grad_(False))
             self._memory_rows: dict[str, int] = {}
             self._memory = torch.zeros(0, self._dim())
-            self._memory_prior = torch.zeros(0)
 
     @contextlib.contextmanager
     def frozen(self):
@@ -174,11 +168,18 @@ class BiEncoder(Scorer):
             start = len(self._memory_rows)
             self._memory_rows.update((t, start + i) for i, t in enumerate(fresh))
             self._memory = torch.cat([self._memory, vectors])
-            self._memory_prior = torch.cat([self._memory_prior, self.prior_features(fresh)])
         return torch.tensor([self._memory_rows[t] for t in texts], dtype=torch.long)
 
-    def fit_prior(self, groups: Sequence[TrainGroup]) -> None:
-        super().fit_prior(groups)
+    def priors_unsupported(self) -> str | None:
+        if self._memory_logits():
+            return ("the frozen item tower's memory negatives are columns the priors have no features for; "
+                    "set memory_negatives=false or item_tower=shared")  # fmt: skip
+        return None
+
+    def _memory_logits(self) -> bool:
+        return self.config.item_tower == "frozen" and self.config.memory_negatives and self.config.in_batch_negatives
+
+    def fit_statistics(self, groups: Sequence[TrainGroup]) -> None:
         # Sampling-bias correction (Yi et al., RecSys 2019): an item's chance of being a column of
         # a batch is its share of the positives plus its share of the uniformly drawn negatives.
         # Uncorrected, popular items are over-represented as negatives, so the model (and the
@@ -186,8 +187,6 @@ class BiEncoder(Scorer):
         self._positive_counts = Counter(t for g in groups for t, y in zip(g.item_texts, g.labels) if y > 0.5)
         self._n_positives = max(1, sum(self._positive_counts.values()))
         self._n_items = max(1, len({t for g in groups for t in g.item_texts}))
-        if self.config.item_tower == "frozen":  # the remembered items' priors came from the old table
-            self._memory_prior = self.prior_features(list(self._memory_rows))
 
     def _encode(self, texts: Sequence[str], batch_size: int, progress: bool, encoder: nn.Module | None = None) -> torch.Tensor:
         from tqdm.auto import tqdm
@@ -229,15 +228,13 @@ class BiEncoder(Scorer):
         batch = {f"user:{k}": v for k, v in users.items()}
         if self.config.item_tower == "frozen":
             batch["item_rows"] = self._item_rows(items)  # embeds new items here, without gradients
-            batch["memory"], batch["memory_prior"] = self._memory, self._memory_prior
+            batch["memory"] = self._memory
         else:
             batch.update(self._tokenize_blocks(items, "item:"))
         batch["positive_index"] = torch.tensor(positives)
         batch["text_key"] = torch.tensor(keys)
         batch["group_index"] = torch.tensor([g for g, group in enumerate(groups) for _ in group.item_texts])
         batch["labels"] = torch.tensor([y for g in groups for y in g.labels], dtype=torch.float32)
-        batch["prior"] = self.prior_features(items)
-        batch["pair_prior"] = self.pair_prior_grid(groups, items)
         batch["log_q"] = self._log_q(groups, items)
         return batch
 
@@ -281,18 +278,19 @@ class BiEncoder(Scorer):
         expected = [n_positive * counts.get(t, 0) / self._n_positives + n_negative / self._n_items for t in items]
         return torch.tensor(expected, dtype=torch.float32).clamp(min=1e-12).log()
 
-    def compute_loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    def compute_loss(self, batch: dict[str, torch.Tensor], offsets: torch.Tensor | None = None) -> torch.Tensor:
         users = self._embed({k[5:]: v for k, v in batch.items() if k.startswith("user:")})
-        if "memory" in batch and self.config.memory_negatives and self.config.in_batch_negatives:
+        if self._memory_logits():
             # Each remembered item is one column, so a positive is never also counted as a negative.
-            logits = self.add_prior(self.scale * users @ batch["memory"].T, batch["memory_prior"][None, :])
+            logits = self.scale * users @ batch["memory"].T
             return F.cross_entropy(logits, batch["item_rows"][batch["positive_index"]])
         if "memory" in batch:
             items = batch["memory"][batch["item_rows"]]
         else:
             items = self._embed_blocks(batch, "item:")
-        logits = self.add_prior(self.scale * users @ items.T, batch["prior"][None, :])
-        logits = self.add_pair_prior(logits, batch["pair_prior"]) - batch["log_q"][None, :].to(logits.device)
+        logits = self.scale * users @ items.T - batch["log_q"][None, :].to(users.device)
+        if offsets is not None:  # every user against every item of the batch: the whole grid
+            logits = logits + offsets
         positive = batch["positive_index"]
         keys = batch["text_key"]
         # The same item text elsewhere in the batch is not a negative for this user.
@@ -311,14 +309,12 @@ class BiEncoder(Scorer):
             items = self._memory[rows].to(self.device)
         else:
             items = self._embed({k: v.to(self.device) for k, v in self._tokenize(item_texts).items()})
-        logits = self.add_prior(self.scale * (users * items).sum(-1), self.prior_features(item_texts))
-        return self.add_pair_prior(logits, self.pair_prior_features(user_texts, item_texts))
+        return self.scale * (users * items).sum(-1)
 
     @torch.no_grad()
-    def score(self, user_texts: Sequence[str], item_texts: Sequence[str], batch_size: int = 128) -> np.ndarray:
+    def score_texts(self, user_texts: Sequence[str], item_texts: Sequence[str], batch_size: int | None = None) -> np.ndarray:
         """Score aligned pairs, embedding each distinct text once (ranking reuses them a lot)."""
-        if len(user_texts) != len(item_texts):
-            raise ValueError(f"{len(user_texts)} user texts but {len(item_texts)} item texts")
+        batch_size = batch_size or 128
         unique_users = list(dict.fromkeys(user_texts))
         unique_items = list(dict.fromkeys(item_texts))
         u = self.encode(unique_users, batch_size)
@@ -327,9 +323,7 @@ class BiEncoder(Scorer):
         item_pos = {t: i for i, t in enumerate(unique_items)}
         ui = torch.tensor([user_pos[t] for t in user_texts], dtype=torch.long)
         ii = torch.tensor([item_pos[t] for t in item_texts], dtype=torch.long)
-        similarity = self.scale.detach().float().cpu() * (u[ui] * v[ii]).sum(-1)
-        logits = self.add_prior(similarity, self.prior_features(item_texts))
-        return self.add_pair_prior(logits, self.pair_prior_features(user_texts, item_texts)).detach().numpy()
+        return (self.scale.detach().float().cpu() * (u[ui] * v[ii]).sum(-1)).numpy()
 
 
 @hookimpl

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from coldstart_peft import ConfigError, Scorer, ScorerConfig, TrainGroup, hookimpl, ranking_loss
+from coldstart_peft import ConfigError, Scorer, ScorerConfig, TrainGroup, hookimpl, own_offsets, ranking_loss
 from coldstart_peft.losses import LOSSES
 
 
@@ -88,8 +88,6 @@ class CrossEncoder(Scorer):
         batch = dict(self._tokenize(users, items))
         batch["labels"] = torch.tensor([y for g in groups for y in g.labels], dtype=torch.float32)
         batch["group_index"] = torch.tensor([i for i, g in enumerate(groups) for _ in g.item_texts])
-        batch["prior"] = self.prior_features(items)
-        batch["pair_prior"] = self.pair_prior_features(users, items, groups=groups)
         return batch
 
     def _logits(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -109,15 +107,16 @@ class CrossEncoder(Scorer):
         cosine = nn.functional.cosine_similarity(user.float(), item.float(), dim=-1)
         return self.log_scale.exp() * cosine + linear
 
-    def compute_loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        inputs = {k: v for k, v in batch.items() if k not in ("labels", "group_index", "prior", "pair_prior")}
-        logits = self.add_pair_prior(self.add_prior(self._logits(inputs), batch["prior"]), batch["pair_prior"])
+    def compute_loss(self, batch: dict[str, torch.Tensor], offsets: torch.Tensor | None = None) -> torch.Tensor:
+        inputs = {k: v for k, v in batch.items() if k not in ("labels", "group_index")}
+        logits = self._logits(inputs)
+        if offsets is not None:  # one logit per (group, own item): the grid's own-group entries
+            logits = logits + own_offsets(offsets, batch["group_index"])
         return ranking_loss(self.config.loss, logits, batch["labels"], batch["group_index"])
 
     def forward_pairs(self, user_texts: Sequence[str], item_texts: Sequence[str]) -> torch.Tensor:
         inputs = {k: v.to(self.device) for k, v in self._tokenize(user_texts, item_texts).items()}
-        logits = self.add_prior(self._logits(inputs), self.prior_features(item_texts))
-        return self.add_pair_prior(logits, self.pair_prior_features(user_texts, item_texts))
+        return self._logits(inputs)
 
 
 def _align(values: torch.Tensor, hidden: torch.Tensor, fill: int = 1) -> torch.Tensor:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
-from coldstart_peft import TrainConfig, apply_method, build_scorer, create_host, load_adapter, save_adapter, train
+from coldstart_peft import ConfigError, TrainConfig, apply_method, build_scorer, create_host, load_adapter, save_adapter, train
+from coldstart_peft.priors import Priors
 
 HOST = create_host(load_entrypoints=False)
-FROZEN = {"max_length": 48, "item_tower": "frozen", "popularity_prior": True}
+FROZEN = {"max_length": 48, "item_tower": "frozen"}
 
 
 def _trained(tiny_base, toy_task, steps=30, probe=None):
@@ -45,7 +47,7 @@ def test_items_keep_base_embeddings_while_users_learn(small_pretrained_base, toy
 
 def test_every_remembered_item_is_a_negative(tiny_base, toy_task):
     scorer = build_scorer("bi-encoder", tiny_base, FROZEN, host=HOST)
-    scorer.fit_prior(toy_task[0])
+    scorer.fit_statistics(toy_task[0])
     first = scorer.collate(toy_task[0][:4])
     second = scorer.collate(toy_task[0][4:8])
     assert len(second["memory"]) > len(first["memory"]), "new items join the memory"
@@ -55,9 +57,13 @@ def test_every_remembered_item_is_a_negative(tiny_base, toy_task):
     assert [texts[int(r)] for r in positives] == [next(t for t, y in zip(g.item_texts, g.labels) if y > 0.5) for g in toy_task[0][4:8]]
     logits_needed = scorer.compute_loss(second)
     assert torch.isfinite(logits_needed)
-    # The prior of remembered items follows a refitted table.
-    scorer.fit_prior(toy_task[0][:1])
-    assert torch.equal(scorer._memory_prior, scorer.prior_features(texts))
+
+
+def test_memory_negatives_refuse_priors_and_name_the_way_out(tiny_base):
+    scorer = build_scorer("bi-encoder", tiny_base, FROZEN, host=HOST)
+    with pytest.raises(ConfigError, match="memory_negatives=false"):
+        scorer.attach_priors(Priors())
+    assert scorer.priors is None
 
 
 def test_round_trip_keeps_scores_and_saves_no_item_tower(tiny_base, toy_task, tmp_path):

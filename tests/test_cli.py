@@ -10,7 +10,7 @@ from peft import PeftModel
 from coldstart_peft.backbone import default_model_path
 from coldstart_peft.cli import main
 from coldstart_peft.labeled_pairs import write_pairs
-from coldstart_peft.scorer import PRIOR_FLAGS
+from coldstart_peft.priors import FEATURES
 
 pytestmark = pytest.mark.filterwarnings("ignore::FutureWarning")
 
@@ -70,8 +70,8 @@ def test_train_on_dataset_split_then_evaluate_the_adapter_on_the_same_split(tmp_
     assert facts["validation"]["step"] >= 1
     # Unset flags give the benchmark's winning recipe: bi-encoder, three priors, calibrated weights.
     assert manifest["scorer"] == "bi-encoder"
-    assert all(manifest["scorer_config"][flag] for flag in PRIOR_FLAGS)
-    assert set(facts["calibration"]) == {"prior_weight", "pair_prior_weight"}
+    assert manifest["priors"]["features"] == list(FEATURES) and (out / "prior_tables.safetensors").is_file()
+    assert set(facts["calibration"]) == set(FEATURES)
 
     code = main(["evaluate", "--adapter", str(out), *data])
     assert code == 0

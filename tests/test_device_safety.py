@@ -11,6 +11,7 @@ import pytest
 from transformers import masking_utils
 
 from coldstart_peft import apply_method, build_scorer, create_host
+from coldstart_peft.priors import Priors
 from coldstart_peft.recipes import FitSettings
 
 HOST = create_host(load_entrypoints=False)
@@ -19,21 +20,21 @@ HOST = create_host(load_entrypoints=False)
 @pytest.mark.parametrize("scorer_name", ["bi-encoder", "cross-encoder"])
 def test_default_recipe_runs_on_a_non_cpu_device(scorer_name, tiny_base, toy_task, monkeypatch):
     groups = toy_task[0][:8]
-    settings = FitSettings(scorer=scorer_name).scorer_settings()
-    scorer = build_scorer(scorer_name, tiny_base, {**settings, "max_length": 32}, host=HOST)
+    scorer = build_scorer(scorer_name, tiny_base, {"max_length": 32}, host=HOST)
+    scorer.attach_priors(Priors(FitSettings(scorer=scorer_name).prior_features()))
     apply_method(scorer, HOST.method("lora")())
-    scorer.fit_prior(toy_task[0])
+    scorer.priors.fit(toy_task[0])
     # transformers peeks at the attention mask's values to skip building it; on meta there are none.
     monkeypatch.setattr(masking_utils, "_ignore_bidirectional_mask_sdpa", lambda *args, **kwargs: False)
     scorer.to("meta")
     assert scorer.device.type == "meta"
-    batch = {k: v.to("meta") for k, v in scorer.collate(groups).items()}
-    loss = scorer.compute_loss(batch)
+    batch = {k: v.to("meta") for k, v in scorer.training_batch(groups).items()}
+    loss = scorer(batch)
     assert loss.device.type == "meta" and loss.dim() == 0
     users = [g.user_text for g in groups]
     items = [g.item_texts[0] for g in groups]
     logits = scorer.forward_pairs(users, items)
     assert logits.device.type == "meta" and logits.shape == (len(items),)
     # The tables stayed on the CPU with their values, ready for the next batch.
-    assert scorer.prior_features(items).device.type == "cpu"
-    assert scorer.pair_prior_features(users, items).abs().sum() > 0
+    assert all(t.device.type == "cpu" for t in scorer.priors.tables.state().values())
+    assert scorer.priors.pairs(users, items).abs().sum() > 0

@@ -9,7 +9,7 @@ from coldstart_peft.cli.options import fit_settings_from_args
 from coldstart_peft.errors import ConfigError
 from coldstart_peft.host import default_host
 from coldstart_peft.recipes import FitSettings, sampled_negatives
-from coldstart_peft.scorer import PRIOR_FLAGS
+from coldstart_peft.priors import FEATURES
 
 
 def test_unset_negatives_come_from_the_scorer_and_a_set_count_wins():
@@ -17,13 +17,14 @@ def test_unset_negatives_come_from_the_scorer_and_a_set_count_wins():
     for scorer in default_host().scorers.names():
         assert sampled_negatives(FitSettings(scorer=scorer)) == default_host().scorer(scorer).default_negatives
     assert sampled_negatives(FitSettings(n_negatives=3)) == 3
-    assert FitSettings(priors=True).scorer_settings() == dict.fromkeys(PRIOR_FLAGS, True)
+    assert FitSettings(priors=True).prior_features() == FEATURES
 
 
-def test_an_explicit_scorer_setting_wins_over_the_priors_switch():
-    settings = FitSettings(priors=False, scorer_config={"lexical_prior": True, "max_length": 64})
-    assert settings.scorer_settings() == {"popularity_prior": False, "lexical_prior": True,
-                                          "cooccurrence_prior": False, "max_length": 64}  # fmt: skip
+def test_priors_resolve_to_features_in_order_and_unknown_ones_are_refused():
+    assert FitSettings(priors=False).prior_features() == ()
+    assert FitSettings(priors=["cooccurrence", "popularity"]).prior_features() == ("popularity", "cooccurrence")
+    with pytest.raises(ConfigError, match="popularity, lexical, cooccurrence"):
+        FitSettings(priors=["populraity"]).prior_features()
 
 
 def _train_args(*flags):
@@ -35,7 +36,9 @@ def test_train_flags_map_onto_the_recipe():
     assert defaults.priors and defaults.calibration_users == FitSettings.calibration_users
     assert defaults.n_negatives is None and defaults.scorer == "bi-encoder"
     off = fit_settings_from_args(_train_args("--no-priors", "--calibration-users", "0", "--train-negatives", "2"))
-    assert off.scorer_settings() == dict.fromkeys(PRIOR_FLAGS, False)
+    assert off.prior_features() == ()
+    some = fit_settings_from_args(_train_args("--priors", "lexical,popularity"))
+    assert some.prior_features() == ("popularity", "lexical")
     assert off.calibration_users == 0 and off.n_negatives == 2
 
 

@@ -9,10 +9,11 @@ import torch
 
 from coldstart_peft import TrainConfig, apply_method, build_scorer, create_host, train
 from coldstart_peft import training as engine
+from coldstart_peft.priors import Priors
 from coldstart_peft.schedule import SCHEDULES, lr_factor, progress
 
 HOST = create_host(load_entrypoints=False)
-RECIPE = {"max_length": 32, "popularity_prior": True, "lexical_prior": True, "cooccurrence_prior": True}
+RECIPE = {"max_length": 32}
 
 
 def test_the_curve_warms_up_then_decays_to_zero():
@@ -39,6 +40,7 @@ def _run(tiny_base, toy_task, monkeypatch, **config):
     """Train the default recipe's scorer, recording every group's lr and the clock at each step."""
     torch.manual_seed(0)
     scorer = build_scorer("bi-encoder", tiny_base, RECIPE, host=HOST)
+    scorer.attach_priors(Priors())  # the default recipe's three parameter groups: adapter, head, priors
     method = HOST.method("lora")()
     apply_method(scorer, method, total_steps=30)
     seen: list[tuple[float, list[float]]] = []

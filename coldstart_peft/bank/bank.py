@@ -27,10 +27,13 @@ from coldstart_peft.assembly import build_scorer
 from coldstart_peft.bank.fallback import FallbackConfig, Route, nearest_weights
 from coldstart_peft.bank.layout import BASE, GLOBAL, GLOBAL_FOLDER, copy_adapter, folder_for, read_manifest, slugify, write_manifest
 from coldstart_peft.bank.mixed import score_mixed
+from coldstart_peft.bank.prior_tables import share_tables
 from coldstart_peft.bank.slots import HeadSlots, make_slots
 from coldstart_peft.errors import AdapterError, ConfigError, CorruptAdapterError, FingerprintMismatchError, UnknownNameError
 from coldstart_peft.host import PluginHost, default_host
 from coldstart_peft.method import Method
+from coldstart_peft.priors import Priors, PriorTables
+from coldstart_peft.priors.storage import migrate_scorer_config, priors_from_manifest
 from coldstart_peft.scorer import Scorer
 
 
@@ -71,6 +74,8 @@ class AdapterBank:
         self._routes: dict[str | None, Route] = {}
         self._counter = 0
         self._cold = {e["name"]: e for e in manifest.get("domains", []) if e.get("status") != "trained"}
+        self._tables: dict[str, PriorTables] = {}  # adapter name -> its prior tables (shared objects)
+        self._by_digest: dict[str, PriorTables] = {}
 
     @classmethod
     def load(
@@ -98,7 +103,9 @@ class AdapterBank:
         method = host.method(manifest["method"])(manifest["method_config"])
         recorded = manifest["base_model"]
         scorer = build_scorer(manifest["scorer"], base_model if base_model is not None else recorded["name_or_path"],
-                              manifest["scorer_config"], host)  # fmt: skip
+                              migrate_scorer_config(manifest["scorer_config"], root), host)  # fmt: skip
+        if manifest.get("priors"):  # before the head slots are made: the prior weights are part of each head
+            scorer.attach_priors(Priors(manifest["priors"]["features"]))
         if scorer.base_fingerprint != recorded["fingerprint"]:
             raise FingerprintMismatchError(
                 f"the bank {root} was trained on base model {recorded['name_or_path']!r} (fingerprint "
@@ -158,9 +165,14 @@ class AdapterBank:
             if manifest[key] != mine:
                 raise AdapterError(f"adapter {folder} uses {key} {manifest[key]!r} but the bank uses {mine!r}; "
                                    "a bank holds adapters of one method and scorer")  # fmt: skip
-        if manifest["scorer_config"] != self.scorer.config.to_dict():
+        if migrate_scorer_config(manifest["scorer_config"], folder) != self.scorer.config.to_dict():
             raise AdapterError(f"adapter {folder} was trained with scorer settings {manifest['scorer_config']}, "
                                f"the bank's are {self.scorer.config.to_dict()}; retrain it with the bank's settings")  # fmt: skip
+        mine = list(self.scorer.priors.features) if self.scorer.priors is not None else None
+        theirs = (manifest.get("priors") or {}).get("features")
+        if mine != theirs:
+            raise AdapterError(f"adapter {folder} was trained with prior features {theirs}, the bank's are {mine}; "
+                               "a bank holds adapters composed with the same priors: retrain it with the bank's")  # fmt: skip
         return manifest
 
     def _read_weights(self, folder: Path) -> tuple[dict[str, torch.Tensor], dict[str, dict[str, torch.Tensor]]]:
@@ -182,12 +194,29 @@ class AdapterBank:
         self._counter += 1
         return f"{'global' if domain == GLOBAL else slugify(domain)}__{self._counter}"
 
+    def _read_tables(self, folder: Path) -> PriorTables | None:
+        """The prior tables of the adapter in ``folder``: its own file or the bank root's, read once per digest."""
+        entry = read_adapter_manifest(folder).get("priors")
+        known = self._by_digest.get(entry["tables"]) if isinstance(entry, dict) and isinstance(entry.get("tables"), str) else None
+        priors = priors_from_manifest(entry, folder, read_safetensors, tables=known, shared_root=self.root)
+        if priors is None:
+            return None
+        return self._by_digest.setdefault(priors.tables.digest(), priors.tables)
+
     def _attach(self, folder: Path, domain: str) -> str:
         """Validate ``folder`` completely, then load it on the model; return its adapter name."""
         head, weights = self._read_weights(folder)
+        tables = self._read_tables(folder)
         name = self._slots.attach(self._new_name(domain), folder, weights)
         self._heads.put(name, head)
+        if tables is not None:
+            self._tables[name] = tables
         return name
+
+    def _drop(self, name: str) -> None:
+        """Forget everything kept for adapter ``name`` (already detached from the model)."""
+        self._heads.states.pop(name, None)
+        self._tables.pop(name, None)
 
     def _register(self, domain: str, folder: Path, lazy: bool) -> None:
         folder = recover_folder(folder)
@@ -225,6 +254,9 @@ class AdapterBank:
                     by_name = {self._name_of(d): w for d, w in parts.items()}
                     self._slots.combine(name, by_name)
                     self._heads.blend(name, by_name)
+                    heaviest = max(by_name, key=by_name.get)  # blended weights, the main part's tables
+                    if heaviest in self._tables:
+                        self._tables[name] = self._tables[heaviest]
                     return Route(name, "nearest", tuple(sorted(parts.items())))
             if step == "base":
                 return Route(BASE, "base")
@@ -260,8 +292,9 @@ class AdapterBank:
     def score(
         self, user_texts: Sequence[str], item_texts: Sequence[str],
         domains: str | None | Sequence[str | None] = None, batch_size: int = 64, mixed: bool | None = None,
+        *, context_ids: Sequence[Sequence[str] | None] | None = None, item_ids: Sequence[str | None] | None = None,
     ) -> np.ndarray:  # fmt: skip
-        """Score aligned (user context, item) pairs, each under its domain's adapter.
+        """Score aligned (user context, item) pairs, each under its domain's adapter and prior weights.
 
         Args:
             user_texts: one user context per pair.
@@ -271,9 +304,12 @@ class AdapterBank:
             mixed: ``True`` scores pairs of different domains in the same batches (methods with
                 ``supports_mixed_batches``); ``False`` groups pairs by domain; ``None`` picks
                 mixed where the method supports it.
+            context_ids: per pair, the ids of the user's context items (for id-keyed priors).
+            item_ids: per pair, the item's id (for id-keyed priors).
 
         Returns:
-            One score per pair; the same numbers whichever way the pairs are batched.
+            One score per pair; the same numbers whichever way the pairs are batched, and for a
+            domain the same as its adapter loaded alone (:func:`~coldstart_peft.artifact.load_adapter`).
         """
         if len(user_texts) != len(item_texts):
             raise ValueError(f"{len(user_texts)} user texts but {len(item_texts)} item texts")
@@ -284,20 +320,34 @@ class AdapterBank:
         if mixed and not self._slots.mixed:
             raise ConfigError(f"method {self.method.name!r} cannot mix adapters in one batch; score with mixed=False")
         if (mixed or (mixed is None and self._slots.mixed)) and len(distinct) > 1:
-            return score_mixed(self.scorer, user_texts, item_texts, keys, self._activate_key,
-                               self._heads.activate, batch_size)  # fmt: skip
-        out = np.empty(len(item_texts), dtype=np.float32)
-        for key in distinct:
+            out = score_mixed(self.scorer, user_texts, item_texts, keys, self._activate_key,
+                              self._heads.activate, batch_size)  # fmt: skip
+        else:
+            out = np.empty(len(item_texts), dtype=np.float32)
+            for key in distinct:
+                rows = [i for i, k in enumerate(keys) if k == key]
+                self._activate_key(key)
+                out[rows] = self.scorer.score_texts([user_texts[i] for i in rows], [item_texts[i] for i in rows], batch_size)
+        priors = self.scorer.priors
+        for key in distinct:  # each route's own prior weights over its tables; the bare base model has none
+            if priors is None or key not in self._tables:
+                continue
             rows = [i for i, k in enumerate(keys) if k == key]
-            self._activate_key(key)
-            out[rows] = self.scorer.score([user_texts[i] for i in rows], [item_texts[i] for i in rows], batch_size)
+            self._heads.activate(key)
+            priors.tables = self._tables[key]
+            out[rows] += priors.score([user_texts[i] for i in rows], [item_texts[i] for i in rows],
+                                      None if context_ids is None else [context_ids[i] for i in rows],
+                                      None if item_ids is None else [item_ids[i] for i in rows])  # fmt: skip
         return out
 
     def rank(self, user_text: str, candidates: Sequence[str], domain: str | None | Sequence[str | None] = None,
-             batch_size: int = 64) -> Ranking:  # fmt: skip
+             batch_size: int = 64, *, context_ids: Sequence[str] | None = None,
+             candidate_ids: Sequence[str] | None = None) -> Ranking:  # fmt: skip
         """Rank ``candidates`` for one user; ``domain`` is one domain or one per candidate."""
         per_pair = self._per_pair(domain, len(candidates))
-        scores = self.score([user_text] * len(candidates), list(candidates), per_pair, batch_size)
+        scores = self.score([user_text] * len(candidates), list(candidates), per_pair, batch_size,
+                            context_ids=None if context_ids is None else [context_ids] * len(candidates),
+                            item_ids=candidate_ids)  # fmt: skip
         order = sorted(range(len(candidates)), key=lambda i: -scores[i])
         return Ranking(order, scores, [self.route(d) for d in per_pair])
 
@@ -339,6 +389,7 @@ class AdapterBank:
             folder = folder_for(self.manifest, domain)
             try:
                 copy_adapter(path, self.root / folder)
+                share_tables(self.root, self.root / folder)
             except BaseException:
                 self._slots.detach(name)
                 raise
@@ -349,7 +400,7 @@ class AdapterBank:
         self._forget_routes()
         if old is not None:
             self._slots.detach(old)
-            self._heads.states.pop(old, None)
+            self._drop(old)
         return self.route(domain)
 
     def remove(self, domain: str, persist: bool = False) -> None:
@@ -366,7 +417,7 @@ class AdapterBank:
         self._forget_routes()
         if name is not None:
             self._slots.detach(name)
-            self._heads.states.pop(name, None)
+            self._drop(name)
         if persist and self.root is not None:
             self.manifest["domains"] = [d for d in self.manifest["domains"] if d["name"] != domain]
             write_manifest(self.root, self.manifest)
@@ -386,7 +437,7 @@ class AdapterBank:
         for route in self._routes.values():
             if route.reason == "nearest":
                 self._slots.detach(route.key)
-                self._heads.states.pop(route.key, None)
+                self._drop(route.key)
         self._routes.clear()
 
     # -- single-domain fast path ---------------------------------------------------------
@@ -409,5 +460,10 @@ class AdapterBank:
             self.scorer.backbone = original
         clone.backbone = backbone
         clone.load_head_state_dict(self._heads.states[route.key])
+        if clone.priors is not None:
+            if route.key in self._tables:
+                clone.priors.tables = self._tables[route.key]
+            else:  # the bare base model's route has no priors
+                clone.attach_priors(None)
         clone.eval()
         return clone

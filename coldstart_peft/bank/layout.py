@@ -4,7 +4,9 @@ Layout of a bank root::
 
     manifest.json           base model, method, scorer, every domain with its counts and metrics
     _global/                the shared global adapter (optional; the fallback of cold domains)
-    <domain-slug>/          one folder per trained domain, exactly as ``save_adapter`` writes it
+    <domain-slug>/          one folder per trained domain, as ``save_adapter`` writes it, minus
+                            its prior tables
+    priors/<digest>.safetensors   prior tables, once per distinct set (see bank/prior_tables.py)
 
 Domain names are free text ("Tools & Accessories"), folder names are slugs of them
 ("tools-accessories"); the manifest keeps both. Slugs only use ``[a-z0-9-]``, so the
@@ -83,6 +85,7 @@ def new_manifest(scorer, method, extra: dict[str, Any] | None = None) -> dict[st
         "method_config": method.config.to_dict(),
         "scorer": scorer.name,
         "scorer_config": scorer.config.to_dict(),
+        "priors": {"features": list(scorer.priors.features)} if scorer.priors is not None else None,
         "supports_mixed_batches": bool(method.supports_mixed_batches),
         "supports_merge": bool(method.supports_merge),
         "global": None,

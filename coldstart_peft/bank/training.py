@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from coldstart_peft.bank.writer import BankWriter
+from coldstart_peft.calibration import calibrate_priors
 from coldstart_peft.data.pairs import training_groups
 from coldstart_peft.data.splits import ColdStartSplit
 from coldstart_peft.data.text import TextSerializer
@@ -96,9 +97,7 @@ def train_per_domain(
         >>> train_per_domain(split, "runs/beauty-bank", FitSettings(max_groups=2000),
         ...                  PerDomainSettings(max_groups_per_domain=500))
     """
-    # The bank swaps each domain's head in, and prior tables differ in size from domain to
-    # domain, so these adapters train without the priors that one adapter gets by default.
-    settings = dataclasses.replace(settings or FitSettings(), priors=False)
+    settings = settings or FitSettings()
     per_domain = per_domain or PerDomainSettings()
     per_domain.validate()
     train_config = dataclasses.replace(train_config or TrainConfig())
@@ -115,26 +114,35 @@ def train_per_domain(
     for case in valid_all:
         valid_by_domain[case.domain].append(case)
 
-    def fit(train_groups, valid, start=None):
+    calibration_all = split.ranking_cases("valid", serializer)
+
+    def fit(train_groups, valid, start=None, calibration=()):
         if start is None:
             scorer, _, accelerator = build_for_training(settings, train_config, len(train_groups), host)
         else:
             accelerator = make_accelerator(train_config)
-            scorer = copy.deepcopy(start)  # train() unwrapped the global run's model, so it prepares afresh
+            # train() unwrapped the global run's model, so it prepares afresh. The copy keeps the
+            # global prior tables (train() never refits fitted ones): every domain shares them
+            # and learns its own prior weights.
+            scorer = copy.deepcopy(start)
         result = train(scorer, scorer.method, train_groups, valid or None, train_config, accelerator=accelerator)
+        if calibration and scorer.priors is not None:
+            with scorer.frozen():
+                result.calibration = calibrate_priors(scorer, calibration)
         return scorer, result
 
     started = time.perf_counter()
     global_groups = _sample(groups, settings.max_groups, train_config.seed)
     global_valid = valid_all[: settings.valid_users]
-    global_scorer, result = fit(global_groups, global_valid)
+    global_scorer, result = fit(global_groups, global_valid, calibration=calibration_all[: settings.calibration_users])
     writer = BankWriter(root, global_scorer, training={
         "split": split.kind, "split_fingerprint": split.fingerprint(), "dataset": split.dataset.name,
         "fit": dataclasses.asdict(settings), "per_domain": dataclasses.asdict(per_domain),
         "train_config": {k: v for k, v in dataclasses.asdict(train_config).items() if k != "progress"},
     })  # fmt: skip
     writer.save_global(global_scorer, _means(result.best and result.best["summary"]), train_groups=len(global_groups),
-                       valid_cases=len(global_valid), train_seconds=round(result.seconds, 1))  # fmt: skip
+                       valid_cases=len(global_valid), train_seconds=round(result.seconds, 1),
+                       calibration=result.calibration)  # fmt: skip
     log(f"global: {len(global_groups)} groups, {result.steps} steps, {result.seconds:.0f}s")
     for domain in wanted:
         available = by_domain.get(domain, [])
@@ -148,10 +156,13 @@ def train_per_domain(
             log(f"{domain}: {len(available)} groups < {per_domain.min_groups}, falls back to the global adapter")
             continue
         chosen = _sample(available, per_domain.max_groups_per_domain, train_config.seed)
-        scorer, result = fit(chosen, valid, start=global_scorer if per_domain.from_global else None)
+        # Calibrated on this domain's validation users only: the weights that rank its candidates.
+        domain_calibration = [c for c in calibration_all if c.domain == domain][: settings.calibration_users]
+        scorer, result = fit(chosen, valid, start=global_scorer if per_domain.from_global else None,
+                             calibration=domain_calibration)  # fmt: skip
         metrics = _means(result.best and result.best["summary"])
         writer.save_domain(domain, scorer, metrics, train_groups=len(chosen), train_seconds=round(result.seconds, 1),
-                           from_global=per_domain.from_global, **facts)  # fmt: skip
+                           from_global=per_domain.from_global, calibration=result.calibration, **facts)  # fmt: skip
         log(f"{domain}: {len(chosen)} groups, {result.steps} steps, {result.seconds:.0f}s, valid {metrics}")
     writer.manifest["training"]["seconds"] = round(time.perf_counter() - started, 1)
     writer.save_manifest()

@@ -12,6 +12,7 @@ from typing import Any
 
 from coldstart_peft.artifact import adapter_bytes, save_adapter
 from coldstart_peft.bank.layout import GLOBAL_FOLDER, folder_for, new_manifest, read_manifest, write_manifest
+from coldstart_peft.bank.prior_tables import share_tables
 from coldstart_peft.errors import AdapterError
 from coldstart_peft.scorer import Scorer
 
@@ -58,6 +59,7 @@ class BankWriter:
     def save_global(self, scorer: Scorer, metrics: Mapping[str, Any] | None = None, **facts: Any) -> Path:
         """Save the shared global adapter to ``<root>/_global`` and record it."""
         folder = save_adapter(scorer, self.root / GLOBAL_FOLDER, metrics=dict(metrics or {}), extra={"role": "global"})
+        share_tables(self.root, folder)
         self.manifest["global"] = {"folder": GLOBAL_FOLDER, "bytes": adapter_bytes(folder), "metrics": dict(metrics or {}), **facts}
         write_manifest(self.root, self.manifest)
         return folder
@@ -73,6 +75,7 @@ class BankWriter:
         """
         folder_name = folder_for(self.manifest, name)
         folder = save_adapter(scorer, self.root / folder_name, metrics=dict(metrics or {}), extra={"domain": name})
+        share_tables(self.root, folder)
         self._put({"name": name, "folder": folder_name, "status": "trained", "bytes": adapter_bytes(folder),
                    "metrics": dict(metrics or {}), **facts})  # fmt: skip
         return folder

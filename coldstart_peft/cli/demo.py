@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from coldstart_peft.artifact import adapter_bytes, save_adapter
+from coldstart_peft.cli.options import add_prior_arguments
 from coldstart_peft.cli.table import print_table
 from coldstart_peft.data.cold_start import cold_user_split
 from coldstart_peft.demo import demo_dataset
@@ -33,8 +34,7 @@ def register(commands) -> None:
     parser.add_argument("--users", type=int, default=3000, help="users in the generated shop (default: 3000)")
     parser.add_argument("--items", type=int, default=600, help="items in the generated shop (default: 600)")
     parser.add_argument("--k-context", type=int, default=3, help="clicks known per cold user (default: 3)")
-    parser.add_argument("--no-priors", dest="priors", action="store_false",
-                        help="train the language model alone: no popularity, lexical or co-occurrence prior")
+    add_prior_arguments(parser)
     parser.add_argument("--seed", type=int, default=0, help="seed of the world, split and training (default: 0)")
     parser.add_argument("--precision", default="auto", choices=PRECISIONS,
                         help="training and scoring precision: auto (bf16 only where the hardware computes it "

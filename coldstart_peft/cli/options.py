@@ -9,6 +9,7 @@ from typing import Any
 
 from coldstart_peft.errors import ConfigError
 from coldstart_peft.hardware import PRECISIONS
+from coldstart_peft.priors import FEATURES, check_features
 from coldstart_peft.recipes import FitSettings
 from coldstart_peft.training import TrainConfig
 
@@ -36,6 +37,24 @@ def add_precision_argument(parser: argparse.ArgumentParser) -> None:
     )  # fmt: skip
 
 
+def add_prior_arguments(parser) -> None:
+    """``--priors`` and ``--no-priors``: which prior features the scorer is composed with."""
+    parser.add_argument("--priors", type=_feature_list, default=True, metavar="FEATURES",
+                        help=f"prior features added to the scorer's logit, comma-separated from {','.join(FEATURES)} "
+                             "(default: all)")  # fmt: skip
+    parser.add_argument("--no-priors", dest="priors", action="store_false",
+                        help="train the language model alone: no popularity, lexical or co-occurrence prior")
+
+
+def _feature_list(value: str) -> list[str]:
+    features = [v.strip() for v in value.split(",") if v.strip()]
+    try:
+        check_features(features)
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+    return features
+
+
 def add_model_arguments(parser: argparse.ArgumentParser, method: str = "lora") -> None:
     """Options choosing the base model, scorer and method."""
     group = parser.add_argument_group("model")
@@ -43,9 +62,8 @@ def add_model_arguments(parser: argparse.ArgumentParser, method: str = "lora") -
     group.add_argument("--method-config", action="append", metavar="KEY=VALUE", help="a method setting, e.g. r=16 (repeatable)")
     group.add_argument("--scorer", default=FitSettings.scorer, help=f"scorer (default: {FitSettings.scorer})")
     group.add_argument("--scorer-config", action="append", metavar="KEY=VALUE",
-                       help="a scorer setting, e.g. max_length=128; it wins over --no-priors")
-    group.add_argument("--no-priors", dest="priors", action="store_false",
-                       help="train the language model alone: no popularity, lexical or co-occurrence prior")
+                       help="a scorer setting, e.g. max_length=128")
+    add_prior_arguments(group)
     group.add_argument("--base-model", default=None, help="HF model name or folder (default: bundled all-MiniLM-L6-v2)")
 
 

@@ -68,6 +68,7 @@ def training_groups(
             labels=[1.0] + [0.0] * len(negatives),
             domain=dataset.items[target].domain,
             item_ids=ids,
+            context_ids=list(context),
         )
 
     groups: list[TrainGroup] = []

@@ -106,7 +106,7 @@ class ColdStartSplit:
                 user_id=r.user_id,
                 candidate_ids=list(r.candidates),
                 segment=r.segment,
-                extra={"context_ids": list(r.context)},
+                context_ids=list(r.context),
             )
             for r in records
         ]

@@ -1,6 +1,6 @@
 """Baselines that need no fine-tuning, scored through the same metrics as trained scorers.
 
-Baselines read item ids (``RankingCase.candidate_ids`` and ``extra["context_ids"]``, which
+Baselines read item ids (``RankingCase.candidate_ids`` and ``context_ids``, which
 :meth:`ColdStartSplit.ranking_cases` fills), because popularity and TF-IDF are properties
 of catalog items, not of one rendering of their text.
 """
@@ -95,7 +95,7 @@ class TfidfBaseline(Baseline):
         return self
 
     def score_case(self, case: RankingCase) -> np.ndarray:
-        context = case.extra.get("context_ids")
+        context = case.context_ids
         query = " ".join(self.titles[i] for i in context) if context is not None else case.user_text
         vector = self.vectorizer.transform([query])
         rows = [self.index[i] for i in _ids(case)]
@@ -161,7 +161,7 @@ class CooccurrenceBaseline(Baseline):
         return self
 
     def score_case(self, case: RankingCase) -> np.ndarray:
-        context = case.extra.get("context_ids") or []
+        context = case.context_ids or []
         return np.log1p([sum(self.counts[c][i] for c in context if c in self.counts) for i in _ids(case)])
 
 
@@ -169,7 +169,7 @@ class HybridCooccurrenceBaseline(Baseline):
     """TF-IDF + λ·log(1 + popularity) + μ·log(1 + co-occurrence), λ and μ tuned together on validation users.
 
     Everything the fused scorers' priors know, with no language model: the row a fine-tuned
-    scorer with ``popularity_prior``, ``lexical_prior`` and ``cooccurrence_prior`` must beat.
+    scorer composed with all three priors (:mod:`coldstart_peft.priors`) must beat.
 
     Args:
         lambdas: popularity weights searched.

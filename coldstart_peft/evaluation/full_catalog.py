@@ -19,6 +19,7 @@ from tqdm.auto import tqdm
 from coldstart_peft.data.splits import CaseRecord, ColdStartSplit
 from coldstart_peft.data.text import TextSerializer
 from coldstart_peft.evaluation.metrics import metrics_from_ranks, summarize
+from coldstart_peft.retrieval.catalog_prior import CatalogPrior
 from coldstart_peft.retrieval.index import ItemIndex
 from coldstart_peft.retrieval.recommender import Reranker, rerank_scores
 
@@ -44,6 +45,7 @@ def evaluate_full_catalog(
     batch_size: int = 256,
     progress: bool = False,
     seed: int = 0,
+    priors: bool = True,
 ) -> dict:
     """Recall@K / NDCG@K / MRR of a split's cold users over the whole catalog.
 
@@ -62,6 +64,9 @@ def evaluate_full_catalog(
         batch_size: users ranked per matrix product.
         progress: show progress bars.
         seed: bootstrap seed.
+        priors: rank by the encoder plus its priors (:attr:`Scorer.priors`, when it has them),
+            exactly as :meth:`Scorer.score` and :class:`~coldstart_peft.retrieval.Recommender`
+            do; ``False`` ranks by the encoder's similarity alone.
 
     Returns:
         ``{"n_cases", "n_items", "retrieval": summary, "rerank": summary (with a reranker),
@@ -92,6 +97,8 @@ def evaluate_full_catalog(
     ]
     users = encoder.encode(user_texts, progress=progress)
     seconds["encode_users"] = time.perf_counter() - started
+    fitted = getattr(encoder, "priors", None) if priors else None
+    prior = CatalogPrior(fitted, index, {i: serializer.item(item) for i, item in dataset.items.items()}) if fitted else None
 
     started = time.perf_counter()
     n = len(records)
@@ -100,6 +107,8 @@ def evaluate_full_catalog(
     for start in range(0, n, batch_size):
         stop = min(start + batch_size, n)
         scores = index.scores(users[start:stop])
+        if prior is not None:
+            scores += prior.scores(user_texts[start:stop], [r.context for r in records[start:stop]])
         for offset, record in enumerate(records[start:stop]):
             if exclude_seen:
                 rows = [index.row(i) for i in set(record.context) if i != record.target]
@@ -117,6 +126,7 @@ def evaluate_full_catalog(
     report = {
         "n_cases": n,
         "n_items": len(index),
+        "priors": list(prior.priors.features) if prior is not None else [],
         "retrieval": summarize(_recall_names(metrics_from_ranks(better, tied, ks)), seed=seed),
     }
     if reranker is not None:
@@ -144,7 +154,9 @@ def _rerank(reranker, index, records, user_texts, candidates, better, tied, item
         chunk = todo[start : start + users_per_call]
         pairs_users = [user_texts[j] for j in chunk for _ in candidates[j]]
         pairs_items = [items[index.item_id(row)] for j in chunk for row in candidates[j]]
-        flat = rerank_scores(reranker, pairs_users, [serializer.item(i) for i in pairs_items], [i.domain for i in pairs_items])
+        flat = rerank_scores(reranker, pairs_users, [serializer.item(i) for i in pairs_items], [i.domain for i in pairs_items],
+                             context_ids=[records[j].context for j in chunk for _ in candidates[j]],
+                             item_ids=[i.item_id for i in pairs_items])  # fmt: skip
         offset = 0
         for j in chunk:
             scores = flat[offset : offset + len(candidates[j])]

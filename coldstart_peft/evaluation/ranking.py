@@ -11,10 +11,13 @@ from tqdm.auto import tqdm
 from coldstart_peft.errors import DataError
 from coldstart_peft.evaluation.metrics import DEFAULT_KS, ranking_metrics, summarize
 from coldstart_peft.examples import RankingCase
-from coldstart_peft.scorer import Scorer
+from coldstart_peft.scorer import Scorer, takes_ids
 
 PairScorer = Callable[[Sequence[str], Sequence[str]], np.ndarray]
-"""Any function mapping aligned lists of user texts and item texts to one score per pair."""
+"""Any function mapping aligned lists of user texts and item texts to one score per pair.
+
+One that also takes ``context_ids=`` and ``item_ids=`` keywords (as :meth:`Scorer.score` does)
+gets each pair's ids too, so id-keyed priors score evaluation exactly as they trained."""
 
 
 def score_cases(
@@ -36,6 +39,10 @@ def score_cases(
     """
     users = [c.user_text for c in cases for _ in c.candidate_texts]
     items = [t for c in cases for t in c.candidate_texts]
+    ids = {}
+    if takes_ids(score_pairs):
+        ids["context_ids"] = [c.context_ids for c in cases for _ in c.candidate_texts]
+        ids["item_ids"] = [i for c in cases for i in (c.candidate_ids or [None] * len(c.candidate_texts))]
     flat = np.empty(len(items), dtype=np.float64)
     owner = getattr(score_pairs, "__self__", None)  # a bound Scorer.score may reuse embeddings across chunks
     frozen = owner.frozen() if isinstance(owner, Scorer) else contextlib.nullcontext()
@@ -45,7 +52,8 @@ def score_cases(
         bar = tqdm(total=len(items), desc="scoring", unit="pair", disable=not progress)
         for start in range(0, len(items), batch_size):
             stop = start + batch_size
-            flat[start:stop] = np.asarray(score_pairs(users[start:stop], items[start:stop]), dtype=np.float64)
+            chunk = {name: values[start:stop] for name, values in ids.items()}
+            flat[start:stop] = np.asarray(score_pairs(users[start:stop], items[start:stop], **chunk), dtype=np.float64)
             bar.update(min(stop, len(items)) - start)
     bar.close()
     out, offset = [], 0

@@ -197,6 +197,7 @@ class ItemIndex:
         n: int = 100,
         exclude: Collection[str] = (),
         within: torch.Tensor | None = None,
+        bias: torch.Tensor | None = None,
     ) -> list[tuple[str, float]]:
         """The ``n`` best items for one query embedding, best first.
 
@@ -205,6 +206,8 @@ class ItemIndex:
             n: how many items to return (fewer when the index is smaller).
             exclude: item ids never to return (what the user has already seen).
             within: optional boolean row mask (see :meth:`mask`) restricting the candidates.
+            bias: optional per-row scores added before ranking (a user's priors, see
+                :class:`~coldstart_peft.retrieval.catalog_prior.CatalogPrior`).
 
         Returns:
             ``[(item_id, score), ...]`` in decreasing score.
@@ -212,6 +215,8 @@ class ItemIndex:
         if not self._ids:
             return []
         scores = self.scores(query)
+        if bias is not None:
+            scores += bias
         if within is not None:
             scores.masked_fill_(~within, float("-inf"))
         rows = [self._row[i] for i in exclude if i in self._row]

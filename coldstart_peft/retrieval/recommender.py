@@ -30,7 +30,9 @@ from coldstart_peft.data.schema import Dataset, Item
 from coldstart_peft.data.text import TextSerializer
 from coldstart_peft.errors import ConfigError, StaleIndexError, UnknownNameError
 from coldstart_peft.retrieval.catalog import catalog_name, resolve_catalog
+from coldstart_peft.retrieval.catalog_prior import CatalogPrior
 from coldstart_peft.retrieval.index import ItemIndex
+from coldstart_peft.scorer import takes_ids
 
 logger = logging.getLogger(__name__)
 
@@ -105,6 +107,10 @@ class Recommender:
         self.n_candidates = n_candidates
         self._sessions: dict[str, list[str]] = {}
         self._domain_masks: dict[str, torch.Tensor] = {}
+        priors = getattr(encoder, "priors", None)
+        self._texts: dict[str, str] = {}
+        # The encoder's priors over the whole catalog: retrieval ranks by the model that was trained.
+        self._prior = CatalogPrior(priors, index, _LazyTexts(self)) if priors is not None else None
 
     @classmethod
     def load(
@@ -194,14 +200,17 @@ class Recommender:
         text = self.serializer.user([self._as_item(h) for h in known], query=query or None)
         reranker = self.reranker if rerank else None
         seen = {h.item_id if isinstance(h, Item) else h for h in known} if exclude_seen else set()
+        context = [self._as_item(h).item_id for h in known]
         query_vector = self.encoder.encode([text])[0]
         n = max(k, self.n_candidates) if reranker is not None else k
-        hits = self.index.search(query_vector, n=n, exclude=seen, within=self._within(domain))
+        bias = self._prior.scores([text], [context])[0] if self._prior is not None else None
+        hits = self.index.search(query_vector, n=n, exclude=seen, within=self._within(domain), bias=bias)
         if reranker is None or not hits:
             return [Recommendation(self.catalog[i], s, s) for i, s in hits]
         items = [self.catalog[i] for i, _ in hits]
         texts = [self.serializer.item(item) for item in items]
-        scores = rerank_scores(reranker, [text] * len(items), texts, [item.domain for item in items])
+        scores = rerank_scores(reranker, [text] * len(items), texts, [item.domain for item in items],
+                               context_ids=[context] * len(items), item_ids=[item.item_id for item in items])
         # A stable sort keeps retrieval order among equal reranker scores.
         order = np.argsort(-scores, kind="stable")[:k]
         return [Recommendation(items[j], float(scores[j]), hits[j][1]) for j in order]
@@ -246,6 +255,9 @@ class Recommender:
         for item in items:
             self.catalog[item.item_id] = item
         self._domain_masks.clear()
+        self._texts.clear()
+        if self._prior is not None:
+            self._prior.invalidate()
         return self.index.add({item.item_id: self.serializer.item(item) for item in items})
 
     def _known(self, history: Sequence[str | Item], user: str | None) -> list[str | Item]:
@@ -270,20 +282,26 @@ class Recommender:
 
 
 def rerank_scores(
-    reranker: Reranker, user_texts: Sequence[str], item_texts: Sequence[str], domains: Sequence[str]
-) -> np.ndarray:
-    """Score aligned pairs with ``reranker``, passing each pair's domain if it routes by domain.
+    reranker: Reranker, user_texts: Sequence[str], item_texts: Sequence[str], domains: Sequence[str],
+    context_ids: Sequence[Sequence[str] | None] | None = None, item_ids: Sequence[str | None] | None = None,
+) -> np.ndarray:  # fmt: skip
+    """Score aligned pairs with ``reranker``, passing each pair's domain if it routes by domain
+    and the ids if its priors read them.
 
     Args:
         reranker: see :class:`Reranker`.
         user_texts: one user context per pair.
         item_texts: one item text per pair.
         domains: the domain of each pair's item.
+        context_ids: per pair, the ids of the user's context items.
+        item_ids: per pair, the item's id.
     """
+    extra = {}
     if _takes_domains(reranker):
-        scores = reranker.score(list(user_texts), list(item_texts), domains=list(domains))
-    else:
-        scores = reranker.score(list(user_texts), list(item_texts))
+        extra["domains"] = list(domains)
+    if item_ids is not None and takes_ids(reranker.score):
+        extra.update(context_ids=context_ids, item_ids=list(item_ids))
+    scores = reranker.score(list(user_texts), list(item_texts), **extra)
     return np.asarray(scores, dtype=np.float64)
 
 
@@ -325,3 +343,16 @@ def _open_index(path: Path | None, encoder, fingerprint: str, explicit: bool, pr
         # The cached index belongs to this adapter folder, so replacing it loses nothing.
         logger.warning("item index %s was built with other weights; re-encoding the catalog", path)
         return ItemIndex(encoder, fingerprint, progress=progress)
+
+
+class _LazyTexts:
+    """Item texts by id for the catalog prior, serialized on first use (the catalog may change)."""
+
+    def __init__(self, recommender: Recommender):
+        self.recommender = recommender
+
+    def __getitem__(self, item_id: str) -> str:
+        cache = self.recommender._texts
+        if item_id not in cache:
+            cache[item_id] = self.recommender.serializer.item(self.recommender.catalog[item_id])
+        return cache[item_id]

@@ -44,7 +44,7 @@ def test_cooccurrence_counts_items_training_users_bought_together(split):
     # Test user x clicked a. No training user bought a; t1 and t2 bought d then c.
     baseline = make_baseline("cooccurrence").fit(split)
     assert baseline.score_case(split.ranking_cases()[0]).tolist() == [0.0, 0.0, 0.0]
-    case = RankingCase("u", ["c", "a", "d"], extra={"context_ids": ["d"]}, candidate_ids=["c", "a", "d"])
+    case = RankingCase("u", ["c", "a", "d"], context_ids=["d"], candidate_ids=["c", "a", "d"])
     assert baseline.score_case(case).tolist() == pytest.approx([np.log1p(2), 0.0, 0.0])
 
 

@@ -46,7 +46,7 @@ def test_cold_user_protocol(dataset, k):
     for case in split.ranking_cases("test"):
         seq = sequences[case.user_id]
         assert case.user_id in test
-        assert case.extra["context_ids"] == seq[:k]
+        assert case.context_ids == seq[:k]
         assert case.candidate_ids[case.target] == seq[k]
         assert len(case.candidate_ids) == 100 == len(set(case.candidate_ids))
         assert not set(case.candidate_ids) - {seq[k]} & set(seq)  # negatives never interacted with
@@ -60,7 +60,7 @@ def test_no_test_user_reaches_training(dataset):
     groups = training_groups(split, n_negatives=3)
     train_texts = {g.user_text for g in groups}
     # Histories are random, so a held-out user's context text never coincides with a train one.
-    assert not train_texts & {c.user_text for c in split.ranking_cases("test") if c.extra["context_ids"]}
+    assert not train_texts & {c.user_text for c in split.ranking_cases("test") if c.context_ids}
     assert all(g.labels == [1.0, 0.0, 0.0, 0.0] and g.item_ids[0] for g in groups)
 
 

@@ -1,0 +1,7 @@
+"""Priors: what training interactions know (popularity, co-occurrence) and exact word matches,
+as a small learned component beside any scorer. See :mod:`coldstart_peft.priors.model`."""
+
+from coldstart_peft.priors.model import FEATURES, Priors, check_features
+from coldstart_peft.priors.tables import PriorTables, id_key
+
+__all__ = ["FEATURES", "PriorTables", "Priors", "check_features", "id_key"]

@@ -1,0 +1,169 @@
+"""The priors as a component any scorer composes with: ``score = scorer(text_u, text_i) + w · f(u, i)``.
+
+A fine-tuned encoder on a CPU budget sees a few thousand training users; it should not spend
+them relearning what is popular, which items are bought together, or exact word matches.
+:class:`Priors` turns the fitted :class:`~coldstart_peft.priors.tables.PriorTables` into
+features of a (user, item) pair and weights them with a few learned numbers, which the engine
+trains with the adapter (at ``TrainConfig.prior_lr``) and
+:func:`~coldstart_peft.calibration.calibrate_priors` refits on validation users.
+
+Features, in :data:`FEATURES` order:
+
+* ``popularity``: ``log(1 + n)`` of the item's training positives (by item id).
+* ``lexical``: TF-IDF cosine of the user text and the item text (text only: works without ids).
+* ``cooccurrence``: ``log(1 + n)``, n = how often training users bought the item next to one
+  of this user's context items (by item ids).
+
+The scorer never sees any of this: the engine adds the weighted features to the scorer's
+logits in training (:meth:`Scorer.training_batch`, :meth:`Scorer.forward`) and
+:meth:`Scorer.score` adds them when scoring. A serializer change never changes a prior.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from coldstart_peft.errors import ConfigError
+from coldstart_peft.examples import TrainGroup
+from coldstart_peft.priors.tables import PriorTables, positive_of
+
+FEATURES = ("popularity", "lexical", "cooccurrence")
+START = {"popularity": 1.0, "lexical": 5.0, "cooccurrence": 0.5}
+"""Starting weights: each feature on the scale of a cosine logit at temperature 0.05 (a perfect
+word match is worth about a quarter of the similarity range)."""
+
+
+def check_features(features: Sequence[str]) -> tuple[str, ...]:
+    """``features`` in :data:`FEATURES` order; :class:`ConfigError` on an unknown name or none at all."""
+    unknown = sorted(set(features) - set(FEATURES))
+    if unknown or not features:
+        raise ConfigError(
+            f"prior features must be a non-empty subset of {', '.join(FEATURES)}, got {list(features)}; "
+            "pass --no-priors to train without priors"
+        )
+    return tuple(f for f in FEATURES if f in features)
+
+
+class Priors(nn.Module):
+    """Learned weights over prior features; the tables are fitted once and shared.
+
+    Args:
+        features: which of :data:`FEATURES` to use.
+        tokenizer: the backbone's tokenizer (the lexical feature counts its wordpieces).
+        tables: fitted tables, or ``None`` until :meth:`fit`.
+    """
+
+    def __init__(self, features: Sequence[str] = FEATURES, tokenizer=None, tables: PriorTables | None = None):
+        super().__init__()
+        self.features = check_features(features)
+        self.weight = nn.Parameter(torch.tensor([START[f] for f in self.features]))
+        self.tokenizer = tokenizer
+        self.tables = tables
+
+    @property
+    def fitted(self) -> bool:
+        """Whether tables are in place."""
+        return self.tables is not None
+
+    def fit(self, groups: Sequence[TrainGroup]) -> PriorTables:
+        """Fit the tables on training groups (their items' ids, contexts and texts)."""
+        self.tables = PriorTables.fit(groups, self.tokenizer)
+        return self.tables
+
+    def named_weights(self) -> dict[str, float]:
+        """``{feature: weight}``, as recorded in manifests and results."""
+        return dict(zip(self.features, self.weight.detach().float().cpu().tolist()))
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        """``features · w``: the prior's logit for features of any leading shape ``[..., F]``."""
+        return features.to(self.weight.device, torch.float32) @ self.weight
+
+    # -- features --------------------------------------------------------------------------
+
+    def _tables(self) -> PriorTables:
+        if self.tables is None:
+            raise ConfigError("the priors are not fitted: train first, or load an adapter that has prior tables")
+        return self.tables
+
+    def grid(self, groups: Sequence[TrainGroup]) -> torch.Tensor:
+        """Training features of every group's user with every item of the batch: ``[groups, items, F]``.
+
+        Items are the groups' items concatenated in order. Each group's own positive loses the
+        counts the group itself added to the tables, so training sees the features as a new
+        user would (left in, they would tell training which item is the positive).
+        """
+        tables = self._tables()
+        item_ids = [i for g in groups for i in (g.item_ids or [None] * len(g.item_texts))]
+        item_texts = [t for g in groups for t in g.item_texts]
+        columns = tables.columns(item_ids)
+        own_pop = np.zeros((len(groups), len(item_ids)))
+        own_pairs = np.zeros((len(groups), len(item_ids)))
+        start = 0
+        for g, group in enumerate(groups):
+            target = positive_of(group)
+            if target is not None:
+                j = start + group.item_ids.index(target)
+                own_pop[g, j] = 1
+                own_pairs[g, j] = sum(1 for c in group.context_ids or () if c != target)
+            start += len(group.item_texts)
+        parts = []
+        for feature in self.features:
+            if feature == "popularity":
+                counts = np.rint(np.expm1(tables.popularity_of(columns)))[None, :]
+                parts.append(np.log1p(np.maximum(counts - own_pop, 0)))
+            elif feature == "lexical":
+                users = tables.tfidf(self.tokenizer, [g.user_text for g in groups])
+                parts.append((users @ tables.tfidf(self.tokenizer, item_texts).T).toarray())
+            else:
+                counts = tables.neighbours([g.context_ids for g in groups])[:, columns].toarray()
+                parts.append(np.log1p(np.maximum(counts - own_pairs, 0)))
+        return torch.from_numpy(np.stack(parts, axis=-1)).float()
+
+    def pairs(
+        self,
+        user_texts: Sequence[str],
+        item_texts: Sequence[str],
+        context_ids: Sequence[Sequence[str] | None] | None = None,
+        item_ids: Sequence[str | None] | None = None,
+    ) -> torch.Tensor:
+        """Features of aligned pairs: ``[pairs, F]``; each distinct user and item is processed once.
+
+        Args:
+            user_texts, item_texts: the pair's texts.
+            context_ids: per pair, the ids of the user's context items (``None``: unknown).
+            item_ids: per pair, the item's id (``None``: not from a catalog).
+        """
+        tables = self._tables()
+        n = len(item_texts)
+        context_ids = list(context_ids) if context_ids is not None else [None] * n
+        item_ids = list(item_ids) if item_ids is not None else [None] * n
+        if not len(user_texts) == n == len(context_ids) == len(item_ids):
+            raise ValueError(f"{len(user_texts)} users, {n} items, {len(context_ids)} contexts and {len(item_ids)} ids")
+        user_keys = [(t, tuple(c) if c is not None else None) for t, c in zip(user_texts, context_ids)]
+        users = list(dict.fromkeys(user_keys))
+        items = list(dict.fromkeys(item_texts))
+        user_row = {u: i for i, u in enumerate(users)}
+        item_row = {t: i for i, t in enumerate(items)}
+        ui = np.array([user_row[k] for k in user_keys], dtype=np.int64)
+        ii = np.array([item_row[t] for t in item_texts], dtype=np.int64)
+        columns = tables.columns(item_ids)
+        parts = []
+        for feature in self.features:
+            if feature == "popularity":
+                parts.append(tables.popularity_of(columns))
+            elif feature == "lexical":
+                u, v = tables.tfidf(self.tokenizer, [t for t, _ in users]), tables.tfidf(self.tokenizer, items)
+                parts.append(np.asarray(u[ui].multiply(v[ii]).sum(axis=1)).ravel())
+            else:
+                counts = np.asarray(tables.neighbours([c for _, c in users])[ui, columns]).ravel()
+                parts.append(np.log1p(counts))
+        return torch.from_numpy(np.stack(parts, axis=-1).reshape(n, len(parts))).float()
+
+    @torch.no_grad()
+    def score(self, user_texts, item_texts, context_ids=None, item_ids=None) -> np.ndarray:
+        """The weighted prior of aligned pairs (see :meth:`pairs`), one float32 per pair."""
+        return self(self.pairs(user_texts, item_texts, context_ids, item_ids)).cpu().numpy().astype(np.float32)

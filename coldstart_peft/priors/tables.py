@@ -1,0 +1,194 @@
+"""What training interactions say about items, without a language model: the prior tables.
+
+Fitted from training groups only (a split's training users), keyed by item id:
+
+* ``popularity``: ``log(1 + n)``, n = how often the item was a training positive.
+* ``cooccurrence``: per pair of items, how often one was a training positive while the other
+  was in the same user's context (symmetric, upper triangle stored).
+* ``idf``: inverse document frequency of the backbone's wordpieces over the training item
+  texts, for the lexical feature (a TF-IDF cosine of the user and item texts), which needs no
+  ids and so also serves search queries and labeled pairs.
+
+Ids are stored as 64-bit hashes, so a table is a few flat tensors that safetensors can hold.
+An id never seen in training, or no id at all, looks up 0: the cold-start value.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+from safetensors.torch import save_file
+
+from coldstart_peft.errors import CorruptAdapterError
+from coldstart_peft.examples import TrainGroup
+
+TABLE_FORMAT = "coldstart-peft-prior-tables"
+TABLE_FORMAT_VERSION = "1"
+TENSORS = ("keys", "popularity", "rows", "cols", "counts", "idf")
+
+
+def id_key(item_id: str) -> int:
+    """A stable signed 64-bit hash of an item id (Python's ``hash`` is salted per process)."""
+    return int.from_bytes(hashlib.blake2b(str(item_id).encode("utf-8"), digest_size=8).digest(), "little", signed=True)
+
+
+def positive_of(group: TrainGroup) -> str | None:
+    """The id of the group's positive item (``None`` without ids or without a positive)."""
+    if not group.item_ids:
+        return None
+    return next((i for i, y in zip(group.item_ids, group.labels) if y > 0.5), None)
+
+
+class PriorTables:
+    """The fitted tables; build with :meth:`fit` or :meth:`load`.
+
+    Args:
+        keys: sorted id hashes of every item seen in training (positives and context items).
+        popularity: ``log(1 + positives)`` per key.
+        rows, cols, counts: the co-occurrence upper triangle, as indices into ``keys``.
+        idf: one weight per wordpiece of the backbone's vocabulary.
+    """
+
+    def __init__(self, keys: torch.Tensor, popularity: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor,
+                 counts: torch.Tensor, idf: torch.Tensor):  # fmt: skip
+        self.keys, self.popularity, self.idf = keys, popularity, idf
+        self.rows, self.cols, self.counts = rows, cols, counts
+        self._matrix: sp.csr_matrix | None = None
+        self._digest: str | None = None
+
+    @classmethod
+    def fit(cls, groups: Sequence[TrainGroup], tokenizer) -> PriorTables:
+        """Count the groups' positives and context co-occurrences; fit idf on their item texts."""
+        positives: Counter = Counter()
+        pairs: Counter = Counter()
+        seen: set[int] = set()
+        for group in groups:
+            target = positive_of(group)
+            context = [id_key(i) for i in group.context_ids or ()]
+            seen.update(context)
+            if target is None:
+                continue
+            key = id_key(target)
+            positives[key] += 1
+            seen.add(key)
+            for other in context:
+                if other != key:
+                    pairs[(min(key, other), max(key, other))] += 1
+        keys = sorted(seen)
+        index = {k: i for i, k in enumerate(keys)}
+        texts = list(dict.fromkeys(t for g in groups for t in g.item_texts))
+        df = np.zeros(len(tokenizer))
+        for ids in token_ids(tokenizer, texts):
+            df[np.unique(ids)] += 1
+        return cls(
+            keys=torch.tensor(keys, dtype=torch.int64),
+            popularity=torch.tensor([np.log1p(positives[k]) for k in keys], dtype=torch.float32),
+            rows=torch.tensor([index[a] for a, _ in pairs], dtype=torch.int32),
+            cols=torch.tensor([index[b] for _, b in pairs], dtype=torch.int32),
+            counts=torch.tensor(list(pairs.values()), dtype=torch.int32),
+            idf=torch.tensor(np.log((1 + len(texts)) / (1 + df)) + 1, dtype=torch.float32),
+        )
+
+    # -- storage ---------------------------------------------------------------------------
+
+    def state(self) -> dict[str, torch.Tensor]:
+        """The tensors by name, as saved."""
+        return {name: getattr(self, name).contiguous() for name in TENSORS}
+
+    def digest(self) -> str:
+        """16 hex digits identifying the tables' content: equal tables share one file in a bank."""
+        if self._digest is None:
+            digest = hashlib.sha256()
+            for name, tensor in self.state().items():
+                digest.update(name.encode() + b"\0" + tensor.numpy().tobytes())
+            self._digest = digest.hexdigest()[:16]
+        return self._digest
+
+    def save(self, path: str | Path) -> Path:
+        """Write the tables to one safetensors file."""
+        path = Path(path)
+        save_file(self.state(), str(path), metadata={"format": TABLE_FORMAT, "format_version": TABLE_FORMAT_VERSION})
+        return path
+
+    @classmethod
+    def from_state(cls, state: dict[str, torch.Tensor], where: str) -> PriorTables:
+        """Tables from the tensors of :meth:`state`, checked for names, dtypes and consistency."""
+        expected = {"keys": torch.int64, "popularity": torch.float32, "rows": torch.int32, "cols": torch.int32,
+                    "counts": torch.int32, "idf": torch.float32}  # fmt: skip
+        if set(state) != set(expected):
+            raise CorruptAdapterError(
+                f"prior tables in {where} hold {sorted(state)}, expected {sorted(expected)}; save the adapter again"
+            )
+        wrong = [n for n, dtype in expected.items() if state[n].dtype != dtype or state[n].dim() != 1]
+        n = len(state["keys"])
+        triangle = [state[k] for k in ("rows", "cols", "counts")]
+        if wrong or len(state["popularity"]) != n or len({len(t) for t in triangle}) != 1 or any(
+            len(t) and (int(t.min()) < 0 or int(t.max()) >= n) for t in triangle[:2]
+        ):
+            raise CorruptAdapterError(f"prior tables in {where} are inconsistent ({wrong or 'sizes'}); save the adapter again")
+        return cls(**{name: state[name].detach().cpu().clone() for name in TENSORS})
+
+    # -- features --------------------------------------------------------------------------
+
+    def columns(self, item_ids: Sequence[str | None]) -> np.ndarray:
+        """Index of each id in :attr:`keys`; ``len(keys)`` (the zero column) for unknown or missing ids."""
+        table = self.keys.numpy()
+        query = np.array([0 if i is None else id_key(i) for i in item_ids], dtype=np.int64)
+        if not len(table):
+            return np.zeros(len(query), dtype=np.int64)
+        position = np.searchsorted(table, query).clip(max=len(table) - 1)
+        known = (table[position] == query) & np.array([i is not None for i in item_ids], dtype=bool)
+        return np.where(known, position, len(table))
+
+    def popularity_of(self, columns: np.ndarray) -> np.ndarray:
+        """``log(1 + positives)`` of the items at ``columns`` (0 for the zero column)."""
+        return np.append(self.popularity.numpy(), 0.0)[columns]
+
+    def neighbours(self, contexts: Sequence[Sequence[str] | None]) -> sp.csr_matrix:
+        """Per context, the summed co-occurrence of every item with its items: ``[contexts, keys + 1]``."""
+        n = len(self.keys)
+        rows, cols = [], []
+        for r, context in enumerate(contexts):
+            for c in self.columns(list(context or ())):
+                if c < n:
+                    rows.append(r)
+                    cols.append(c)
+        one_hot = sp.csr_matrix((np.ones(len(rows), dtype=np.float32), (rows, cols)), shape=(len(contexts), n))
+        summed = one_hot @ self._cooccurrence()
+        return sp.hstack([summed, sp.csr_matrix((len(contexts), 1), dtype=np.float32)]).tocsr()
+
+    def _cooccurrence(self) -> sp.csr_matrix:
+        if self._matrix is None:
+            n = len(self.keys)
+            upper = sp.coo_matrix(
+                (self.counts.numpy().astype(np.float32), (self.rows.numpy().astype(np.int64), self.cols.numpy().astype(np.int64))),
+                shape=(n, n),
+            )
+            self._matrix = (upper + upper.T).tocsr()
+        return self._matrix
+
+    def tfidf(self, tokenizer, texts: Sequence[str]) -> sp.csr_matrix:
+        """L2-normalised sublinear TF-IDF rows of ``texts`` over the wordpiece vocabulary."""
+        idf = self.idf.numpy()
+        rows, cols, vals = [], [], []
+        for r, ids in enumerate(token_ids(tokenizer, texts)):
+            tokens, counts = np.unique(np.asarray(ids, dtype=np.int64), return_counts=True)
+            keep = tokens < len(idf)
+            tokens, counts = tokens[keep], counts[keep]
+            weights = (1 + np.log(counts)) * idf[tokens]
+            norm = np.linalg.norm(weights)
+            rows.extend([r] * len(tokens))
+            cols.extend(tokens.tolist())
+            vals.extend((weights / norm if norm else weights).tolist())
+        return sp.csr_matrix((vals, (rows, cols)), shape=(len(texts), len(idf)))
+
+
+def token_ids(tokenizer, texts: Sequence[str]) -> list[list[int]]:
+    """Wordpiece ids of ``texts``, no special tokens, no truncation."""
+    return tokenizer(list(texts), add_special_tokens=False, truncation=False)["input_ids"] if texts else []
