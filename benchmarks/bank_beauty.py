@@ -63,13 +63,14 @@ def main() -> None:
         if not subset:
             continue
         row = {"domain": domain, "n": len(subset)}
-        for label, route in (("adapter", domain), ("global", "(global)")):
-            summary = evaluate_ranking(lambda u, i, r=route: bank.score(u, i, domains=r), subset, batch_size=8192)
+        for label, route in (("adapter", domain), ("global", "(global)"), ("base", "(base)")):
+            if route == "(base)":
+                bank.fallback = FallbackConfig(chain=("base",))
+            # context_ids and item_ids: the evaluator passes each case's ids, which the priors read.
+            summary = evaluate_ranking(lambda u, i, r=route, context_ids=None, item_ids=None: bank.score(
+                u, i, domains=r, context_ids=context_ids, item_ids=item_ids), subset, batch_size=8192)  # fmt: skip
             row[label] = summary["ndcg@10"]
-        bank.fallback = FallbackConfig(chain=("base",))
-        summary = evaluate_ranking(lambda u, i: bank.score(u, i, domains="(base)"), subset, batch_size=8192)
         bank.fallback = FallbackConfig(chain=("global",))
-        row["base"] = summary["ndcg@10"]
         row["route"] = bank.route(domain).reason
         rows.append(row)
         print(f"{domain:22s} n={len(subset):4d} adapter {row['adapter']['mean']:.4f} global {row['global']['mean']:.4f} "

@@ -53,10 +53,12 @@ def _split(args):
                            max_test_users=preset["test_users"] or None)  # fmt: skip
 
 
-def _prior_table_bytes(scorer) -> int:
-    """Bytes of the fitted prior tables (popularity, idf, co-occurrence) inside the adapter."""
-    state = scorer.head_state_dict()
-    return sum(v.numel() * v.element_size() for k, v in state.items() if "prior" in k and not k.endswith("weight"))
+def _prior_table_bytes(folder: Path) -> int:
+    """Bytes of the adapter's prior tables file (popularity, co-occurrence, idf); 0 without priors."""
+    from coldstart_peft.priors.storage import TABLES_FILE
+
+    path = Path(folder) / TABLES_FILE
+    return path.stat().st_size if path.is_file() else 0
 
 
 def _metrics(summary: dict) -> tuple[dict, dict]:
@@ -96,11 +98,12 @@ def run_method(args) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(args.save_adapters) / args.method if args.save_adapters else Path(tmp) / "adapter"
         size = adapter_bytes(save_adapter(scorer, folder))
+        table_bytes = _prior_table_bytes(folder)
     means, intervals = _metrics(summary)
     return {
         "method": args.method, "scorer": args.scorer, "trainable_params": result.trainable_params,
         "trainable_pct": 100.0 * result.trainable_params / result.total_params, "adapter_bytes": size,
-        "prior_table_bytes": _prior_table_bytes(scorer),
+        "prior_table_bytes": table_bytes,
         "train_seconds": result.seconds, "train_pairs_per_s": result.pairs_per_second,
         "score_pairs_per_s": sum(len(c.candidate_texts) for c in cases) / score_seconds,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
@@ -144,11 +147,12 @@ def markdown(results: dict) -> str:
             f"{r['trainable_params']:,} | {r['trainable_pct']:.2f} | {r['adapter_bytes'] / 1024:.0f} KiB | "
             f"{r['train_seconds']:.0f} | {r['train_pairs_per_s']:.0f} | {r['score_pairs_per_s']:.0f} | {r['peak_rss_mb']:.0f} |"
         )
-    m = results["machine"]
+    m, code = results["machine"], results.get("code") or {}
     wall = f" Whole run: {results['wall_seconds'] / 60:.1f} min." if "wall_seconds" in results else ""
     return (f"# {results['dataset']} {results['split']}, preset {results['preset']}, seed {results['seed']}\n\n"
             f"Machine: {m['cpu']}, {m['cores']} cores, GPU {m['gpu']}; torch {m['torch']}, "
-            f"transformers {m['transformers']}, peft {m['peft']}.{wall}\n\n" + "\n".join(lines) + "\n")  # fmt: skip
+            f"transformers {m['transformers']}, peft {m['peft']}; CPU capability {m.get('cpu_capability')}, "
+            f"commit {code.get('commit')}{' (dirty)' if code.get('dirty') else ''}.{wall}\n\n" + "\n".join(lines) + "\n")  # fmt: skip
 
 
 def pareto(results: dict, path: Path) -> None:
@@ -212,13 +216,14 @@ def main(argv=None) -> int:
     from coldstart_peft import default_host
     from coldstart_peft.recipes import FitSettings, sampled_negatives
     from coldstart_peft.priors import FEATURES
+    from coldstart_peft.provenance import git_revision
 
     names = args.methods.split(",") if args.methods else [*BASELINES, *default_host().methods.names()]
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     split = _split(args)
     # Two result files are comparable only if both fingerprints match.
-    results = {"machine": machine(), "dataset": args.dataset, "split": args.split, "preset": args.preset,
+    results = {"machine": machine(), "code": git_revision(__file__), "dataset": args.dataset, "split": args.split, "preset": args.preset,
                "seed": args.seed, "protocol": {"k_context": args.k_context, "n_negatives": 99,
                "n_test_users": len(split.ranking_cases("test"))},
                "data_fingerprint": split.dataset.fingerprint(), "split_fingerprint": split.fingerprint(),

@@ -33,6 +33,8 @@ import torch
 from coldstart_peft import Recommender, build_scorer, load_adapter, save_adapter
 from coldstart_peft.data import TextSerializer, cold_user_split, load_dataset
 from coldstart_peft.evaluation import evaluate_full_catalog
+from coldstart_peft.hardware import hardware_facts
+from coldstart_peft.provenance import git_revision
 from coldstart_peft.recipes import FitSettings, fit_on_split
 from coldstart_peft.retrieval import ItemIndex
 from coldstart_peft.training import TrainConfig
@@ -60,10 +62,9 @@ def fit(split, scorer_name: str, seconds: float, steps: int | None, out: Path, s
     Give ``steps`` when the time budget covers a small part of an epoch: the learning-rate
     schedule is planned over the steps, so warm-up and decay then fit the run.
     """
-    # No priors: the item index retrieves by the encoder's similarity alone (see ItemIndex).
+    # The default recipe's priors and calibration: retrieval ranks by encoder + priors (CatalogPrior).
     settings = FitSettings(method="lora", scorer=scorer_name, n_negatives=3 if scorer_name == "bi-encoder" else 7,
-                           valid_users=100 if scorer_name == "bi-encoder" else 50, valid_candidates=20,
-                           priors=False, calibration_users=0)  # fmt: skip
+                           valid_users=100 if scorer_name == "bi-encoder" else 50, valid_candidates=20)  # fmt: skip
     config = TrainConfig(epochs=1, batch_size=32 if scorer_name == "bi-encoder" else 8, lr=1e-3,
                          time_budget_s=seconds, max_steps=steps, seed=seed, eval_every=max(10, (steps or 600) // 3),
                          early_stopping_patience=4)  # fmt: skip
@@ -82,10 +83,14 @@ def build_index(encoder, texts: dict[str, str]) -> tuple[ItemIndex, float]:
 
 
 def quality(name: str, encoder, split, texts, args, reranker=None) -> dict:
-    """Full-catalog metrics of one encoder (and optional reranker)."""
+    """Full-catalog metrics of one encoder (with its priors, and alone), and with an optional reranker."""
     index, items_per_s = build_index(encoder, texts)
     report = evaluate_full_catalog(encoder, split, index=index, max_cases=args.max_test_users, ks=KS, progress=True)
     report["catalog_items_per_s"] = round(items_per_s, 1)
+    if report["priors"]:
+        alone = evaluate_full_catalog(encoder, split, index=index, max_cases=args.max_test_users, ks=KS, priors=False)
+        report["encoder_alone"] = alone["retrieval"]
+        print(f"{name}, encoder alone: ndcg@10 {alone['retrieval']['ndcg@10']['mean']:.4f}")
     if reranker is not None:
         report["with_rerank"] = evaluate_full_catalog(
             encoder, split, index=index, reranker=reranker, n_candidates=args.candidates,
@@ -151,6 +156,9 @@ def markdown(result: dict) -> str:
     lines += ["| model | users | Recall@10 | NDCG@10 | Recall@50 |", "|---|---|---|---|---|"]
     rows = []
     for name, report in result.get("quality", {}).items():
+        if "encoder_alone" in report:
+            rows.append((f"{name}, encoder alone", report["n_cases"], report["encoder_alone"]))
+            name = f"{name} + priors ({', '.join(report['priors'])})"
         rows.append((name, report["n_cases"], report["retrieval"]))
         if "with_rerank" in report:
             rerank = report["with_rerank"]
@@ -188,6 +196,8 @@ def main() -> None:
     parser.add_argument("--e2e-users", type=int, default=20)
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     parser.add_argument("--speed-only", action="store_true", help="skip the quality tables")
+    parser.add_argument("--quality-only", action="store_true", help="skip the speed measurements")
+    parser.add_argument("--no-rerank", action="store_true", help="no reranker: retrieval quality only")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default="runs/retrieval")
     args = parser.parse_args()
@@ -204,7 +214,9 @@ def main() -> None:
     bi_path = Path(args.bi_encoder_adapter) if args.bi_encoder_adapter else None
     if bi_path is None:
         bi_path = fit(split, "bi-encoder", args.train_seconds, args.train_steps, out / "bi-encoder-lora", args.seed)
-    if args.reranker_adapter:
+    if args.no_rerank:
+        reranker = None
+    elif args.reranker_adapter:
         reranker = load_adapter(args.reranker_adapter)
     elif args.rerank_train_seconds > 0:
         reranker = load_adapter(fit(split, "cross-encoder", args.rerank_train_seconds, args.rerank_train_steps, out / "cross-encoder-lora", args.seed))
@@ -213,7 +225,7 @@ def main() -> None:
         reranker.eval()
     fine_tuned = load_adapter(bi_path)
     result["budgets"] = {"bi_encoder": json.loads((bi_path / "coldstart.json").read_text())["extra"],
-                         "reranker": getattr(reranker, "manifest", {}).get("extra", "zero-shot")}  # fmt: skip
+                         "reranker": None if reranker is None else getattr(reranker, "manifest", {}).get("extra", "zero-shot")}  # fmt: skip
     if not args.speed_only:
         zero_shot = build_scorer("bi-encoder")
         zero_shot.eval()
@@ -221,8 +233,11 @@ def main() -> None:
             "bi-encoder zero-shot": quality("zero-shot", zero_shot, split, texts, args),
             "bi-encoder + LoRA": quality("bi-encoder + LoRA", fine_tuned, split, texts, args, reranker=reranker),
         }
-    result["speed"] = speed(fine_tuned, reranker, dataset, split, args)
+    if not args.quality_only:
+        result["speed"] = speed(fine_tuned, reranker, dataset, split, args)
     result["machine"] = machine()
+    result["hardware"] = hardware_facts()
+    result["commit"] = git_revision(Path(__file__).resolve().parents[1])
     (out / "retrieval.json").write_text(json.dumps(result, indent=2, default=str))
     (out / "retrieval.md").write_text(markdown(result))
     print(markdown(result))

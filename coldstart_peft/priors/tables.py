@@ -9,8 +9,10 @@ Fitted from training groups only (a split's training users), keyed by item id:
   texts, for the lexical feature (a TF-IDF cosine of the user and item texts), which needs no
   ids and so also serves search queries and labeled pairs.
 
-Ids are stored as 64-bit hashes, so a table is a few flat tensors that safetensors can hold.
-An id never seen in training, or no id at all, looks up 0: the cold-start value.
+Ids are stored as 64-bit hashes, so a table is a few flat tensors that safetensors can hold;
+the co-occurrence triangle is stored row-compressed with the narrowest integer types that hold
+it (on Beauty 1.3 MB instead of 4.0 MB). An id never seen in training, or no id at all, looks
+up 0: the cold-start value.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from coldstart_peft.examples import TrainGroup
 
 TABLE_FORMAT = "coldstart-peft-prior-tables"
 TABLE_FORMAT_VERSION = "1"
-TENSORS = ("keys", "popularity", "rows", "cols", "counts", "idf")
+TENSORS = ("keys", "popularity", "row_starts", "cols", "counts", "idf")
 
 
 def id_key(item_id: str) -> int:
@@ -51,7 +53,8 @@ class PriorTables:
     Args:
         keys: sorted id hashes of every item seen in training (positives and context items).
         popularity: ``log(1 + positives)`` per key.
-        rows, cols, counts: the co-occurrence upper triangle, as indices into ``keys``.
+        rows, cols, counts: the co-occurrence upper triangle, as indices into ``keys``, sorted
+            by row then column.
         idf: one weight per wordpiece of the backbone's vocabulary.
     """
 
@@ -82,6 +85,8 @@ class PriorTables:
                     pairs[(min(key, other), max(key, other))] += 1
         keys = sorted(seen)
         index = {k: i for i, k in enumerate(keys)}
+        # Row-major order: the stored form is row-compressed, and one order gives one digest.
+        pairs = Counter(dict(sorted(pairs.items(), key=lambda kv: (index[kv[0][0]], index[kv[0][1]]))))
         texts = list(dict.fromkeys(t for g in groups for t in g.item_texts))
         df = np.zeros(len(tokenizer))
         for ids in token_ids(tokenizer, texts):
@@ -98,8 +103,19 @@ class PriorTables:
     # -- storage ---------------------------------------------------------------------------
 
     def state(self) -> dict[str, torch.Tensor]:
-        """The tensors by name, as saved."""
-        return {name: getattr(self, name).contiguous() for name in TENSORS}
+        """The tensors by name, as saved: the triangle row-compressed, in the narrowest integer types."""
+        n = len(self.keys)
+        row_starts = np.zeros(n + 1, dtype=np.int32)
+        np.cumsum(np.bincount(self.rows.numpy(), minlength=n), out=row_starts[1:])
+        top = int(self.counts.max()) if len(self.counts) else 0
+        return {
+            "keys": self.keys.contiguous(),
+            "popularity": self.popularity.contiguous(),
+            "row_starts": torch.from_numpy(row_starts),
+            "cols": self.cols.to(torch.int16 if n < 2**15 else torch.int32).contiguous(),
+            "counts": self.counts.to(torch.uint8 if top < 2**8 else torch.int16 if top < 2**15 else torch.int32).contiguous(),
+            "idf": self.idf.contiguous(),
+        }
 
     def digest(self) -> str:
         """16 hex digits identifying the tables' content: equal tables share one file in a bank."""
@@ -119,20 +135,26 @@ class PriorTables:
     @classmethod
     def from_state(cls, state: dict[str, torch.Tensor], where: str) -> PriorTables:
         """Tables from the tensors of :meth:`state`, checked for names, dtypes and consistency."""
-        expected = {"keys": torch.int64, "popularity": torch.float32, "rows": torch.int32, "cols": torch.int32,
-                    "counts": torch.int32, "idf": torch.float32}  # fmt: skip
+        integers = (torch.uint8, torch.int16, torch.int32)
+        expected = {"keys": (torch.int64,), "popularity": (torch.float32,), "row_starts": (torch.int32,),
+                    "cols": integers, "counts": integers, "idf": (torch.float32,)}  # fmt: skip
         if set(state) != set(expected):
             raise CorruptAdapterError(
                 f"prior tables in {where} hold {sorted(state)}, expected {sorted(expected)}; save the adapter again"
             )
-        wrong = [n for n, dtype in expected.items() if state[n].dtype != dtype or state[n].dim() != 1]
+        wrong = [name for name, dtypes in expected.items() if state[name].dtype not in dtypes or state[name].dim() != 1]
         n = len(state["keys"])
-        triangle = [state[k] for k in ("rows", "cols", "counts")]
-        if wrong or len(state["popularity"]) != n or len({len(t) for t in triangle}) != 1 or any(
-            len(t) and (int(t.min()) < 0 or int(t.max()) >= n) for t in triangle[:2]
-        ):
+        starts, cols = state["row_starts"].long(), state["cols"].long()
+        consistent = (
+            not wrong and len(state["popularity"]) == n and len(starts) == n + 1 and len(cols) == len(state["counts"])
+            and int(starts[0]) == 0 and int(starts[-1]) == len(cols) and bool((starts[1:] >= starts[:-1]).all())
+            and (not len(cols) or (int(cols.min()) >= 0 and int(cols.max()) < n))
+        )  # fmt: skip
+        if not consistent:
             raise CorruptAdapterError(f"prior tables in {where} are inconsistent ({wrong or 'sizes'}); save the adapter again")
-        return cls(**{name: state[name].detach().cpu().clone() for name in TENSORS})
+        rows = torch.repeat_interleave(torch.arange(n, dtype=torch.int32), (starts[1:] - starts[:-1]))
+        return cls(keys=state["keys"].clone(), popularity=state["popularity"].clone(), rows=rows,
+                   cols=cols.to(torch.int32), counts=state["counts"].to(torch.int32), idf=state["idf"].clone())  # fmt: skip
 
     # -- features --------------------------------------------------------------------------
 

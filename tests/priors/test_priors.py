@@ -181,3 +181,23 @@ def test_a_scorer_without_offsets_in_its_loss_is_refused_priors_by_name(tiny_bas
         scorer.attach_priors(Priors())
     scorer.attach_priors(None)
     assert scorer.priors is None
+
+
+def test_tables_round_trip_exactly_in_narrow_types(split, tiny_base, tmp_path):
+    from safetensors.torch import load_file
+
+    from coldstart_peft.errors import CorruptAdapterError
+    from coldstart_peft.priors import PriorTables
+
+    priors = Priors(tokenizer=build_scorer("bi-encoder", tiny_base, host=HOST).tokenizer)
+    tables = priors.fit(training_groups(split, n_negatives=1))
+    stored = load_file(str(tables.save(tmp_path / "t.safetensors")))
+    assert stored["cols"].dtype == torch.int16 and stored["counts"].dtype == torch.uint8
+    loaded = PriorTables.from_state(stored, "t")
+    assert loaded.digest() == tables.digest()
+    for name in ("keys", "popularity", "rows", "cols", "counts", "idf"):
+        assert torch.equal(getattr(loaded, name).long() if name in ("rows", "cols", "counts") else getattr(loaded, name),
+                           getattr(tables, name).long() if name in ("rows", "cols", "counts") else getattr(tables, name)), name
+    broken = dict(stored, row_starts=stored["row_starts"].flip(0))
+    with pytest.raises(CorruptAdapterError, match="inconsistent"):
+        PriorTables.from_state(broken, "t")
