@@ -85,6 +85,10 @@ class OutdatedAdapterError(AdapterError):
     """An adapter saved by an older version in a form this one cannot rebuild; it must be retrained."""
 
 
+class EmptyBankError(AdapterError):
+    """An adapter bank has no adapter left to score with (no domain and no global adapter)."""
+
+
 class StaleIndexError(ColdStartError):
     """A saved item index was built with other adapter weights or another embedding size than the model in use."""
 

@@ -10,11 +10,14 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
+import functools
 import shutil
+import threading
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -22,18 +25,33 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from coldstart_peft.artifact import HEAD, check_no_pickles, read_manifest as read_adapter_manifest, read_safetensors, recover_folder
+from coldstart_peft.artifact import (
+    HEAD,
+    check_adapter_folder,
+    read_manifest as read_adapter_manifest,
+    read_safetensors,
+    recover_folder,
+    safe_path,
+)
 from coldstart_peft.assembly import build_scorer
 from coldstart_peft.bank.fallback import FallbackConfig, Route, nearest_weights
 from coldstart_peft.bank.layout import BASE, GLOBAL, GLOBAL_FOLDER, copy_adapter, folder_for, read_manifest, slugify, write_manifest
 from coldstart_peft.bank.mixed import score_mixed
 from coldstart_peft.bank.prior_tables import share_tables
 from coldstart_peft.bank.slots import HeadSlots, make_slots
-from coldstart_peft.errors import AdapterError, ConfigError, CorruptAdapterError, FingerprintMismatchError, UnknownNameError
+from coldstart_peft.errors import (
+    AdapterError,
+    ConfigError,
+    CorruptAdapterError,
+    EmptyBankError,
+    FingerprintMismatchError,
+    UnknownNameError,
+    UnsafePathError,
+)
 from coldstart_peft.host import PluginHost, default_host
 from coldstart_peft.method import Method
 from coldstart_peft.priors import Priors, PriorTables
-from coldstart_peft.priors.storage import migrate_scorer_config, priors_from_manifest
+from coldstart_peft.priors.storage import SHARED_FOLDER, migrate_scorer_config, priors_from_manifest
 from coldstart_peft.scorer import Scorer
 
 
@@ -52,8 +70,28 @@ class Ranking:
     routes: list[Route]
 
 
+def _locked(method):
+    """Run ``method`` holding the bank's lock."""
+
+    @functools.wraps(method)
+    def run(self, *args, **kwargs):
+        with self._lock:
+            return method(self, *args, **kwargs)
+
+    return run
+
+
 class AdapterBank:
     """Domain adapters sharing one base model; build it with :meth:`load`.
+
+    Concurrency: every public call is safe from several threads. The bank switches one shared
+    model and head between adapters, so calls that touch them (:meth:`score`, :meth:`rank`,
+    :meth:`route`, :meth:`add`'s swap, :meth:`remove`, :meth:`merged_scorer`) take turns on
+    one lock; each returns exactly what it would single-threaded, for the adapters live when
+    it ran. :meth:`add` reads and checks the new folder before taking the lock, so a hot swap
+    blocks scoring only for the attach itself, and readers see the old adapter or the new one,
+    never a mix. :meth:`activate` followed by direct use of ``bank.scorer`` is for one thread;
+    from threads use :meth:`serving`, which holds the lock for its block.
 
     Args:
         scorer: the scorer on the bare base model (its backbone gains the adapters).
@@ -75,6 +113,9 @@ class AdapterBank:
         self._counter = 0
         self._cold = {e["name"]: e for e in manifest.get("domains", []) if e.get("status") != "trained"}
         self._tables: dict[str, PriorTables] = {}  # adapter name -> its prior tables (shared objects)
+        # One re-entrant lock around everything that reads or changes the shared model and heads:
+        # a bank serves one adapter at a time, so calls from threads take turns (see the class docstring).
+        self._lock = threading.RLock()
         self._by_digest: dict[str, PriorTables] = {}
 
     @classmethod
@@ -118,11 +159,24 @@ class AdapterBank:
         scorer.eval()
         bank = cls(scorer, method, manifest, root, fallback)
         if manifest.get("global"):
-            bank._register(GLOBAL, root / manifest["global"].get("folder", GLOBAL_FOLDER), lazy)
+            bank._register(GLOBAL, bank._folder(manifest["global"].get("folder", GLOBAL_FOLDER)), lazy)
         for entry in manifest["domains"]:
             if entry.get("status") == "trained":
-                bank._register(entry["name"], root / entry["folder"], lazy)
+                bank._register(entry["name"], bank._folder(entry.get("folder")), lazy)
         return bank
+
+    def _folder(self, relative) -> Path:
+        """``root / relative`` for a folder the bank manifest names, refusing any that leads out of the root.
+
+        A manifest is as untrusted as the weights beside it: a folder of ``../victim`` or an
+        absolute path would make a persisted ``add`` or ``remove`` write outside the bank.
+        """
+        if not isinstance(relative, str) or Path(relative).name != relative or relative in ("", ".", "..", SHARED_FOLDER):
+            raise UnsafePathError(
+                f"the bank manifest in {self.root} names the folder {relative!r}; a domain folder is one plain name "
+                "directly inside the bank root. Fix manifest.json or rebuild the bank"
+            )
+        return safe_path(self.root, relative)
 
     @property
     def domains(self) -> list[str]:
@@ -152,7 +206,7 @@ class AdapterBank:
     # -- checking and attaching adapter folders -------------------------------------------
 
     def _check_meta(self, folder: Path) -> dict:
-        check_no_pickles(folder)
+        check_adapter_folder(folder)
         manifest = read_adapter_manifest(folder)
         fingerprint = self.manifest["base_model"]["fingerprint"]
         if manifest["base_model"]["fingerprint"] != fingerprint:
@@ -203,10 +257,14 @@ class AdapterBank:
             return None
         return self._by_digest.setdefault(priors.tables.digest(), priors.tables)
 
-    def _attach(self, folder: Path, domain: str) -> str:
-        """Validate ``folder`` completely, then load it on the model; return its adapter name."""
+    def _read(self, folder: Path) -> tuple:
+        """Everything attaching ``folder`` needs, read and checked; touches nothing the bank serves from."""
         head, weights = self._read_weights(folder)
-        tables = self._read_tables(folder)
+        return head, weights, self._read_tables(folder)
+
+    def _attach(self, folder: Path, domain: str, files: tuple | None = None) -> str:
+        """Load ``folder`` (read first unless ``files`` are given) on the model; return its adapter name."""
+        head, weights, tables = files if files is not None else self._read(folder)
         name = self._slots.attach(self._new_name(domain), folder, weights)
         self._heads.put(name, head)
         if tables is not None:
@@ -232,6 +290,7 @@ class AdapterBank:
 
     # -- routing -----------------------------------------------------------------------------
 
+    @_locked
     def route(self, domain: str | None) -> Route:
         """The adapter that serves ``domain``: its own, else the first fallback step that applies."""
         if domain in self._routes:
@@ -281,14 +340,39 @@ class AdapterBank:
         self._slots.activate(key)
         self._heads.activate(key)
 
+    @_locked
     def activate(self, domain: str | None) -> Route:
-        """Switch the shared model to ``domain``'s route, for serving one domain with ``bank.scorer``."""
+        """Switch the shared model to ``domain``'s route, for serving one domain with ``bank.scorer``.
+
+        Not for threads: another thread's call may switch the model back before ``bank.scorer``
+        is used. From threads, score through :meth:`score` / :meth:`rank`, or hold the model
+        with :meth:`serving`.
+        """
+        self._check_not_empty()
         route = self.route(domain)
         self._activate_key(route.key)
         return route
 
+    @contextlib.contextmanager
+    def serving(self, domain: str | None) -> Iterator[Scorer]:
+        """``with bank.serving(domain) as scorer:`` the scorer switched to ``domain``, held for the block.
+
+        Other threads' calls wait until the block ends, so the scorer stays on this route.
+        """
+        with self._lock:
+            self.activate(domain)
+            yield self.scorer
+
+    def _check_not_empty(self) -> None:
+        if not self._folders:
+            raise EmptyBankError(
+                "the bank has no adapter left: its last domain was removed and it has no global adapter. "
+                "Add one with bank.add(domain, adapter_folder), or load a bank that has a global adapter"
+            )
+
     # -- scoring -----------------------------------------------------------------------------
 
+    @_locked
     def score(
         self, user_texts: Sequence[str], item_texts: Sequence[str],
         domains: str | None | Sequence[str | None] = None, batch_size: int = 64, mixed: bool | None = None,
@@ -313,6 +397,7 @@ class AdapterBank:
         """
         if len(user_texts) != len(item_texts):
             raise ValueError(f"{len(user_texts)} user texts but {len(item_texts)} item texts")
+        self._check_not_empty()
         per_pair = self._per_pair(domains, len(item_texts))
         routes = {d: self.route(d) for d in dict.fromkeys(per_pair)}
         keys = [routes[d].key for d in per_pair]
@@ -340,6 +425,7 @@ class AdapterBank:
                                       None if item_ids is None else [item_ids[i] for i in rows])  # fmt: skip
         return out
 
+    @_locked
     def rank(self, user_text: str, candidates: Sequence[str], domain: str | None | Sequence[str | None] = None,
              batch_size: int = 64, *, context_ids: Sequence[str] | None = None,
              candidate_ids: Sequence[str] | None = None) -> Ranking:  # fmt: skip
@@ -377,23 +463,37 @@ class AdapterBank:
         Raises:
             AdapterError: the domain already has an adapter and ``replace`` is false, or the
                 adapter does not fit the bank (method, scorer, base model), or it is corrupt.
+
+        Thread-safe: the folder is read and checked without holding the bank, then the swap is
+        one step under its lock, so concurrent scores see the old adapter or the new one.
         """
+        if not isinstance(domain, str) or not domain.strip():
+            raise ConfigError(f"a domain name must be a non-empty string, got {domain!r}")
         path = recover_folder(Path(path))
-        if domain in self and not replace:
-            raise AdapterError(f"domain {domain!r} already has an adapter; pass replace=True to hot-swap it")
         if persist and self.root is None:
             raise ConfigError("persist=True needs a bank loaded from a folder (AdapterBank.load)")
+        if domain in self and not replace:  # checked again under the lock; this one saves the reading
+            raise AdapterError(f"domain {domain!r} already has an adapter; pass replace=True to hot-swap it")
         manifest = self._check_meta(path)
-        name = self._attach(path, domain)
+        files = self._read(path)
+        with self._lock:
+            return self._swap_in(domain, path, manifest, files, replace, persist)
+
+    def _swap_in(self, domain: str, path: Path, manifest: dict, files: tuple, replace: bool, persist: bool) -> Route:
+        if domain in self and not replace:
+            raise AdapterError(f"domain {domain!r} already has an adapter; pass replace=True to hot-swap it")
+        name = self._attach(path, domain, files)
         if persist:
             folder = folder_for(self.manifest, domain)
             try:
-                copy_adapter(path, self.root / folder)
-                share_tables(self.root, self.root / folder)
+                target = self._folder(folder)
+                copy_adapter(path, target)
+                share_tables(self.root, target)
             except BaseException:
                 self._slots.detach(name)
+                self._drop(name)
                 raise
-            path = self.root / folder
+            path = target
             self._record(domain, folder, manifest)
         old = self._names.get(domain)
         self._folders[domain], self._names[domain] = path, name
@@ -403,6 +503,7 @@ class AdapterBank:
             self._drop(old)
         return self.route(domain)
 
+    @_locked
     def remove(self, domain: str, persist: bool = False) -> None:
         """Detach ``domain``'s adapter; it is then served by the fallback chain.
 
@@ -421,7 +522,8 @@ class AdapterBank:
         if persist and self.root is not None:
             self.manifest["domains"] = [d for d in self.manifest["domains"] if d["name"] != domain]
             write_manifest(self.root, self.manifest)
-            if folder.parent == self.root:
+            # Only a folder of the bank's own, never one an edited manifest pointed elsewhere.
+            if folder.parent.resolve() == self.root.resolve() and not folder.is_symlink():
                 shutil.rmtree(folder, ignore_errors=True)
 
     def _record(self, domain: str, folder: str, adapter_manifest: dict) -> None:
@@ -442,6 +544,7 @@ class AdapterBank:
 
     # -- single-domain fast path ---------------------------------------------------------
 
+    @_locked
     def merged_scorer(self, domain: str | None) -> Scorer:
         """A standalone scorer for one domain with its adapter folded into the base weights.
 

@@ -16,6 +16,7 @@ saves leave after a crash can never collide with a domain.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -45,14 +46,25 @@ def slugify(name: str) -> str:
     Example:
         >>> slugify("Tools & Accessories")
         'tools-accessories'
+        >>> slugify("Soins & Beauté")
+        'soins-beaute'
+        >>> slugify("Красота")  # no ASCII letters: a short hash of the name
+        'domain-30e17464'
 
     Raises:
-        AdapterError: nothing usable is left of ``name`` (for example only punctuation).
+        AdapterError: the name is empty.
     """
-    ascii_name = unicodedata.normalize("NFKD", str(name)).encode("ascii", "ignore").decode()
+    text = unicodedata.normalize("NFC", str(name)).strip()
+    if not text:
+        raise AdapterError("a domain name must not be empty; name the domain")
+    ascii_name = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
     slug = re.sub(r"[^a-z0-9]+", "-", ascii_name.lower()).strip("-")
-    if not slug:
-        raise AdapterError(f"domain name {name!r} has no letters or digits to name a folder after; rename the domain")
+    # Letters the ASCII folding drops (Красота, 美容) would leave names that collide or vanish:
+    # such a name gets a short hash of itself, so its folder is stable, safe and its own.
+    lost = any(c.isalnum() for c in unicodedata.normalize("NFKD", text) if not c.isascii())
+    if lost or not slug:
+        digest = hashlib.blake2b(text.encode("utf-8"), digest_size=4).hexdigest()
+        slug = f"{slug}-{digest}" if slug else f"domain-{digest}"
     return slug
 
 
