@@ -32,6 +32,7 @@ from coldstart_peft import __version__
 from coldstart_peft.assembly import build_scorer
 from coldstart_peft.errors import (
     AdapterError,
+    BaseModelUnavailableError,
     CorruptAdapterError,
     FingerprintMismatchError,
     OverwriteRefusedError,
@@ -41,10 +42,12 @@ from coldstart_peft.errors import (
 )
 from coldstart_peft.finite import non_finite
 from coldstart_peft.host import PluginHost, default_host
+from coldstart_peft.manifest_check import check_manifest_fields
 from coldstart_peft.method import count_parameters
 from coldstart_peft.priors.storage import migrate_scorer_config, priors_from_manifest, save_tables
 from coldstart_peft.provenance import environment_info
 from coldstart_peft.scorer import Scorer
+from coldstart_peft.weight_check import check_peft_weights
 
 MANIFEST = "coldstart.json"
 HEAD = "scorer_head.safetensors"
@@ -144,8 +147,8 @@ def read_json_manifest(path: Path, expected_format: str, missing: str, remedy: s
         raise AdapterError(missing)
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise CorruptAdapterError(f"{path} is not valid JSON ({exc}); {remedy}") from exc
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:  # Recursion: nested too deeply
+        raise CorruptAdapterError(f"{path} is not valid JSON ({type(exc).__name__}: {exc}); {remedy}") from None
     if not isinstance(manifest, dict) or manifest.get("format") != expected_format:
         found = manifest.get("format") if isinstance(manifest, dict) else type(manifest).__name__
         raise AdapterError(f"{path} is not a {expected_format} manifest (format {found!r})")
@@ -153,12 +156,14 @@ def read_json_manifest(path: Path, expected_format: str, missing: str, remedy: s
 
 
 def read_manifest(directory: Path) -> dict[str, Any]:
-    """Read and check an adapter folder's manifest."""
-    return read_json_manifest(
+    """Read and check an adapter folder's manifest: its format, and every field loading reads (see
+    :mod:`coldstart_peft.manifest_check`)."""
+    manifest = read_json_manifest(
         Path(directory) / MANIFEST, FORMAT,
         missing=f"{directory} has no {MANIFEST}; it is not a coldstart-peft adapter folder",
         remedy="save the adapter again",
     )
+    return check_manifest_fields(manifest, Path(directory) / MANIFEST)
 
 
 def _replace_dir(tmp: Path, target: Path) -> None:
@@ -332,13 +337,22 @@ def adapter_fingerprint(directory: str | Path, host: PluginHost | None = None) -
     return digest.hexdigest()[:16]
 
 
-def load_adapter(directory: str | Path, base_model: str | Path | None = None, host: PluginHost | None = None) -> Scorer:
+def load_adapter(
+    directory: str | Path, base_model: str | Path | None = None, host: PluginHost | None = None, *,
+    allow_download: bool = False,
+) -> Scorer:  # fmt: skip
     """Load an adapter folder onto a fresh base model, ready to score.
+
+    The base model the manifest names is only looked for on this machine (a folder, or the
+    local Hugging Face cache): an adapter folder may come from anyone, and its manifest must not
+    make loading download a model. Pass ``base_model`` to load onto one you chose (it may be
+    downloaded), or ``allow_download=True`` to trust the manifest's.
 
     Args:
         directory: a folder written by :func:`save_adapter`.
         base_model: the base model to load onto; ``None`` uses the one recorded in the manifest.
         host: plugin host to resolve the method and scorer in.
+        allow_download: let a hub id recorded in the manifest be downloaded.
 
     Returns:
         The scorer in eval mode, with ``manifest`` attached.
@@ -347,7 +361,9 @@ def load_adapter(directory: str | Path, base_model: str | Path | None = None, ho
         UnsafeFileError: the folder holds pickle files.
         UnsafePathError: a file or symlink in it leads out of the folder.
         FingerprintMismatchError: ``base_model`` differs from the one the adapter was trained on.
-        CorruptAdapterError: a weights file is missing, truncated or non-finite.
+        BaseModelUnavailableError: the recorded base model is not on this machine (and is not downloaded).
+        CorruptAdapterError: a weights file is missing, truncated or non-finite, or lacks tensors
+            its method needs (see :mod:`coldstart_peft.weight_check`).
     """
     directory = recover_folder(directory)
     check_adapter_folder(directory)
@@ -357,9 +373,7 @@ def load_adapter(directory: str | Path, base_model: str | Path | None = None, ho
     recorded = manifest["base_model"]
     scorer_config = migrate_scorer_config(manifest["scorer_config"], directory)
     priors = priors_from_manifest(manifest.get("priors"), directory, read_safetensors)
-    scorer = build_scorer(
-        manifest["scorer"], base_model if base_model is not None else recorded["name_or_path"], scorer_config, host,
-    )
+    scorer = _build_on_base(manifest, directory, base_model, scorer_config, host, allow_download)
     if scorer.base_fingerprint != recorded["fingerprint"]:
         raise FingerprintMismatchError(
             f"adapter {directory} was trained on base model {recorded['name_or_path']!r} "
@@ -377,7 +391,9 @@ def load_adapter(directory: str | Path, base_model: str | Path | None = None, ho
         parameter.requires_grad_(False)
     scorer.attach_priors(priors)
     try:
-        scorer.backbone = method.load(scorer.backbone, directory)
+        loaded = method.load(scorer.backbone, directory)
+        check_peft_weights(loaded, directory)  # before the scorer takes it: half an adapter never scores
+        scorer.backbone = loaded
         scorer.load_head_state_dict(head)  # load_state_dict raises RuntimeError on a shape mismatch
     except (RuntimeError, ValueError, KeyError) as exc:
         raise CorruptAdapterError(f"could not apply the weights in {directory}: {exc}") from exc
@@ -385,3 +401,19 @@ def load_adapter(directory: str | Path, base_model: str | Path | None = None, ho
     scorer.manifest = manifest
     scorer.eval()
     return scorer
+
+
+def _build_on_base(manifest, directory: Path, base_model, scorer_config, host, allow_download: bool) -> Scorer:
+    """The scorer on the caller's base model, or on the manifest's found locally (downloaded only if allowed)."""
+    if base_model is not None:
+        return build_scorer(manifest["scorer"], base_model, scorer_config, host)
+    recorded = manifest["base_model"]["name_or_path"]
+    try:
+        return build_scorer(manifest["scorer"], recorded, scorer_config, host, local_files_only=not allow_download)
+    except BaseModelUnavailableError as exc:
+        raise BaseModelUnavailableError(
+            f"adapter {directory} was trained on base model {recorded!r}, which is not on this machine ({exc}). "
+            "Loading an adapter never downloads the base model its manifest names. Pass the base model you trust: "
+            "load_adapter(..., base_model='PATH or hub id') or --base-model on the command line; "
+            "or load_adapter(..., allow_download=True) to fetch the recorded one"
+        ) from None

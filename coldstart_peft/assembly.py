@@ -22,6 +22,7 @@ def build_scorer(
     base_model: str | Path | None = None,
     config: dict[str, Any] | None = None,
     host: PluginHost | None = None,
+    local_files_only: bool = False,
 ) -> Scorer:
     """Load the base encoder and wrap it in a registered scorer.
 
@@ -30,14 +31,18 @@ def build_scorer(
         base_model: HF model name or folder; ``None`` for the bundled MiniLM.
         config: fields of the scorer's config dataclass.
         host: plugin host to look the scorer up in; the default host if ``None``.
+        local_files_only: never download the base model (see :func:`~coldstart_peft.backbone.load_backbone`).
 
     Returns:
         The scorer, with ``base_model_name`` and ``base_fingerprint`` recorded on it.
+
+    Raises:
+        BaseModelUnavailableError: with ``local_files_only``, the base model is not on this machine.
     """
     host = host or default_host()
     scorer_class = host.scorer(scorer)
-    backbone = load_backbone(base_model)
-    model = scorer_class(backbone, load_tokenizer(base_model), config)
+    backbone = load_backbone(base_model, local_files_only=local_files_only)
+    model = scorer_class(backbone, load_tokenizer(base_model, local_files_only=local_files_only), config)
     model.base_model_name = "default" if base_model in (None, "default") else str(base_model)
     model.base_model_path = resolve_model_path(base_model)
     model.base_fingerprint = model_fingerprint(backbone)

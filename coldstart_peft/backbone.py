@@ -13,6 +13,8 @@ from pathlib import Path
 import torch
 from transformers import AutoModel, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
+from coldstart_peft.errors import BaseModelUnavailableError
+
 DEFAULT_BACKBONE = "default"
 
 
@@ -34,23 +36,57 @@ def resolve_model_path(name_or_path: str | Path | None) -> str:
     return str(name_or_path)
 
 
-def load_backbone(name_or_path: str | Path | None = None) -> PreTrainedModel:
+def local_model_folder(name_or_path: str | Path | None) -> str:
+    """The folder on this machine holding ``name_or_path``: itself, or its snapshot in the local Hugging Face cache.
+
+    transformers' ``local_files_only`` is not enough on its own: its check for a peft adapter
+    config on the hub ignores it and retries for tens of seconds. Handing it a folder never
+    makes it look at the hub at all.
+
+    Raises:
+        BaseModelUnavailableError: neither a folder nor cached.
+    """
+    path = resolve_model_path(name_or_path)
+    if Path(path).is_dir():
+        return path
+    from huggingface_hub import snapshot_download
+
+    try:
+        return snapshot_download(path, local_files_only=True)
+    except Exception as exc:  # not cached (LocalEntryNotFoundError), or not even a valid repo id (HFValidationError)
+        raise BaseModelUnavailableError(
+            f"base model {str(name_or_path)!r} is neither a model folder nor in the local Hugging Face cache, "
+            f"and was not downloaded ({type(exc).__name__})"
+        ) from None
+
+
+def _from_pretrained(loader, name_or_path: str | Path | None, local_files_only: bool, **kwargs):
+    if not local_files_only:
+        return loader(resolve_model_path(name_or_path), **kwargs)
+    return loader(local_model_folder(name_or_path), local_files_only=True, **kwargs)
+
+
+def load_backbone(name_or_path: str | Path | None = None, local_files_only: bool = False) -> PreTrainedModel:
     """Load the encoder (without any task head) in float32 on the CPU.
 
     Args:
         name_or_path: a Hugging Face model name or folder; ``None`` or ``"default"`` for MiniLM.
+        local_files_only: never reach the network: only a folder or the local Hugging Face cache.
 
     Returns:
         The ``transformers`` base model, in eval mode.
+
+    Raises:
+        BaseModelUnavailableError: with ``local_files_only``, the model is not on this machine.
     """
-    model = AutoModel.from_pretrained(resolve_model_path(name_or_path), dtype=torch.float32)
+    model = _from_pretrained(AutoModel.from_pretrained, name_or_path, local_files_only, dtype=torch.float32)
     model.eval()
     return model
 
 
-def load_tokenizer(name_or_path: str | Path | None = None) -> PreTrainedTokenizerBase:
-    """Load the tokenizer matching :func:`load_backbone`."""
-    return AutoTokenizer.from_pretrained(resolve_model_path(name_or_path))
+def load_tokenizer(name_or_path: str | Path | None = None, local_files_only: bool = False) -> PreTrainedTokenizerBase:
+    """Load the tokenizer matching :func:`load_backbone` (``local_files_only`` as there)."""
+    return _from_pretrained(AutoTokenizer.from_pretrained, name_or_path, local_files_only)
 
 
 def model_fingerprint(model: PreTrainedModel) -> str:

@@ -31,10 +31,23 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from coldstart_peft.errors import CheckpointError
+from coldstart_peft.outputs import check_writable_dir
 
 PREFIX = "step-"
 PROGRESS = "progress.json"
 FORMAT_VERSION = 1
+
+
+def check_checkpoint_dir(checkpoint_dir: str | Path) -> Path:
+    """Raise before training starts if checkpoints could not be written to ``checkpoint_dir``.
+
+    The first checkpoint is written only after ``checkpoint_every`` steps of work; finding a
+    read-only disk then would lose exactly the work checkpoints exist to keep.
+
+    Raises:
+        UnwritableOutputError: the folder is a file, or cannot be created or written.
+    """
+    return check_writable_dir(checkpoint_dir, "checkpoint folder (--checkpoint-dir)")
 
 
 def capture_rng() -> dict[str, Any]:
@@ -105,14 +118,17 @@ def save_checkpoint(
         torch.save(capture_rng(), tmp / "rng.pt")
         # progress.json last: a folder without it was never finished.
         (tmp / PROGRESS).write_text(json.dumps({"format_version": FORMAT_VERSION, **progress}), encoding="utf-8")
-        if target.exists():  # a rerun that reached the same step again
+        if (target / PROGRESS).is_file():  # a rerun that reached the same step again
             shutil.rmtree(target)
+        elif target.exists():
+            raise CheckpointError(f"{target} exists and is not a checkpoint; move it away or choose another checkpoint_dir")
         os.replace(tmp, target)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     for older in root.glob(f"{PREFIX}*"):
-        if older != target and older.name < target.name:
+        # Only folders this module wrote (they hold progress.json): the user's own "step-*" stay.
+        if older != target and older.name < target.name and (older / PROGRESS).is_file():
             shutil.rmtree(older, ignore_errors=True)
     return target
 
@@ -158,8 +174,10 @@ def load_checkpoint(folder: str | Path) -> dict[str, Any]:
     folder = Path(folder)
     try:
         progress = json.loads((folder / PROGRESS).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, RecursionError) as exc:
         raise CheckpointError(f"{folder / PROGRESS} is unreadable ({exc}); delete {folder} to start over") from exc
+    if not isinstance(progress, dict):
+        raise CheckpointError(f"{folder / PROGRESS} is not a JSON object; delete {folder} to start over")
     if progress.get("format_version") != FORMAT_VERSION:
         raise CheckpointError(f"{folder} has checkpoint format {progress.get('format_version')}, expected {FORMAT_VERSION}")
     best = folder / "best.safetensors"

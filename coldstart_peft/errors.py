@@ -122,4 +122,17 @@ class TrainingDivergedError(ColdStartError):
 
 
 class OverwriteRefusedError(AdapterError):
-    """A command would replace a folder it did not write (one that is not an adapter or bank)."""
+    """A command would replace a file or folder it did not write (one that is not an adapter, bank,
+    split, report or index of this library)."""
+
+
+class UnwritableOutputError(ColdStartError):
+    """A folder a command must write to (checkpoints, outputs) cannot be created or written."""
+
+
+class BaseModelUnavailableError(AdapterError):
+    """The base model an adapter names is not on this machine, and loading does not download it."""
+
+
+class SplitMismatchError(DataError):
+    """An adapter is evaluated on another split of the data it was trained on: test users it trained on."""

@@ -44,8 +44,9 @@ def _rows(path: Path):
                 if line.strip():
                     try:
                         row = json.loads(line)
-                    except json.JSONDecodeError as exc:
-                        raise DataError(f"{path}:{number} is not valid JSON ({exc.msg}); fix or remove the line") from exc
+                    except (json.JSONDecodeError, RecursionError) as exc:
+                        reason = getattr(exc, "msg", "nested too deeply")
+                        raise DataError(f"{path}:{number} is not valid JSON ({reason}); fix or remove the line") from None
                     if not isinstance(row, dict):
                         raise DataError(f"{path}:{number} must be a JSON object with {', '.join(REQUIRED)}")
                     yield number, row

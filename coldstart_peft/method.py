@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
+from coldstart_peft.config_types import check_field_types
 from coldstart_peft.errors import ConfigError
 
 
@@ -32,8 +33,11 @@ def build_config(config_class: type, values: dict[str, Any] | None) -> Any:
     """Build a config dataclass from a dict, rejecting unknown fields by name.
 
     Raises:
-        ConfigError: a key is not a field of ``config_class``, or validation fails.
+        ConfigError: ``values`` is not a mapping, a key is not a field of ``config_class``, a
+            value has the wrong JSON type, or validation fails.
     """
+    if values is not None and not isinstance(values, dict):
+        raise ConfigError(f"{config_class.__name__} settings must be an object of field values, got {type(values).__name__}")
     values = dict(values or {})
     known = {f.name for f in dataclasses.fields(config_class)}
     unknown = sorted(set(values) - known)
@@ -41,6 +45,7 @@ def build_config(config_class: type, values: dict[str, Any] | None) -> Any:
         raise ConfigError(
             f"unknown {config_class.__name__} field(s) {unknown}; valid fields: {sorted(known)}"
         )
+    check_field_types(config_class, values)
     config = config_class(**values)
     if hasattr(config, "validate"):
         config.validate()

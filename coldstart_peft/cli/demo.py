@@ -9,16 +9,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from coldstart_peft.artifact import adapter_bytes, save_adapter
+from coldstart_peft.artifact import adapter_bytes, check_replaceable, save_adapter
 from coldstart_peft.cli.options import add_prior_arguments
 from coldstart_peft.cli.table import print_table
 from coldstart_peft.data.cold_start import cold_user_split
+from coldstart_peft.data.splits import is_split_file
 from coldstart_peft.demo import demo_dataset
 from coldstart_peft.evaluation.baselines import PopularityBaseline
 from coldstart_peft.evaluation.metrics import summarize
 from coldstart_peft.evaluation.ranking import metrics_from_scores, score_cases
 from coldstart_peft.recipes import FitSettings, fit_on_split
 from coldstart_peft.hardware import PRECISIONS
+from coldstart_peft.outputs import check_output_file
 from coldstart_peft.training import TrainConfig, training_summary
 
 METRICS = ("hr@10", "ndcg@10", "mrr", "auc")
@@ -48,6 +50,8 @@ def _summary(scores, cases) -> dict:
 
 def run(args) -> int:
     out = Path(args.out)
+    check_replaceable(out / "adapter")  # before two minutes of training, not after
+    check_output_file(out / "split.json", is_split_file, "--out")
     dataset = demo_dataset(n_items=args.items, n_users=args.users, seed=args.seed)
     split = cold_user_split(dataset, k=args.k_context, n_negatives=99, seed=args.seed)
     test = split.ranking_cases("test")

@@ -9,6 +9,7 @@ from typing import Any
 
 from coldstart_peft.errors import ConfigError
 from coldstart_peft.hardware import PRECISIONS
+from coldstart_peft.option_check import check_train_options
 from coldstart_peft.priors import FEATURES, check_features
 from coldstart_peft.recipes import FitSettings
 from coldstart_peft.training import TrainConfig
@@ -25,6 +26,8 @@ def parse_key_values(items: list[str] | None, what: str) -> dict[str, Any]:
             out[key.strip()] = json.loads(value)
         except json.JSONDecodeError:
             out[key.strip()] = value
+        except RecursionError:
+            raise ConfigError(f"{what} option {key.strip()!r} is nested too deeply to be a setting") from None
     return out
 
 
@@ -86,7 +89,23 @@ def train_config_from_args(args: argparse.Namespace) -> TrainConfig:
     """Build and validate the :class:`TrainConfig` the options describe."""
     config = TrainConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)})
     config.validate()
+    check_train_options(config)  # values the engine would read only after an epoch
     return config
+
+
+def check_model_options(args: argparse.Namespace) -> None:
+    """Resolve ``--method``, ``--scorer`` and their settings before any data or model is loaded.
+
+    Raises:
+        UnknownNameError: a name that is not registered (the message lists the known ones).
+        ConfigError: a setting that is unknown, of the wrong type or out of range.
+    """
+    from coldstart_peft.host import default_host
+    from coldstart_peft.method import build_config
+
+    host = default_host()
+    host.method(args.method)(parse_key_values(args.method_config, "--method-config"))
+    build_config(host.scorer(args.scorer).config_class, parse_key_values(args.scorer_config, "--scorer-config"))
 
 
 def add_fit_arguments(parser: argparse.ArgumentParser) -> None:

@@ -13,16 +13,19 @@ from accelerate import PartialState
 
 from coldstart_peft.artifact import adapter_bytes, check_replaceable, save_adapter
 from coldstart_peft.bank.commands import add_per_domain_arguments, run_per_domain
+from coldstart_peft.checkpoint import check_checkpoint_dir
 from coldstart_peft.cli.options import (
     add_fit_arguments,
     add_model_arguments,
     add_train_arguments,
+    check_model_options,
     fit_settings_from_args,
     train_config_from_args,
 )
 from coldstart_peft.data.commands import add_data_arguments, build_split_from_args
 from coldstart_peft.errors import ConfigError
 from coldstart_peft.labeled_pairs import group_pairs, ranking_cases_from_pairs, read_pairs
+from coldstart_peft.outputs import check_writable_dir
 from coldstart_peft.provenance import file_fingerprint, groups_fingerprint
 from coldstart_peft.recipes import build_for_training, fit_on_split
 from coldstart_peft.training import TrainConfig, train, training_summary
@@ -58,11 +61,15 @@ def run(args) -> int:
     if args.valid_pairs and not args.pairs:
         raise ConfigError("--valid-pairs validates a --pairs run; a --dataset run validates on its split's validation users")
     config = train_config_from_args(args)
+    check_model_options(args)
     out = Path(args.out)
     check_replaceable(out)  # before training, not after hours of it
+    check_writable_dir(out.parent, "the folder of --out")
     if config.checkpoint_dir and Path(config.checkpoint_dir).resolve().is_relative_to(out.resolve()):
         # Saving replaces the --out folder as a whole, which would take the checkpoints with it.
         raise ConfigError(f"--checkpoint-dir {config.checkpoint_dir} lies inside --out {out}; put it beside the adapter folder")
+    if config.checkpoint_dir and (config.checkpoint_every or config.resume):
+        check_checkpoint_dir(config.checkpoint_dir)
     return _train_on_pairs(args, config, out) if args.pairs else _train_on_split(args, config, out)
 
 
@@ -73,7 +80,7 @@ def _train_on_split(args, config: TrainConfig, out: Path) -> int:
     scorer, result = fit_on_split(split, fit_settings_from_args(args), config)
     facts = {"train_seconds": result.seconds, "train_pairs": result.train_pairs, "seed": config.seed,
              "precision": result.precision, "dataset": split.dataset.name, "split": split.kind, "data_fingerprint": split.dataset.fingerprint(),
-             "split_fingerprint": split.fingerprint(),
+             "split_fingerprint": split.fingerprint(), "partition_fingerprint": split.partition_fingerprint(),
              "validation": {k: v for k, v in (result.best or {}).items() if k != "summary"},
              "calibration": result.calibration}  # fmt: skip
     return _save(scorer, result, out, facts, args.method)

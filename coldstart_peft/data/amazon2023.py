@@ -13,6 +13,7 @@ from pathlib import Path
 
 from coldstart_peft.data.files import open_text
 from coldstart_peft.data.schema import FALLBACK_DOMAIN, Dataset, Interaction, Item, LoadReport
+from coldstart_peft.data.timestamps import count_ties, parse_timestamp
 
 _PIXREC_FIELDS = re.compile(
     r"^Title: (?P<title>.*)\. Category: (?P<category>.*?)\. Brand: (?P<brand>.*?)\. Price: (?P<price>.*?)\. Image: ?$",
@@ -30,7 +31,7 @@ def _records(path: Path, report: LoadReport):
             report.rows_read[path.name] += 1
             try:
                 record = json.loads(line)
-            except json.JSONDecodeError:
+            except (json.JSONDecodeError, RecursionError):  # nested deeper than the parser's stack
                 report.skip("bad_json", line)
                 continue
             if isinstance(record, dict):
@@ -85,13 +86,20 @@ def load_amazon2023(reviews_path: str | Path, meta_path: str | Path, name: str =
             report.skip("review_missing_" + "_".join(missing), json.dumps(record)[:200])
         elif record["parent_asin"] not in items:
             report.skip("review_of_item_without_metadata", record["parent_asin"])
+        elif (moment := parse_timestamp(record.get("timestamp") or 0)) is None:
+            report.skip("unreadable_timestamp", json.dumps(record)[:200])
         else:
-            label = record.get("rating")
-            interactions.append(
-                Interaction(record["user_id"], record["parent_asin"], float(record.get("timestamp") or 0),
-                            float(label) if label is not None else None)
-            )  # fmt: skip
+            label = _float(record.get("rating"))
+            interactions.append(Interaction(record["user_id"], record["parent_asin"], moment[0], label))
+    report.order, report.order_ties = "sorted by column 'timestamp'", count_ties(interactions)
     return Dataset(name, items, interactions, report=report).validate()
+
+
+def _float(value) -> float | None:
+    try:
+        return float(value) if value is not None else None
+    except (TypeError, ValueError):
+        return None
 
 
 def parse_pixrec_item(text: str) -> dict:

@@ -11,7 +11,8 @@ import time
 
 from coldstart_peft.data.cold_start import make_split
 from coldstart_peft.data.registry import DATASETS, GENERATED_DATASETS, load_dataset
-from coldstart_peft.data.splits import SPLIT_KINDS, ColdStartSplit
+from coldstart_peft.data.splits import SPLIT_KINDS, ColdStartSplit, is_split_file
+from coldstart_peft.outputs import check_output_file
 
 REPORT_METRICS = ("ndcg@10", "hr@10", "mrr", "auc")
 """Columns of :func:`format_metric_table`."""
@@ -47,7 +48,13 @@ def build_split_from_args(args: argparse.Namespace) -> ColdStartSplit:
 
     Returns:
         The :class:`ColdStartSplit`.
+
+    Raises:
+        OverwriteRefusedError: ``--save-split`` names a file that is not a saved split (checked
+            before the dataset is read).
     """
+    if getattr(args, "save_split", None):
+        check_output_file(args.save_split, is_split_file, "--save-split")
     dataset = load_dataset(args.dataset)
     limit = args.max_test_users or None
     options = {"k": args.k_context, "seed": args.seed, "n_negatives": None if args.full_catalog else args.n_negatives,

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from coldstart_peft.data.files import open_text
 from coldstart_peft.data.schema import FALLBACK_DOMAIN, Dataset, Interaction, Item, LoadReport, check_unique
+from coldstart_peft.data.timestamps import count_ties
 
 GENRES = (
     "unknown", "Action", "Adventure", "Animation", "Children's", "Comedy", "Crime", "Documentary",
@@ -85,4 +86,5 @@ def load_movielens100k(folder: str | Path, name: str = "movielens") -> Dataset:
                 report.skip("bad_rating_row", line)
                 continue
             interactions.append(Interaction(fields[0], fields[1], float(fields[3]), float(fields[2])))
+    report.order, report.order_ties = "sorted by column 'timestamp' (epoch-s)", count_ties(interactions)
     return Dataset(name, items, interactions, user_attributes=users, report=report).validate()

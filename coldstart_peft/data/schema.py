@@ -69,6 +69,8 @@ class LoadReport:
         repaired: count per kind of repair (``"multiline_title"``, ``"embedded_tab"``...).
         skipped: count per reason a record was dropped.
         examples: up to a few offending records per reason, for debugging.
+        order: how each user's events were put in time order (the column and the forms of its values).
+        order_ties: events that share their user's timestamp with an earlier one (kept in file order).
     """
 
     source: list[str] = field(default_factory=list)
@@ -76,6 +78,8 @@ class LoadReport:
     repaired: Counter = field(default_factory=Counter)
     skipped: Counter = field(default_factory=Counter)
     examples: dict[str, list[str]] = field(default_factory=dict)
+    order: str = "file order"
+    order_ties: int = 0
 
     def skip(self, reason: str, record: str = "") -> None:
         """Count one dropped record under ``reason`` and keep a short example."""
@@ -97,7 +101,8 @@ class LoadReport:
         repaired = ", ".join(f"{k}={v}" for k, v in sorted(self.repaired.items())) or "none"
         skipped = ", ".join(f"{k}={v}" for k, v in sorted(self.skipped.items())) or "none"
         read = ", ".join(f"{k}={v}" for k, v in self.rows_read.items()) or "nothing"
-        return f"read {read}; repaired: {repaired}; skipped: {skipped}"
+        ties = f", {self.order_ties} ties kept in file order" if self.order_ties else ""
+        return f"read {read}; repaired: {repaired}; skipped: {skipped}; order: {self.order}{ties}"
 
 
 @dataclass

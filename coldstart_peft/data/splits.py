@@ -20,9 +20,25 @@ from coldstart_peft.data.schema import Dataset
 from coldstart_peft.data.text import TextSerializer
 from coldstart_peft.errors import SplitError
 from coldstart_peft.examples import RankingCase
+from coldstart_peft.outputs import check_output_file, json_format, write_text_atomic
 
 SPLIT_KINDS = ("cold-user", "cold-item", "cold-domain")
 FORMAT_VERSION = 1
+SPLIT_FORMAT = "coldstart-peft-split"
+"""``format`` field of a saved split; kept out of the fingerprint so fingerprints of older splits still match."""
+_SPLIT_KEYS = {"kind", "dataset_fingerprint", "config", "train_users", "valid_users", "test_users", "excluded_items",
+               "valid", "test", "few_shot"}  # fmt: skip
+
+
+def is_split_file(path: str | Path) -> bool:
+    """Whether ``path`` holds a split saved by :meth:`ColdStartSplit.save` (older ones lack the ``format`` field)."""
+    if json_format(path) == SPLIT_FORMAT:
+        return True
+    try:
+        payload = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError):
+        return False
+    return isinstance(payload, dict) and _SPLIT_KEYS <= set(payload)
 
 
 @dataclass
@@ -136,12 +152,29 @@ class ColdStartSplit:
         }
 
     def save(self, path: str | Path) -> str:
-        """Write the split as JSON (ids only) and return its fingerprint."""
+        """Write the split as JSON (ids only) and return its fingerprint.
+
+        Raises:
+            OverwriteRefusedError: ``path`` holds a file that is not a saved split.
+            UnwritableOutputError: its folder cannot be written.
+        """
+        check_output_file(path, is_split_file, "split file")
         payload = self._payload()
         payload["fingerprint"] = self.fingerprint()
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        Path(path).write_text(json.dumps(payload))
+        payload["format"] = SPLIT_FORMAT
+        write_text_atomic(path, json.dumps(payload))
         return payload["fingerprint"]
+
+    def partition_fingerprint(self) -> str:
+        """A 16-hex-digit digest of what training may see: the dataset, the kind, the train users, the excluded items.
+
+        Two splits with the same partition put the same users on the training side, whatever
+        their number of negatives or test users; an adapter evaluated on a split of another
+        partition of the same data is scored on users it trained on.
+        """
+        payload = {"dataset": self.dataset.fingerprint(), "kind": self.kind, "train_users": sorted(self.train_users),
+                   "excluded_items": sorted(self.excluded_items), "few_shot": sorted(r.user_id for r in self.few_shot)}  # fmt: skip
+        return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
     @classmethod
     def load(cls, path: str | Path, dataset: Dataset) -> ColdStartSplit:
@@ -150,14 +183,22 @@ class ColdStartSplit:
         Raises:
             SplitError: the dataset differs from the one the split was made on.
         """
-        payload = json.loads(Path(path).read_text())
+        try:
+            payload = json.loads(Path(path).read_text(encoding="utf-8"))
+        except (OSError, ValueError, RecursionError) as exc:
+            raise SplitError(f"cannot read the split {path} ({type(exc).__name__}: {exc}); save the split again") from None
+        if not isinstance(payload, dict) or not _SPLIT_KEYS <= set(payload):
+            raise SplitError(f"{path} is not a split saved by coldstart-peft (expected the fields {sorted(_SPLIT_KEYS)})")
         if payload["dataset_fingerprint"] != dataset.fingerprint():
             raise SplitError(
-                f"{path} was made on dataset {payload['dataset']!r} with fingerprint "
+                f"{path} was made on dataset {payload.get('dataset')!r} with fingerprint "
                 f"{payload['dataset_fingerprint']}, but the given dataset has {dataset.fingerprint()}; "
                 f"load the same data files or rebuild the split"
             )
-        records = {k: [CaseRecord(**r) for r in payload[k]] for k in ("valid", "test", "few_shot")}
+        try:
+            records = {k: [CaseRecord(**r) for r in payload[k]] for k in ("valid", "test", "few_shot")}
+        except TypeError as exc:  # a record that is not an object of CaseRecord's fields
+            raise SplitError(f"{path} holds a malformed case record ({exc}); save the split again") from None
         return cls(
             payload["kind"], dataset, payload["config"], payload["train_users"], payload["valid_users"],
             payload["test_users"], payload["excluded_items"], **records,

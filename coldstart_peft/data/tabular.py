@@ -15,6 +15,7 @@ from pathlib import Path
 from coldstart_peft.data.amazon2014 import domain_from_path
 from coldstart_peft.data.files import open_text, resolve_file
 from coldstart_peft.data.schema import FALLBACK_DOMAIN, Dataset, Interaction, Item, LoadReport, check_unique
+from coldstart_peft.data.timestamps import count_ties, parse_timestamp
 from coldstart_peft.errors import MalformedFileError, MissingColumnsError
 
 
@@ -25,7 +26,8 @@ class ColumnMapping:
     Args:
         user_id: user column of the interactions table.
         item_id: item column in both tables.
-        order: timestamp or position column; file order when ``None``.
+        order: timestamp column (ISO-8601, epoch seconds or milliseconds) or position column; each
+            user's events are sorted by it, ties in file order; file order when ``None``.
         label: rating / label column.
         title: item title column.
         brand: item brand column.
@@ -84,7 +86,7 @@ def read_table(path: str | Path, report: LoadReport | None = None) -> list[dict]
                 if line.strip():
                     try:
                         row = json.loads(line)
-                    except json.JSONDecodeError:
+                    except (json.JSONDecodeError, RecursionError):  # nested deeper than the parser's stack
                         report.skip("bad_json", line)
                         continue
                     if isinstance(row, dict):
@@ -175,12 +177,29 @@ def load_tabular(items_path, interactions_path, mapping: ColumnMapping | None = 
     rows = read_table(interactions_path, report)
     _require(rows, [m.user_id, m.item_id, m.order, m.label], interactions_path)
     interactions = []
+    forms: set[str] = set()
     for position, row in enumerate(rows):
         if row.get(m.user_id) in (None, "") or row.get(m.item_id) in (None, ""):
             report.skip("empty_user_or_item", str(row))
             continue
-        order = _float(row.get(m.order)) if m.order else float(position)
+        order = float(position)
+        if m.order:
+            parsed = parse_timestamp(row.get(m.order))
+            if parsed is None:  # placing it by file position among timed events would be a guess
+                report.skip("unreadable_timestamp", str(row))
+                continue
+            order, form = parsed
+            forms.add(form)
         label = _float(row.get(m.label)) if m.label else None
-        interactions.append(Interaction(str(row[m.user_id]), str(row[m.item_id]), order if order is not None else float(position), label))
+        interactions.append(Interaction(str(row[m.user_id]), str(row[m.item_id]), order, label))
+    if m.order and rows and not interactions and report.skipped["unreadable_timestamp"]:
+        raise MalformedFileError(
+            f"{interactions_path}: column {m.order!r} holds no readable timestamp (e.g. "
+            f"{report.examples['unreadable_timestamp'][0]}); use ISO-8601 or epoch seconds, or pass "
+            "ColumnMapping(order=None) to keep file order"
+        )
+    if m.order:
+        report.order = f"sorted by column {m.order!r} ({', '.join(sorted(forms)) or 'no values'})"
+        report.order_ties = count_ties(interactions)
     stem = name or Path(interactions_path).name.split(".")[0]
     return Dataset(stem, items, interactions, report=report).validate()

@@ -32,12 +32,12 @@ from coldstart_peft.errors import ConfigError, StaleIndexError, UnknownNameError
 from coldstart_peft.retrieval.catalog import catalog_name, resolve_catalog
 from coldstart_peft.retrieval.catalog_prior import CatalogPrior
 from coldstart_peft.retrieval.index import ItemIndex
+from coldstart_peft.retrieval.index_cache import INDEX_FOLDER, IndexCache, adapter_index, explicit_index
 from coldstart_peft.scorer import takes_ids
 
 logger = logging.getLogger(__name__)
 
-INDEX_FOLDER = "index"
-"""Sub-folder of a bi-encoder adapter folder where item indexes are cached, one file per catalog."""
+__all__ = ["INDEX_FOLDER", "Recommendation", "Recommender", "Reranker", "rerank_scores"]
 
 
 class Reranker(Protocol):
@@ -128,8 +128,10 @@ class Recommender:
     ) -> Recommender:
         """Load a bi-encoder adapter and a catalog; reuse or build the catalog's index.
 
-        The index is cached at ``<adapters>/index/<catalog name>.safetensors``. A cached index
-        made with other weights is rebuilt; items added or changed since are encoded on load.
+        The index is cached at ``<adapters>/index/<catalog name>.safetensors``, or under the
+        user cache folder when the adapter folder is read-only (see
+        :mod:`coldstart_peft.retrieval.index_cache`). A cached index made with other weights is
+        rebuilt; items added or changed since are encoded on load.
 
         Args:
             adapters: a ``bi-encoder`` adapter folder; ``None`` for the zero-shot base model.
@@ -147,17 +149,19 @@ class Recommender:
         Raises:
             ConfigError: ``adapters`` is not a bi-encoder adapter, or neither catalog source is given.
             StaleIndexError: an explicit ``index`` was built with other weights.
+            OverwriteRefusedError: the index path holds a file that is not an item index.
         """
         name, items = resolve_catalog(dataset, catalog)
+        cache = explicit_index(index) if index is not None else None  # refused before the model loads
         encoder, fingerprint = _load_encoder(adapters, base_model)
         encoder.precision = precision
-        path = Path(index) if index is not None else None
-        if path is None and adapters is not None:
-            path = Path(adapters) / INDEX_FOLDER / f"{catalog_name(name)}.safetensors"
+        if cache is None and adapters is not None:
+            cache = adapter_index(adapters, catalog_name(name), fingerprint)
         serializer = serializer or TextSerializer()
-        item_index = _open_index(path, encoder, fingerprint, explicit=index is not None, progress=progress)
-        if item_index.sync({i: serializer.item(item) for i, item in items.items()}) and path is not None:
-            item_index.save(path)
+        item_index = _open_index(cache, encoder, fingerprint, explicit=index is not None, progress=progress)
+        changed = item_index.sync({i: serializer.item(item) for i, item in items.items()})
+        if cache is not None and (changed or cache.write != cache.read):
+            item_index.save(cache.write)
         if isinstance(reranker, (str, Path)):
             reranker = load_adapter(reranker, base_model=base_model)
             reranker.precision = precision
@@ -331,8 +335,9 @@ def _load_encoder(adapters: str | Path | None, base_model: str | Path | None):
     return encoder, adapter_fingerprint(adapters)
 
 
-def _open_index(path: Path | None, encoder, fingerprint: str, explicit: bool, progress: bool) -> ItemIndex:
-    """Load the index at ``path`` if it is current; otherwise start an empty one."""
+def _open_index(cache: IndexCache | None, encoder, fingerprint: str, explicit: bool, progress: bool) -> ItemIndex:
+    """Load the cached index if it is current; otherwise start an empty one."""
+    path = cache.read if cache is not None else None
     if path is None or not path.is_file():
         return ItemIndex(encoder, fingerprint, progress=progress)
     try:
