@@ -25,15 +25,15 @@ def ranking_loss(name: str, logits: torch.Tensor, labels: torch.Tensor, group_in
         group_index: which group each row belongs to, ``0..n_groups-1``.
 
     Returns:
-        A scalar loss. Groups without both a positive and a negative contribute nothing to
-        ``listwise``/``bpr``; if no group qualifies, those fall back to BCE so a batch of
-        pointwise pairs still trains.
+        A scalar loss, the mean over groups. A group without both a positive and a negative
+        has nothing to rank, so under ``listwise``/``bpr`` it contributes the BCE of its own
+        rows instead: a file of independent labeled pairs (groups of one) trains pointwise, and
+        a batch mixing such groups with rankable ones trains on all of them.
     """
     logits = logits.float()
     labels = labels.float()
-    bce = F.binary_cross_entropy_with_logits(logits, labels)
     if name == "bce":
-        return bce
+        return F.binary_cross_entropy_with_logits(logits, labels)
     if name not in LOSSES:
         raise ConfigError(f"unknown loss {name!r}; choose one of {', '.join(LOSSES)}")
     # Row-by-row membership instead of a loop over groups: no host sync, the same on any device.
@@ -42,7 +42,9 @@ def ranking_loss(name: str, logits: torch.Tensor, labels: torch.Tensor, group_in
     n_pos = (same & pos[None, :]).sum(1).float()  # per row: positives / negatives in its group
     n_neg = (same & neg[None, :]).sum(1).float()
     qualifies = (n_pos > 0) & (n_neg > 0)
-    n_groups = (qualifies.float() / same.sum(1).float()).sum()  # each group's rows add up to one
+    group_size = same.sum(1).float()
+    n_groups = (1.0 / group_size).sum()  # each group's rows add up to one
+    pointwise = F.binary_cross_entropy_with_logits(logits, labels, reduction="none") / group_size
     if name == "listwise":
         log_probs = logits - torch.logsumexp(logits[None, :].masked_fill(~same, float("-inf")), dim=1)
         per_row = torch.where(pos & qualifies, -log_probs / n_pos.clamp(min=1.0), torch.zeros_like(logits))
@@ -51,4 +53,5 @@ def ranking_loss(name: str, logits: torch.Tensor, labels: torch.Tensor, group_in
         terms = -F.logsigmoid(logits[:, None] - logits[None, :])
         per_row = (terms * pairs).sum(1) / (n_pos * n_neg).clamp(min=1.0)
         per_row = torch.where(qualifies, per_row, torch.zeros_like(per_row))
-    return torch.where(n_groups > 0, per_row.sum() / n_groups.clamp(min=1e-12), bce)
+    per_row = torch.where(qualifies, per_row, pointwise)
+    return per_row.sum() / n_groups

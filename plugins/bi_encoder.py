@@ -11,6 +11,13 @@ embedded once for the scorer's lifetime, a training step costs one backward pass
 instead of one per user and item, and every item embedded so far is a negative in the
 softmax (``memory_negatives``). On a CPU that buys several times more training users per
 second; cold items still work, since their text goes through the same frozen tower.
+
+On a decoder-only backbone (GPT-2, Llama, Qwen) ``pooling="auto"`` pools at the last real
+token, the only one a causal model has read the whole text up to, and ``user_template`` /
+``item_template`` put an instruction around each side, as LLM embedding models expect.
+
+A labeled-pairs file may hold groups without a positive (a user's disliked item): those train
+pointwise, with binary cross-entropy on ``s · sim + b`` (``loss="bce"`` trains every group so).
 """
 
 from __future__ import annotations
@@ -27,8 +34,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from coldstart_peft import ConfigError, Scorer, ScorerConfig, TrainGroup, hookimpl
+from coldstart_peft import ConfigError, Scorer, ScorerConfig, TrainGroup, hookimpl, own_offsets
+from coldstart_peft.decoder import POOLINGS, apply_template, check_template, model_inputs, pool, prepare_tokenizer, resolve_pooling
 from coldstart_peft.scorer import inference_autocast
+
+LOSSES = ("infonce", "bce")
 
 
 TRAIN_BLOCK = 32
@@ -40,7 +50,21 @@ class BiEncoderConfig(ScorerConfig):
     """Settings of the bi-encoder."""
 
     max_length: int = dataclasses.field(default=128, metadata={"help": "token budget of one text"})
-    pooling: str = dataclasses.field(default="mean", metadata={"help": "'mean' over tokens or 'cls'"})
+    pooling: str = dataclasses.field(
+        default="auto",
+        metadata={"help": "'auto' (last token on a decoder, mean on an encoder), 'mean' over tokens, 'cls' or 'last'"},
+    )
+    user_template: str = dataclasses.field(
+        default="", metadata={"help": "instruction around each user text, with {text} where it goes (empty: none)"}
+    )
+    item_template: str = dataclasses.field(
+        default="", metadata={"help": "the same for item texts"}
+    )
+    loss: str = dataclasses.field(
+        default="infonce",
+        metadata={"help": "'infonce': softmax of each positive over the batch's items (groups without a positive "
+                          "train with BCE on their own pairs); 'bce': every pair pointwise"},
+    )
     similarity: str = dataclasses.field(default="cosine", metadata={"help": "'cosine' or 'dot'"})
     temperature: float = dataclasses.field(default=0.05, metadata={"help": "initial softmax temperature (learned)"})
     in_batch_negatives: bool = dataclasses.field(
@@ -62,8 +86,12 @@ class BiEncoderConfig(ScorerConfig):
 
     def validate(self) -> None:
         super().validate()
-        if self.pooling not in ("mean", "cls"):
-            raise ConfigError(f"pooling must be 'mean' or 'cls', got {self.pooling!r}")
+        if self.pooling not in POOLINGS:
+            raise ConfigError(f"pooling must be one of {', '.join(POOLINGS)}, got {self.pooling!r}")
+        if self.loss not in LOSSES:
+            raise ConfigError(f"loss must be one of {', '.join(LOSSES)}, got {self.loss!r}")
+        check_template(self.user_template, "user_template")
+        check_template(self.item_template, "item_template")
         if self.similarity not in ("cosine", "dot"):
             raise ConfigError(f"similarity must be 'cosine' or 'dot', got {self.similarity!r}")
         if not self.temperature > 0:
@@ -82,8 +110,11 @@ class BiEncoder(Scorer):
     default_negatives = 1
 
     def __init__(self, backbone, tokenizer, config=None):
-        super().__init__(backbone, tokenizer, config)
+        super().__init__(backbone, prepare_tokenizer(tokenizer, backbone), config)
+        self.pooling = resolve_pooling(self.config.pooling, backbone)
         self.log_scale = nn.Parameter(torch.tensor(-math.log(self.config.temperature)))
+        # Shifts every score alike, so rankings ignore it; pointwise (BCE) training needs it.
+        self.bias = nn.Parameter(torch.zeros(()))
         self._kept: dict[str, torch.Tensor] | None = None  # embeddings kept inside frozen()
         if self.config.item_tower == "frozen":
             # Set around nn.Module on purpose: the copy is not saved, not counted as the scorer's
@@ -107,28 +138,26 @@ class BiEncoder(Scorer):
             list(texts), truncation=True, max_length=self.config.max_length, padding="longest", return_tensors="pt"
         )
 
+    def _templated(self, texts: Sequence[str], side: str) -> list[str]:
+        """``texts`` in the user or item template: what the encoder reads (and embeddings are kept by)."""
+        return apply_template(self.config.user_template if side == "user" else self.config.item_template, texts)
+
     def _embed(self, inputs: dict[str, torch.Tensor], encoder: nn.Module | None = None) -> torch.Tensor:
-        hidden = (encoder or self.backbone)(**inputs).last_hidden_state
-        if self.config.pooling == "cls":
-            pooled = hidden[:, 0]
-        else:
-            mask = inputs["attention_mask"]
-            if hidden.shape[1] > mask.shape[1]:  # virtual tokens of prompt methods count as attended
-                pad = mask.new_ones(mask.shape[0], hidden.shape[1] - mask.shape[1])
-                mask = torch.cat([pad, mask], dim=1)
-            mask = mask.unsqueeze(-1).to(hidden.dtype)
-            pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
-        pooled = pooled.float()
+        encoder = encoder or self.backbone
+        hidden = encoder(**model_inputs(encoder, inputs)).last_hidden_state
+        pooled = pool(hidden, inputs["attention_mask"], self.pooling).float()
         return F.normalize(pooled, dim=-1) if self.config.similarity == "cosine" else pooled
 
-    def encode(self, texts: Sequence[str], batch_size: int = 128, progress: bool = False) -> torch.Tensor:
-        """Embed texts (users or items alike) for retrieval; returns a float32 CPU tensor.
+    def encode(self, texts: Sequence[str], batch_size: int = 128, progress: bool = False, side: str = "user") -> torch.Tensor:
+        """Embed texts for retrieval through the adapted encoder; returns a float32 CPU tensor.
 
         Args:
             texts: the texts to embed.
             batch_size: texts per forward pass.
             progress: show a tqdm bar.
+            side: ``"user"`` or ``"item"``: which template the texts go into (the same without templates).
         """
+        texts = self._templated(texts, side)
         if self._kept is not None:
             fresh = list(dict.fromkeys(t for t in texts if t not in self._kept))
             if fresh:
@@ -148,8 +177,8 @@ class BiEncoder(Scorer):
     def encode_items(self, texts: Sequence[str], batch_size: int = 128, progress: bool = False) -> torch.Tensor:
         """Embed item texts for retrieval: through the item tower, which may differ from the user one."""
         if self.config.item_tower == "shared":
-            return self.encode(texts, batch_size, progress)
-        rows = self._item_rows(texts, batch_size, progress)  # before reading _memory: it may grow
+            return self.encode(texts, batch_size, progress, side="item")
+        rows = self._item_rows(self._templated(texts, "item"), batch_size, progress)  # before reading _memory: it may grow
         return self._memory[rows].clone()
 
     def _item_rows(self, texts: Sequence[str], batch_size: int = 128, progress: bool = False) -> torch.Tensor:
@@ -218,13 +247,11 @@ class BiEncoder(Scorer):
         items, positives, keys, key_of = [], [], [], {}
         for group in groups:
             positive = next((i for i, y in enumerate(group.labels) if y > 0.5), None)
-            if positive is None:
-                raise ConfigError("the bi-encoder trains on groups with a positive item; drop groups without one")
-            positives.append(len(items) + positive)
-            for text in group.item_texts:
+            positives.append(-1 if positive is None else len(items) + positive)  # -1: trains pointwise
+            for text in self._templated(group.item_texts, "item"):
                 items.append(text)
                 keys.append(key_of.setdefault(text, len(key_of)))
-        users = self._tokenize([g.user_text for g in groups])
+        users = self._tokenize(self._templated([g.user_text for g in groups], "user"))
         batch = {f"user:{k}": v for k, v in users.items()}
         if self.config.item_tower == "frozen":
             batch["item_rows"] = self._item_rows(items)  # embeds new items here, without gradients
@@ -280,36 +307,54 @@ class BiEncoder(Scorer):
 
     def compute_loss(self, batch: dict[str, torch.Tensor], offsets: torch.Tensor | None = None) -> torch.Tensor:
         users = self._embed({k[5:]: v for k, v in batch.items() if k.startswith("user:")})
-        if self._memory_logits():
-            # Each remembered item is one column, so a positive is never also counted as a negative.
-            logits = self.scale * users @ batch["memory"].T
-            return F.cross_entropy(logits, batch["item_rows"][batch["positive_index"]])
         if "memory" in batch:
-            items = batch["memory"][batch["item_rows"]]
+            items = batch["memory"][batch["item_rows"]].to(users.device)
         else:
             items = self._embed_blocks(batch, "item:")
+        positive = batch["positive_index"].to(users.device)
+        group_index = batch["group_index"].to(users.device)
+        ranked = positive >= 0 if self.config.loss == "infonce" else torch.zeros_like(positive, dtype=torch.bool)
+        # Per group: the softmax loss of its positive over the batch, or the mean BCE of its own pairs.
+        per_group = torch.zeros(len(positive), device=users.device)
+        if bool((~ranked).any()):
+            own = self.scale * (users[group_index] * items).sum(-1) + self.bias
+            if offsets is not None:
+                own = own + own_offsets(offsets, group_index)
+            bce = F.binary_cross_entropy_with_logits(own.float(), batch["labels"].to(users.device), reduction="none")
+            size = torch.zeros_like(per_group).index_add_(0, group_index, torch.ones_like(bce))
+            per_group = per_group.index_add(0, group_index, bce) / size.clamp(min=1.0)
+        if bool(ranked.any()):
+            per_group = torch.where(ranked, self._softmax_loss(batch, users, items, offsets, positive.clamp(min=0)), per_group)
+        return per_group.mean()
+
+    def _softmax_loss(self, batch, users, items, offsets, positive) -> torch.Tensor:
+        """Per group, the cross-entropy of its positive against the batch's items (InfoNCE)."""
+        if self._memory_logits():
+            # Each remembered item is one column, so a positive is never also counted as a negative.
+            logits = self.scale * users @ batch["memory"].T.to(users.device)
+            return F.cross_entropy(logits, batch["item_rows"].to(users.device)[positive], reduction="none")
         logits = self.scale * users @ items.T - batch["log_q"][None, :].to(users.device)
         if offsets is not None:  # every user against every item of the batch: the whole grid
             logits = logits + offsets
-        positive = batch["positive_index"]
-        keys = batch["text_key"]
+        keys = batch["text_key"].to(users.device)
         # The same item text elsewhere in the batch is not a negative for this user.
         duplicate = keys[None, :] == keys[positive][:, None]
         duplicate[torch.arange(len(positive)), positive] = False
         if not self.config.in_batch_negatives:
-            own_group = batch["group_index"][None, :] == torch.arange(len(positive), device=keys.device)[:, None]
+            own_group = batch["group_index"].to(users.device)[None, :] == torch.arange(len(positive), device=keys.device)[:, None]
             duplicate |= ~own_group
         logits = logits.masked_fill(duplicate, float("-inf"))
-        return F.cross_entropy(logits, positive)
+        return F.cross_entropy(logits, positive, reduction="none")
 
     def forward_pairs(self, user_texts: Sequence[str], item_texts: Sequence[str]) -> torch.Tensor:
-        users = self._embed({k: v.to(self.device) for k, v in self._tokenize(user_texts).items()})
+        users = self._embed({k: v.to(self.device) for k, v in self._tokenize(self._templated(user_texts, "user")).items()})
+        item_texts = self._templated(item_texts, "item")
         if self.config.item_tower == "frozen":
             rows = self._item_rows(item_texts)  # before reading _memory: it may grow
             items = self._memory[rows].to(self.device)
         else:
             items = self._embed({k: v.to(self.device) for k, v in self._tokenize(item_texts).items()})
-        return self.scale * (users * items).sum(-1)
+        return self.scale * (users * items).sum(-1) + self.bias
 
     @torch.no_grad()
     def score_texts(self, user_texts: Sequence[str], item_texts: Sequence[str], batch_size: int | None = None) -> np.ndarray:
@@ -323,7 +368,13 @@ class BiEncoder(Scorer):
         item_pos = {t: i for i, t in enumerate(unique_items)}
         ui = torch.tensor([user_pos[t] for t in user_texts], dtype=torch.long)
         ii = torch.tensor([item_pos[t] for t in item_texts], dtype=torch.long)
-        return (self.scale.detach().float().cpu() * (u[ui] * v[ii]).sum(-1)).numpy()
+        return (self.scale.detach().float().cpu() * (u[ui] * v[ii]).sum(-1) + self.bias.detach().float().cpu()).numpy()
+
+    def load_head_state_dict(self, state: dict[str, torch.Tensor]) -> None:
+        """Restore the head; adapters saved before the pointwise bias existed load with a bias of 0."""
+        if "bias" not in state:
+            state = {**state, "bias": torch.zeros(())}
+        super().load_head_state_dict(state)
 
 
 @hookimpl

@@ -2,6 +2,10 @@
 
 One forward pass reads the user context and the candidate together, so attention can match
 words across them; this is the most accurate scorer and the slowest (one pass per pair).
+
+On a decoder-only backbone the pair is written as one prompt (``template``), pooled at its
+last token by default, and the item's tokens are found from the tokenizer's offsets, since a
+decoder has no segment ids.
 """
 
 from __future__ import annotations
@@ -14,14 +18,27 @@ import torch
 from torch import nn
 
 from coldstart_peft import ConfigError, Scorer, ScorerConfig, TrainGroup, hookimpl, own_offsets, ranking_loss
+from coldstart_peft.decoder import POOLINGS, is_decoder, model_inputs, pool, prepare_tokenizer, resolve_pooling
 from coldstart_peft.losses import LOSSES
+from coldstart_peft.prompts import check_pair_template, encode_prompts
+
+DECODER_TEMPLATE = "{user}\nCandidate: {item}"
+"""How a pair is written for a decoder when no ``template`` is given."""
 
 
 @dataclasses.dataclass
 class CrossEncoderConfig(ScorerConfig):
     """Settings of the cross-encoder."""
 
-    pooling: str = dataclasses.field(default="mean", metadata={"help": "'mean' over tokens or 'cls'"})
+    pooling: str = dataclasses.field(
+        default="auto",
+        metadata={"help": "'auto' (last token on a decoder, mean on an encoder), 'mean' over tokens, 'cls' or 'last'"},
+    )
+    template: str = dataclasses.field(
+        default="",
+        metadata={"help": "the pair as one prompt, with {user} before {item} (empty: the tokenizer's own pair "
+                          f"encoding on an encoder, {DECODER_TEMPLATE!r} on a decoder)"},
+    )
     loss: str = dataclasses.field(
         default="listwise", metadata={"help": "'listwise' (softmax over a group), 'bpr' or 'bce'"}
     )
@@ -38,8 +55,10 @@ class CrossEncoderConfig(ScorerConfig):
 
     def validate(self) -> None:
         super().validate()
-        if self.pooling not in ("mean", "cls"):
-            raise ConfigError(f"pooling must be 'mean' or 'cls', got {self.pooling!r}")
+        if self.pooling not in POOLINGS:
+            raise ConfigError(f"pooling must be one of {', '.join(POOLINGS)}, got {self.pooling!r}")
+        if self.template:
+            check_pair_template(self.template)
         if self.loss not in LOSSES:
             raise ConfigError(f"loss must be one of {', '.join(LOSSES)}, got {self.loss!r}")
         if not 0.0 <= self.dropout < 1.0:
@@ -57,7 +76,9 @@ class CrossEncoder(Scorer):
     config_class = CrossEncoderConfig
 
     def __init__(self, backbone, tokenizer, config=None):
-        super().__init__(backbone, tokenizer, config)
+        super().__init__(backbone, prepare_tokenizer(tokenizer, backbone), config)
+        self.pooling = resolve_pooling(self.config.pooling, backbone)
+        self.template = self.config.template or (DECODER_TEMPLATE if is_decoder(backbone) else "")
         hidden = backbone.config.hidden_size
         self.dropout = nn.Dropout(self.config.dropout)
         self.head = nn.Linear(hidden, 1)
@@ -70,6 +91,8 @@ class CrossEncoder(Scorer):
         nn.init.zeros_(self.head.bias)
 
     def _tokenize(self, user_texts: Sequence[str], item_texts: Sequence[str]) -> dict[str, torch.Tensor]:
+        if self.template:  # token_type_ids marks the item's tokens, for the similarity head only
+            return encode_prompts(self.tokenizer, self.template, user_texts, item_texts, self.config.max_length, item_segment=True)
         # Only the user context is truncated, from the left (oldest history first), so the
         # candidate item and the most recent clicks always stay in the input.
         self.tokenizer.truncation_side = "left"
@@ -91,12 +114,9 @@ class CrossEncoder(Scorer):
         return batch
 
     def _logits(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
-        hidden = self.backbone(**inputs).last_hidden_state
+        hidden = self.backbone(**model_inputs(self.backbone, inputs)).last_hidden_state
         mask = _align(inputs["attention_mask"], hidden).unsqueeze(-1).to(hidden.dtype)
-        if self.config.pooling == "cls":
-            pooled = hidden[:, 0]
-        else:
-            pooled = _masked_mean(hidden, mask)
+        pooled = pool(hidden, inputs["attention_mask"], self.pooling)
         linear = self.head(self.dropout(pooled)).squeeze(-1)
         if self.config.head == "linear":
             return linear

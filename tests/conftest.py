@@ -93,3 +93,11 @@ def toy_task() -> tuple[list[TrainGroup], list[RankingCase]]:
     train = _toy_groups(160, 3, seed=1)
     cases = [RankingCase(g.user_text, g.item_texts, 0) for g in _toy_groups(24, 5, seed=2)]
     return train, cases
+
+
+@pytest.fixture(scope="session")
+def tiny_decoders(tmp_path_factory) -> dict[str, str]:
+    """Folders of tiny random decoder-only causal LMs by kind: ``llama``, ``qwen2``, ``gpt2`` (see ``_decoders``)."""
+    from _decoders import KINDS_OF_DECODER, save_tiny_decoder
+
+    return {kind: str(save_tiny_decoder(kind, tmp_path_factory.mktemp(f"tiny-{kind}"))) for kind in KINDS_OF_DECODER}

@@ -1,0 +1,86 @@
+"""Decoder-only backbones: detection, last-token pooling, pad tokens, and the generative scorer's Yes-No logit."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from coldstart_peft import TrainGroup, build_scorer, create_host
+from coldstart_peft.decoder import is_decoder, last_token_index, pool, resolve_pooling
+from coldstart_peft.prompts import render
+
+HOST = create_host(load_entrypoints=False)
+USERS = ["likes red lipstick ; clicked red soap", "likes blue cream", "clicked gold brush"]
+ITEMS = ["red cream", "blue soap soap soap soap", "gold perfume"]
+
+
+def test_decoders_are_told_from_encoders(tiny_decoders, tiny_base):
+    from transformers import AutoConfig
+
+    assert all(is_decoder(AutoConfig.from_pretrained(folder)) for folder in tiny_decoders.values())
+    assert not is_decoder(AutoConfig.from_pretrained(tiny_base))
+
+
+def test_last_token_pooling_picks_the_last_real_token_under_left_and_right_padding():
+    hidden = torch.arange(2 * 5 * 1, dtype=torch.float32).reshape(2, 5, 1)
+    right = torch.tensor([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1]])
+    left = torch.tensor([[0, 0, 1, 1, 1], [1, 1, 1, 1, 1]])
+    assert last_token_index(right).tolist() == [2, 4]
+    assert last_token_index(left).tolist() == [4, 4]
+    assert pool(hidden, right, "last").squeeze(-1).tolist() == [2.0, 9.0]
+    assert pool(hidden, left, "last").squeeze(-1).tolist() == [4.0, 9.0]
+    # Virtual tokens of prompt methods sit in front: the last real token moves with them.
+    assert pool(torch.arange(7.0).reshape(1, 7, 1), right[:1], "last").item() == 4.0
+
+
+@pytest.mark.parametrize("kind", ["llama", "gpt2"])
+def test_decoders_pool_the_last_token_and_pad_without_changing_an_embedding(tiny_decoders, kind):
+    scorer = build_scorer("bi-encoder", tiny_decoders[kind], {"max_length": 48}, host=HOST)
+    assert scorer.pooling == "last" and resolve_pooling("auto", scorer.backbone) == "last"
+    assert scorer.tokenizer.pad_token is not None and scorer.tokenizer.padding_side == "right"
+    alone = scorer.encode(["likes red lipstick"])
+    padded = scorer.encode(["likes red lipstick", "likes red lipstick ; clicked gold brush and blue cream"])
+    torch.testing.assert_close(padded[0], alone[0], atol=1e-5, rtol=1e-5)
+
+
+def test_an_encoder_keeps_mean_pooling(tiny_base):
+    assert build_scorer("bi-encoder", tiny_base, {"max_length": 48}, host=HOST).pooling == "mean"
+    assert build_scorer("bi-encoder", tiny_base, {"max_length": 48, "pooling": "last"}, host=HOST).pooling == "last"
+
+
+@pytest.mark.parametrize("kind", ["llama", "gpt2"])
+def test_generative_score_is_the_yes_minus_no_logit_of_the_causal_lm(tiny_decoders, kind):
+    """By hand: the full causal LM's next-token logits at the prompt's end, Yes minus No."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    scorer = build_scorer("generative", tiny_decoders[kind], {"max_length": 64}, host=HOST)
+    scorer.precision = "fp32"
+    scores = scorer.score(USERS, ITEMS)  # one batch, so the shorter prompts are padded
+    lm = AutoModelForCausalLM.from_pretrained(tiny_decoders[kind]).eval()
+    tokenizer = AutoTokenizer.from_pretrained(tiny_decoders[kind])
+    yes, no = tokenizer(" yes", add_special_tokens=False)["input_ids"][0], tokenizer(" no", add_special_tokens=False)["input_ids"][0]
+    for user, item, score in zip(USERS, ITEMS, scores):
+        ids = tokenizer(render(scorer.config.template, user, item), return_tensors="pt")["input_ids"]
+        with torch.no_grad():
+            logits = lm(ids).logits[0, -1]
+        assert score == pytest.approx(float(logits[yes] - logits[no]), abs=1e-4)
+
+
+def test_generative_scorer_reads_the_mask_token_of_an_encoder(tiny_base):
+    # The tiny BERT's vocabulary has no yes/no; any two words it knows serve as the answers.
+    scorer = build_scorer("generative", tiny_base, {"max_length": 64, "yes": "gold", "no": "grey"}, host=HOST)
+    assert scorer.template.endswith("[MASK]")
+    scores = scorer.score(USERS, ITEMS)
+    assert scores.shape == (3,) and len(set(scores.tolist())) == 3
+
+
+@pytest.mark.parametrize("scorer_name", ["bi-encoder", "cross-encoder", "generative"])
+def test_groups_without_a_positive_train_pointwise(tiny_base, scorer_name):
+    """A labeled-pairs file of independent pairs (half of them negatives) trains every scorer."""
+    groups = [TrainGroup(u, [i], [float(n % 2)]) for n, (u, i) in enumerate(zip(USERS * 4, ITEMS * 4))]
+    config = {"max_length": 48, **({"yes": "gold", "no": "grey"} if scorer_name == "generative" else {})}
+    scorer = build_scorer(scorer_name, tiny_base, config, host=HOST)
+    loss = scorer.compute_loss(scorer.collate(groups))
+    assert torch.isfinite(loss) and loss.requires_grad
+    loss.backward()
+    assert all(p.grad is not None for n, p in scorer.named_parameters() if n in ("bias", "answer", "head.bias"))
