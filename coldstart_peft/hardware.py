@@ -98,31 +98,46 @@ MIN_SPEEDUP = 1.15
 """bf16 must beat fp32 by this factor on the timed block; below it, fp32's accuracy wins."""
 
 
-def _block_seconds(bf16: bool, repeats: int = 3) -> float:
-    """Median time of forward + backward through one MiniLM-sized feed-forward block."""
+def _block_runs(rounds: int = 3) -> tuple[list[float], list[float]]:
+    """Times of forward + backward through one MiniLM-sized feed-forward block, fp32 and bf16 interleaved.
+
+    Interleaving puts both precisions under the same load: a job that starts on the other core
+    mid-probe slows both, not only whichever ran second.
+    """
     generator = torch.Generator().manual_seed(0)
     up, down = torch.randn(384, 1536, generator=generator) * 0.05, torch.randn(1536, 384, generator=generator) * 0.05
     up.requires_grad_(True)
     down.requires_grad_(True)
     x = torch.randn(1024, 384, generator=generator)
-    times = []
+
+    def run(bf16: bool) -> float:
+        start = time.perf_counter()
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            y = torch.nn.functional.layer_norm(torch.nn.functional.gelu(x @ up) @ down + x, (384,))
+        y.float().sum().backward()
+        return time.perf_counter() - start
+
+    fp32, bf16 = [], []
     # The first decision may come from inside a scorer's no_grad/inference_mode block.
     with torch.inference_mode(False), torch.enable_grad():
-        for _ in range(repeats + 1):  # the first run pays for kernel selection
-            start = time.perf_counter()
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-                y = torch.nn.functional.layer_norm(torch.nn.functional.gelu(x @ up) @ down + x, (384,))
-            y.float().sum().backward()
-            times.append(time.perf_counter() - start)
-    return sorted(times[1:])[repeats // 2]
+        run(False), run(True)  # the first runs pay for kernel selection
+        for _ in range(rounds):
+            fp32.append(run(False))
+            bf16.append(run(True))
+    return fp32, bf16
 
 
 @functools.lru_cache(maxsize=1)
 def cpu_bf16_speedup() -> float | None:
-    """fp32 time / bf16 time of a timed block on this CPU; ``None`` without bf16 instructions."""
+    """fp32 time / bf16 time of a timed block on this CPU; ``None`` without bf16 instructions.
+
+    Each side's fastest run counts: load from other processes only ever adds time, so the
+    minimum is the closest to what the block costs on a quiet core.
+    """
     if not native_cpu_bf16():
         return None
-    return _block_seconds(bf16=False) / _block_seconds(bf16=True)
+    fp32, bf16 = _block_runs()
+    return min(fp32) / min(bf16)
 
 
 def hardware_facts() -> dict[str, Any]:

@@ -28,6 +28,7 @@ from coldstart_peft.examples import RankingCase, TrainGroup
 from coldstart_peft.finite import non_finite
 from coldstart_peft.hardware import PRECISIONS, announce, resolve_precision
 from coldstart_peft.method import Method, count_parameters
+from coldstart_peft.option_check import check_train_options
 from coldstart_peft.progress import phase
 from coldstart_peft.provenance import groups_fingerprint
 from coldstart_peft.schedule import SCHEDULES, lr_factor, progress
@@ -109,6 +110,7 @@ class TrainConfig:
             raise ConfigError(f"checkpoint_every must be at least 1, got {self.checkpoint_every}")
         if (self.checkpoint_every or self.resume) and not self.checkpoint_dir:
             raise ConfigError("checkpoint_every and resume need checkpoint_dir: the folder checkpoints are written to and read from")
+        check_train_options(self)
 
 
 @dataclasses.dataclass
@@ -319,6 +321,8 @@ def train(
     config.validate()
     if not train_groups:
         raise ConfigError("no training groups: the training data is empty")
+    if config.checkpoint_dir and (config.checkpoint_every or config.resume):
+        ckpt.check_checkpoint_dir(config.checkpoint_dir)  # a read-only disk found now, not after the work
     set_seed(config.seed)
     accelerator = accelerator or make_accelerator(config)
     show = config.progress and accelerator.is_main_process

@@ -41,7 +41,7 @@ def test_auto_on_a_cpu_is_bf16_only_where_native_and_faster(native):
 
 def test_without_bf16_instructions_nothing_is_timed(monkeypatch):
     monkeypatch.setattr(hardware, "native_cpu_bf16", lambda: False)
-    monkeypatch.setattr(hardware, "_block_seconds", lambda bf16: pytest.fail("timed a block on a CPU without bf16"))
+    monkeypatch.setattr(hardware, "_block_runs", lambda: pytest.fail("timed a block on a CPU without bf16"))
     hardware.cpu_bf16_speedup.cache_clear()
     try:
         assert hardware.cpu_bf16_speedup() is None
@@ -52,8 +52,9 @@ def test_without_bf16_instructions_nothing_is_timed(monkeypatch):
 
 def test_the_timed_block_decides_between_fp32_and_bf16(monkeypatch):
     monkeypatch.setattr(hardware, "native_cpu_bf16", lambda: True)
-    for fp32_s, bf16_s, expected in ((1.0, 0.5, "bf16"), (0.6, 1.0, "fp32")):
-        monkeypatch.setattr(hardware, "_block_seconds", lambda bf16, a=fp32_s, b=bf16_s: b if bf16 else a)
+    # Each side's fastest run decides: a load spike during one fp32 run (3.0 s) changes nothing.
+    for fp32_s, bf16_s, expected in (([1.0, 3.0, 1.1], [0.5, 0.6, 0.5], "bf16"), ([0.6, 3.0, 0.6], [1.0, 1.0, 1.1], "fp32")):
+        monkeypatch.setattr(hardware, "_block_runs", lambda a=fp32_s, b=bf16_s: (a, b))
         hardware.cpu_bf16_speedup.cache_clear()
         try:
             assert resolve_precision("auto", "cpu").name == expected

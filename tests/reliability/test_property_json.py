@@ -93,3 +93,15 @@ def test_manifest_nested_past_the_stack_is_a_named_error(tmp_path, text):
     (tmp_path / "coldstart.json").write_text(text, encoding="utf-8")
     with pytest.raises(ColdStartError, match="not valid JSON"):
         read_manifest(tmp_path)
+
+
+@FAST
+@given(entry=JSON)
+def test_priors_entry_of_a_manifest_on_arbitrary_json(tmp_path, entry):
+    from coldstart_peft.artifact import read_safetensors
+    from coldstart_peft.priors.storage import migrate_scorer_config, priors_from_manifest
+
+    _named_or_fine(lambda: priors_from_manifest(entry, tmp_path, read_safetensors))
+    _named_or_fine(lambda: priors_from_manifest({"features": entry, "tables": "0" * 16}, tmp_path, read_safetensors))
+    if isinstance(entry, dict):
+        _named_or_fine(lambda: migrate_scorer_config(entry, tmp_path))
