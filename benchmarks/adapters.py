@@ -96,7 +96,7 @@ def main() -> None:
     parser.add_argument("--counts", default="1,10,50", help="adapters loaded when one more is added")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--pairs", type=int, default=64, help="pairs per throughput batch")
-    parser.add_argument("--mixed-domains", type=int, default=4)
+    parser.add_argument("--mixed-domains", default="4,16", help="domains spread over one mixed batch (comma-separated)")
     parser.add_argument("--max-length", type=int, default=128)
     parser.add_argument("--precision", default="auto", help="scorer precision: auto (bf16 on CPU), fp32, bf16")
     args = parser.parse_args()
@@ -148,26 +148,35 @@ def main() -> None:
         rng = random.Random(0)
         users = ["Clicked: " + "; ".join(world.items[i].title for i in seq[:5]) for seq in world.sequences[: args.pairs]]
         items = [world.items[rng.randrange(len(world.items))].text() for _ in users]
-        spread = [bank.domains[i % min(args.mixed_domains, len(bank.domains))] for i in range(len(users))]
-        runs = {
-            "single_domain": lambda: bank.score(users, items, domains=first, batch_size=args.pairs),
-            "mixed_batch": lambda: bank.score(users, items, domains=spread, batch_size=args.pairs, mixed=True),
-            "grouped_by_domain": lambda: bank.score(users, items, domains=spread, batch_size=args.pairs, mixed=False),
-        }
-        if not bank.method.supports_mixed_batches:
-            runs.pop("mixed_batch")
+        runs = {"single_domain": lambda: bank.score(users, items, domains=first, batch_size=args.pairs)}
+        spreads = {}
+        for k in (int(n) for n in str(args.mixed_domains).split(",")):
+            spread = spreads[k] = [bank.domains[i % min(k, len(bank.domains))] for i in range(len(users))]
+            if bank.method.supports_mixed_batches:
+                # The gathered multi-adapter LoRA path (the default) and peft's adapter_names path, side by side.
+                runs[f"mixed_batch_{k}"] = lambda s=spread: bank.score(users, items, domains=s, batch_size=args.pairs, mixed=True)
+                runs[f"mixed_batch_{k}_peft"] = lambda s=spread: bank.score(users, items, domains=s, batch_size=args.pairs,
+                                                                            mixed=True, batched_lora=False)  # fmt: skip
+            runs[f"grouped_by_domain_{k}"] = lambda s=spread: bank.score(users, items, domains=s, batch_size=args.pairs, mixed=False)
         if bank.method.supports_merge:
             merged = bank.merged_scorer(first)
             merged.precision = args.precision
             runs["merged_single_domain"] = lambda: merged.score(users, items, batch_size=args.pairs)
-        throughput = {}
-        for name, run in runs.items():
+        for run in runs.values():
             run()  # warm-up
-            throughput[name] = len(users) / timed(run, args.repeats)
-            print(f"{name}: {throughput[name]:.1f} pairs/s", flush=True)
+        # Interleaved rounds: every variant sees the same drift in the machine's load.
+        samples: dict[str, list[float]] = {name: [] for name in runs}
+        for _ in range(args.repeats):
+            for name, run in runs.items():
+                start = time.perf_counter()
+                run()
+                samples[name].append(time.perf_counter() - start)
+        throughput = {name: len(users) / statistics.median(times) for name, times in samples.items()}
+        for name, value in throughput.items():
+            print(f"{name}: {value:.1f} pairs/s", flush=True)
         report["pairs_per_second"] = throughput
-        if "mixed_batch" in throughput:
-            report["mixed_vs_single"] = throughput["mixed_batch"] / throughput["single_domain"]
+        report["mixed_vs_single"] = {name.removeprefix("mixed_batch_"): value / throughput["single_domain"]
+                                     for name, value in throughput.items() if name.startswith("mixed_batch_")}  # fmt: skip
     report["machine_end"] = machine()
     (out / "adapters.json").write_text(json.dumps(report, indent=2))
     (out / "adapters.md").write_text(markdown(report))
@@ -190,8 +199,9 @@ def markdown(report: dict) -> str:
         lines.append(f"| load a bank of {count} | {value:.2f} s |")
     for name, value in report["pairs_per_second"].items():
         lines.append(f"| {name.replace('_', ' ')} | {value:.1f} pairs/s |")
-    if "mixed_vs_single" in report:
-        lines.append(f"| mixed / single-domain throughput | {report['mixed_vs_single']:.2f}x |")
+    for name, ratio in report.get("mixed_vs_single", {}).items():
+        domains, _, path = name.partition("_")
+        lines.append(f"| mixed batch of {domains} domains / single-domain throughput ({path or 'gathered LoRA'}) | {ratio:.2f}x |")
     return "\n".join(lines) + "\n"
 
 

@@ -377,6 +377,7 @@ class AdapterBank:
         self, user_texts: Sequence[str], item_texts: Sequence[str],
         domains: str | None | Sequence[str | None] = None, batch_size: int = 64, mixed: bool | None = None,
         *, context_ids: Sequence[Sequence[str] | None] | None = None, item_ids: Sequence[str | None] | None = None,
+        batched_lora: bool = True,
     ) -> np.ndarray:  # fmt: skip
         """Score aligned (user context, item) pairs, each under its domain's adapter and prior weights.
 
@@ -390,6 +391,9 @@ class AdapterBank:
                 mixed where the method supports it.
             context_ids: per pair, the ids of the user's context items (for id-keyed priors).
             item_ids: per pair, the item's id (for id-keyed priors).
+            batched_lora: in mixed batches of plain LoRA adapters, apply every row's adapter in
+                one gathered matmul per layer (:mod:`~coldstart_peft.bank.batched_lora`);
+                ``False`` uses peft's per-adapter ``adapter_names`` path.
 
         Returns:
             One score per pair; the same numbers whichever way the pairs are batched, and for a
@@ -405,8 +409,9 @@ class AdapterBank:
         if mixed and not self._slots.mixed:
             raise ConfigError(f"method {self.method.name!r} cannot mix adapters in one batch; score with mixed=False")
         if (mixed or (mixed is None and self._slots.mixed)) and len(distinct) > 1:
+            batched = self._slots.batched() if batched_lora and hasattr(self._slots, "batched") else None
             out = score_mixed(self.scorer, user_texts, item_texts, keys, self._activate_key,
-                              self._heads.activate, batch_size)  # fmt: skip
+                              self._heads.activate, batch_size, batched)  # fmt: skip
         else:
             out = np.empty(len(item_texts), dtype=np.float32)
             for key in distinct:

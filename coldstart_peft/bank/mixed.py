@@ -26,19 +26,25 @@ import numpy as np
 import torch
 from torch import nn
 
+from coldstart_peft.bank.batched_lora import BatchedLora
 from coldstart_peft.errors import AdapterError
 from coldstart_peft.scorer import Scorer, inference_autocast, length_sorted_batches
 
 
 class _Recording(nn.Module):
-    def __init__(self, backbone: nn.Module, adapter_names: list[str]):
+    def __init__(self, backbone: nn.Module, adapter_names: list[str], batched: BatchedLora | None = None):
         super().__init__()
         self.inner = backbone
         self.adapter_names = adapter_names
+        self.batched = batched
         self.calls: list[tuple[dict[str, torch.Tensor], object]] = []
 
     def forward(self, **inputs):
-        output = self.inner(**inputs, adapter_names=self.adapter_names)
+        if self.batched is not None:  # every row's adapter in one gathered matmul per layer
+            with self.batched.rows(self.adapter_names):
+                output = self.inner(**inputs)
+        else:
+            output = self.inner(**inputs, adapter_names=self.adapter_names)
         self.calls.append((inputs, output))
         return output
 
@@ -84,6 +90,7 @@ def _backbone_replaced(scorer: Scorer, module: nn.Module):
 def score_mixed(
     scorer: Scorer, user_texts: Sequence[str], item_texts: Sequence[str], keys: Sequence[str],
     activate: Callable[[str], None], activate_head: Callable[[str], None], batch_size: int = 64,
+    batched: BatchedLora | None = None,
 ) -> np.ndarray:  # fmt: skip
     """Score aligned pairs, each under its own adapter key, in mixed-domain batches.
 
@@ -95,6 +102,8 @@ def score_mixed(
         activate: switches adapter and head to a key (the bank's own switch).
         activate_head: switches only the head (replayed rows need no adapter).
         batch_size: pairs per encoder pass.
+        batched: the gathered multi-adapter LoRA path (:mod:`~coldstart_peft.bank.batched_lora`);
+            ``None`` uses peft's ``adapter_names``.
 
     Returns:
         One score per pair, as the grouped path would give them.
@@ -113,7 +122,8 @@ def score_mixed(
                 logits = scorer.forward_pairs(users, items)
                 out[idx] = logits.float().cpu().numpy()
                 continue
-            with _backbone_replaced(scorer, _Recording(scorer.backbone, names)) as recording:
+            use = batched if batched is not None and batched.covers(distinct) else None
+            with _backbone_replaced(scorer, _Recording(scorer.backbone, names, use)) as recording:
                 logits = scorer.forward_pairs(users, items).float().cpu().numpy()
             batch_out = np.empty(len(idx), dtype=np.float32)
             for key in distinct:

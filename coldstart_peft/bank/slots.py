@@ -28,6 +28,7 @@ from peft.tuners.tuners_utils import BaseTunerLayer
 from peft.utils import SAFETENSORS_WEIGHTS_NAME, PeftType
 from peft.utils.other import AuxiliaryTrainingWrapper
 
+from coldstart_peft.bank.batched_lora import BatchedLora
 from coldstart_peft.bank.layout import BASE
 from coldstart_peft.bank.lora_attach import attach_lora, missing_weights_error, read_lora_config
 from coldstart_peft.errors import AdapterError, CorruptAdapterError
@@ -51,6 +52,18 @@ class PeftSlots:
         self.active: str | None = None
         self._disabled = False
         self._layers: list[BaseTunerLayer] | None = None
+        self._batched: BatchedLora | None | bool = False  # False: not built yet
+
+    def batched(self) -> BatchedLora | None:
+        """The gathered multi-adapter LoRA path for mixed batches, or ``None`` where it does not apply."""
+        if self._batched is False:
+            peft = self.peft
+            self._batched = BatchedLora.build(peft) if peft is not None and self.mixed else None
+        return self._batched
+
+    def _changed(self) -> None:
+        """Adapters were added or removed: the stacks of the batched path are stale."""
+        self._batched = False
 
     @property
     def peft(self) -> PeftModel | None:
@@ -76,6 +89,7 @@ class PeftSlots:
 
         ``weights`` holds the folder's checked weights files by name, as ``AdapterBank`` read them.
         """
+        self._changed()
         peft = self.peft
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="The following rank_pattern keys did not match")
@@ -120,6 +134,7 @@ class PeftSlots:
         A hot swap detaches the old adapter inside ``bank.add``; peft's ``delete_adapter`` walks
         every module twice, so plain models delete from the cached adapter layers instead.
         """
+        self._changed()
         peft = self.peft
         if peft is None or name not in peft.peft_config:
             return
@@ -185,6 +200,7 @@ class PeftSlots:
         """Add adapter ``name`` = weighted sum of the updates of ``parts`` (LoRA ``cat``: exact)."""
         self.peft.add_weighted_adapter(list(parts), list(parts.values()), adapter_name=name, combination_type="cat")
         self._layers = None
+        self._changed()
         if self.active is not None:
             self.activate(self.active)
         return name

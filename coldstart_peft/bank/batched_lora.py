@@ -1,0 +1,95 @@
+"""Several LoRA adapters in one batch, one gathered matmul pair per layer (BGMV, as in punica/S-LoRA).
+
+peft's ``adapter_names`` path runs each adapter's LoRA on its own sub-batch: a Python loop per
+adapter in every layer, slower as adapters grow. Here every adapter's ``A`` and ``scaling · B``
+are stacked once per layer (padded to the largest rank, a zero slot for the bare base model),
+each row's pair is gathered when a batch starts, and a layer adds
+``bmm(bmm(x, A_rowsᵀ), B_rowsᵀ)`` to its base output: the same arithmetic as one adapter on the
+whole batch, whatever the number of adapters in it.
+
+Only plain LoRA on ``nn.Linear`` layers qualifies (no DoRA or other variants, no LoRA bias, no
+embedding or convolution layers); anything else returns ``None`` from :meth:`BatchedLora.build`
+and the bank keeps peft's own path.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+from collections.abc import Iterator, Sequence
+
+import torch
+from peft.tuners.lora import Linear as LoraLinear
+from torch import nn
+
+from coldstart_peft.bank.layout import BASE
+
+
+def _forward(layer: LoraLinear, a: torch.Tensor, b: torch.Tensor, x: torch.Tensor, *args, **kwargs) -> torch.Tensor:
+    result = layer.base_layer(x, *args, **kwargs)
+    rows = x.reshape(x.shape[0], -1, x.shape[-1])  # [rows, tokens, in]
+    delta = torch.bmm(torch.bmm(rows.to(a.dtype), a.transpose(1, 2)), b.transpose(1, 2))
+    return result + delta.reshape(result.shape).to(result.dtype)
+
+
+class BatchedLora:
+    """Per-layer stacks of a model's LoRA adapters, applied row by row in one batched matmul.
+
+    Build with :meth:`build`; call :meth:`forget` when adapters are added or removed.
+    """
+
+    def __init__(self, layers: list[LoraLinear]):
+        self.layers = layers
+        self._stacks: dict[tuple[str, ...], list[tuple[torch.Tensor, torch.Tensor]]] = {}
+
+    @classmethod
+    def build(cls, model: nn.Module) -> BatchedLora | None:
+        """The batched path for ``model``'s LoRA layers, or ``None`` where one does not qualify."""
+        layers = [m for m in model.modules() if isinstance(m, LoraLinear)]
+        if not layers:
+            return None
+        for layer in layers:
+            if layer.lora_variant or any(layer.lora_bias.values()) or layer.lora_embedding_A or layer.merged:
+                return None
+        return cls(layers)
+
+    def covers(self, names: Sequence[str]) -> bool:
+        """Whether every named adapter (or :data:`BASE`) is a plain LoRA adapter of these layers."""
+        wanted = set(names) - {BASE}
+        return all(any(n in layer.lora_A for layer in self.layers) for n in wanted)
+
+    def forget(self) -> None:
+        """Drop the stacks (adapters were added, removed or changed)."""
+        self._stacks.clear()
+
+    def _stack(self, keys: tuple[str, ...]) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        if keys not in self._stacks:
+            stacks = []
+            for layer in self.layers:
+                weight = layer.base_layer.weight
+                rank = max([layer.lora_A[k].weight.shape[0] for k in keys if k in layer.lora_A] or [1])
+                a = weight.new_zeros(len(keys) + 1, rank, weight.shape[1])
+                b = weight.new_zeros(len(keys) + 1, weight.shape[0], rank)
+                for slot, key in enumerate(keys, start=1):
+                    if key in layer.lora_A:  # an adapter that does not target this layer adds nothing
+                        r = layer.lora_A[key].weight.shape[0]
+                        a[slot, :r] = layer.lora_A[key].weight.detach()
+                        b[slot, :, :r] = layer.lora_B[key].weight.detach() * layer.scaling[key]
+                stacks.append((a, b))
+            self._stacks[keys] = stacks
+        return self._stacks[keys]
+
+    @contextlib.contextmanager
+    def rows(self, names: Sequence[str]) -> Iterator[None]:
+        """Inside the block, row ``i`` of every batch the model runs uses adapter ``names[i]``."""
+        keys = tuple(sorted(set(names) - {BASE}))
+        slot = {k: i for i, k in enumerate(keys, start=1)}
+        index = torch.tensor([slot.get(n, 0) for n in names])
+        for layer, (a, b) in zip(self.layers, self._stack(keys)):
+            rows = index.to(a.device)
+            layer.forward = functools.partial(_forward, layer, a[rows], b[rows])
+        try:
+            yield
+        finally:
+            for layer in self.layers:
+                layer.__dict__.pop("forward", None)
