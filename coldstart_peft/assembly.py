@@ -13,6 +13,7 @@ from typing import Any
 from coldstart_peft.backbone import load_backbone, load_tokenizer, model_fingerprint, resolve_model_path
 from coldstart_peft.errors import ColdStartError, PluginError
 from coldstart_peft.host import PluginHost, default_host
+from coldstart_peft.load_options import check_load_options
 from coldstart_peft.method import Method
 from coldstart_peft.scorer import Scorer
 
@@ -23,6 +24,7 @@ def build_scorer(
     config: dict[str, Any] | None = None,
     host: PluginHost | None = None,
     local_files_only: bool = False,
+    load_options: dict[str, Any] | None = None,
 ) -> Scorer:
     """Load the base encoder and wrap it in a registered scorer.
 
@@ -32,6 +34,9 @@ def build_scorer(
         config: fields of the scorer's config dataclass.
         host: plugin host to look the scorer up in; the default host if ``None``.
         local_files_only: never download the base model (see :func:`~coldstart_peft.backbone.load_backbone`).
+        load_options: passed to ``from_pretrained`` (``dtype="bfloat16"``, ``device_map="auto"``; see
+            :func:`~coldstart_peft.load_options.check_load_options`), so a big backbone loads without
+            a float32 copy.
 
     Returns:
         The scorer, with ``base_model_name`` and ``base_fingerprint`` recorded on it.
@@ -41,7 +46,7 @@ def build_scorer(
     """
     host = host or default_host()
     scorer_class = host.scorer(scorer)
-    backbone = load_backbone(base_model, local_files_only=local_files_only)
+    backbone = load_backbone(base_model, local_files_only=local_files_only, **check_load_options(load_options))
     model = scorer_class(backbone, load_tokenizer(base_model, local_files_only=local_files_only), config)
     model.base_model_name = "default" if base_model in (None, "default") else str(base_model)
     model.base_model_path = resolve_model_path(base_model)

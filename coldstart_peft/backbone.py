@@ -66,12 +66,14 @@ def _from_pretrained(loader, name_or_path: str | Path | None, local_files_only: 
     return loader(local_model_folder(name_or_path), local_files_only=True, **kwargs)
 
 
-def load_backbone(name_or_path: str | Path | None = None, local_files_only: bool = False) -> PreTrainedModel:
-    """Load the encoder (without any task head) in float32 on the CPU.
+def load_backbone(name_or_path: str | Path | None = None, local_files_only: bool = False, **options) -> PreTrainedModel:
+    """Load the encoder (without any task head), in float32 on the CPU unless ``options`` say otherwise.
 
     Args:
         name_or_path: a Hugging Face model name or folder; ``None`` or ``"default"`` for MiniLM.
         local_files_only: never reach the network: only a folder or the local Hugging Face cache.
+        **options: passed to ``from_pretrained`` (``dtype``, ``device_map``, …; see
+            :func:`coldstart_peft.load_options.check_load_options`).
 
     Returns:
         The ``transformers`` base model, in eval mode.
@@ -79,7 +81,7 @@ def load_backbone(name_or_path: str | Path | None = None, local_files_only: bool
     Raises:
         BaseModelUnavailableError: with ``local_files_only``, the model is not on this machine.
     """
-    model = _from_pretrained(AutoModel.from_pretrained, name_or_path, local_files_only, dtype=torch.float32)
+    model = _from_pretrained(AutoModel.from_pretrained, name_or_path, local_files_only, **{"dtype": torch.float32, **options})
     model.eval()
     return model
 

@@ -13,6 +13,7 @@ from peft import PeftModel, get_peft_model
 from torch import nn
 
 from coldstart_peft.method import Method, MethodConfig
+from coldstart_peft.targets import fit_targets
 
 PEFT_FILES = ("adapter_config.json", "adapter_model.safetensors")
 """What ``save_pretrained`` writes: the files ``PeftModel.from_pretrained`` reads back."""
@@ -28,7 +29,8 @@ class PeftMethod(Method):
     """
 
     def prepare(self, model: nn.Module, config: MethodConfig, *, total_steps: int | None = None) -> nn.Module:
-        return get_peft_model(model, config.to_peft())
+        # A default naming BERT's layers is translated for a decoder (see coldstart_peft.targets).
+        return get_peft_model(model, fit_targets(config.to_peft(), model, config))
 
     def save(self, model: nn.Module, directory: Path) -> None:
         model.save_pretrained(str(directory), safe_serialization=True)

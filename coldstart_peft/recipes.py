@@ -73,6 +73,8 @@ class FitSettings:
             0 skips it, and so does a scorer without priors.
         priors: compose the scorer with priors (:mod:`coldstart_peft.priors`): ``True`` for all
             of :data:`~coldstart_peft.priors.FEATURES`, ``False`` for none, or the feature names.
+        load_options: passed to the base model's ``from_pretrained`` (``dtype``, ``device_map``;
+            see :mod:`coldstart_peft.load_options`).
     """
 
     method: str = "lora"
@@ -86,6 +88,7 @@ class FitSettings:
     valid_candidates: int = 20
     calibration_users: int = 500
     priors: bool | Sequence[str] = True
+    load_options: dict[str, Any] | None = None
 
     def prior_features(self) -> tuple[str, ...]:
         """The prior features ``priors`` asks for, in :data:`~coldstart_peft.priors.FEATURES` order."""
@@ -118,7 +121,7 @@ def build_for_training(
     set_seed(train_config.seed)
     accelerator = make_accelerator(train_config)
     method = make_method(settings.method, settings.method_config, host)
-    scorer = build_scorer(settings.scorer, settings.base_model, settings.scorer_config, host)
+    scorer = build_scorer(settings.scorer, settings.base_model, settings.scorer_config, host, load_options=settings.load_options)
     features = settings.prior_features()
     scorer.attach_priors(Priors(features) if features else None)
     apply_method(scorer, method, total_steps=plan_steps(n_groups, train_config, accelerator.num_processes))

@@ -27,6 +27,7 @@ import torch
 from peft import AdaLoraConfig, PeftModel, get_peft_model
 
 from coldstart_peft import ConfigError, MethodConfig, PeftMethod, hookimpl
+from coldstart_peft.targets import fit_targets
 
 ADAPTER = "default"
 
@@ -163,7 +164,7 @@ class AdaLora(PeftMethod):
                 "AdaLoRA's rank schedule needs the number of optimizer steps; pass total_steps to "
                 "apply_method (coldstart_peft.training.plan_steps computes it from the data and TrainConfig)"
             )
-        model = get_peft_model(model, config.to_peft(total_steps))
+        model = get_peft_model(model, fit_targets(config.to_peft(total_steps), model, config))
         if config.orthogonal_init:
             orthonormalize(model)
         return model

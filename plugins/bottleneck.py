@@ -35,9 +35,13 @@ PLACEMENTS = ("houlsby", "pfeiffer")
 NONLINEARITIES = {"relu": nn.ReLU, "gelu": nn.GELU, "tanh": nn.Tanh, "silu": nn.SiLU}
 
 # Module-name suffixes of (attention output projection, feed-forward output projection) per
-# model_type. BERT-style encoders share one layout.
+# model_type. BERT-style encoders share one layout; Llama-style decoders another. In a pre-norm
+# decoder block the adapter sits on the sub-layer's output before the residual add, as in BERT.
 _BERT_LAYOUT = ("attention.output.dense", "output.dense")
+_LLAMA_LAYOUT = ("self_attn.o_proj", "mlp.down_proj")
 LAYOUTS = {
+    **{t: _LLAMA_LAYOUT for t in ("llama", "qwen2", "qwen3", "mistral", "gemma", "gemma2", "olmo", "smollm3")},
+    "gpt2": ("attn.c_proj", "mlp.c_proj"),  # transformers Conv1D layers, not nn.Linear
     "bert": _BERT_LAYOUT,
     "roberta": _BERT_LAYOUT,
     "xlm-roberta": _BERT_LAYOUT,
@@ -128,10 +132,12 @@ def layout(model: nn.Module) -> tuple[str, str]:
 
 def target_names(model: nn.Module, placement: str) -> list[str]:
     """Names of the output projections that receive an adapter under ``placement``."""
+    from transformers.pytorch_utils import Conv1D
+
     attention, feed_forward = layout(model)
     names = []
     for name, module in model.named_modules():
-        if not isinstance(module, nn.Linear):
+        if not isinstance(module, (nn.Linear, Conv1D)):
             continue
         # Checked first because BERT's feed-forward suffix "output.dense" also ends the attention one.
         if name.endswith("." + attention):

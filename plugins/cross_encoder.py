@@ -117,7 +117,8 @@ class CrossEncoder(Scorer):
         hidden = self.backbone(**model_inputs(self.backbone, inputs)).last_hidden_state
         mask = _align(inputs["attention_mask"], hidden).unsqueeze(-1).to(hidden.dtype)
         pooled = pool(hidden, inputs["attention_mask"], self.pooling)
-        linear = self.head(self.dropout(pooled)).squeeze(-1)
+        # A backbone loaded in bf16 (load option dtype) hands the float32 head bf16 states.
+        linear = self.head(self.dropout(pooled.to(self.head.weight.dtype))).squeeze(-1)
         if self.config.head == "linear":
             return linear
         # Segment B (token type 1) is the item; segment A is the user context.

@@ -84,3 +84,50 @@ def test_groups_without_a_positive_train_pointwise(tiny_base, scorer_name):
     assert torch.isfinite(loss) and loss.requires_grad
     loss.backward()
     assert all(p.grad is not None for n, p in scorer.named_parameters() if n in ("bias", "answer", "head.bias"))
+
+
+@pytest.mark.parametrize("kind", ["llama", "qwen2", "gpt2"])
+@pytest.mark.parametrize("method", ["lora", "ia3", "bottleneck"])
+def test_methods_find_each_decoders_layers(kind, method):
+    """BERT-named defaults become the architecture's own projections; nothing else is touched."""
+    from _decoders import tiny_decoder_model
+
+    model = tiny_decoder_model(kind).base_model
+    for p in model.parameters():
+        p.requires_grad_(False)
+    chosen = HOST.method(method)()
+    prepared = chosen.prepare(model, chosen.config, total_steps=10)
+    trainable = [n for n, p in prepared.named_parameters() if p.requires_grad]
+    expected = {
+        "lora": {"llama": "q_proj.lora_A", "qwen2": "v_proj.lora_B", "gpt2": "c_attn.lora_A"},
+        "ia3": {"llama": "mlp.down_proj.ia3_l", "qwen2": "k_proj.ia3_l", "gpt2": "mlp.c_proj.ia3_l"},
+        "bottleneck": {"llama": "mlp.down_proj.adapter.up", "qwen2": "self_attn.o_proj.adapter.down",
+                       "gpt2": "attn.c_proj.adapter.up"},
+    }[method][kind]  # fmt: skip
+    assert any(expected in n for n in trainable), trainable
+    out = prepared(input_ids=torch.tensor([[3, 4, 5]]), attention_mask=torch.ones(1, 3, dtype=torch.long)).last_hidden_state
+    out.sum().backward()
+
+
+def test_target_modules_that_match_nothing_name_the_layers_to_choose_from():
+    from _decoders import tiny_decoder_model
+
+    from coldstart_peft.targets import TargetModulesError
+
+    model = tiny_decoder_model("llama").base_model
+    lora = HOST.method("lora")({"target_modules": ["query"]})  # chosen, so never replaced
+    with pytest.raises(TargetModulesError, match="q_proj"):
+        lora.prepare(model, lora.config)
+
+
+def test_load_options_reach_from_pretrained_so_a_big_backbone_loads_in_bf16(tiny_decoders):
+    from coldstart_peft.errors import ConfigError
+    from coldstart_peft.load_options import check_load_options
+
+    scorer = build_scorer("cross-encoder", tiny_decoders["llama"], {"max_length": 48}, host=HOST,
+                          load_options={"torch_dtype": "bfloat16", "device_map": "cpu"})  # fmt: skip
+    assert next(scorer.backbone.parameters()).dtype == torch.bfloat16
+    scorer.precision = "fp32"
+    assert scorer.score(USERS, ITEMS).shape == (3,)
+    with pytest.raises(ConfigError, match="device_map"):
+        check_load_options({"device-map": "auto"})

@@ -68,6 +68,8 @@ def add_model_arguments(parser: argparse.ArgumentParser, method: str = "lora") -
                        help="a scorer setting, e.g. max_length=128")
     add_prior_arguments(group)
     group.add_argument("--base-model", default=None, help="HF model name or folder (default: bundled all-MiniLM-L6-v2)")
+    group.add_argument("--load-option", action="append", metavar="KEY=VALUE",
+                       help="a base-model load option, e.g. dtype=bfloat16 or device_map=auto (repeatable)")
 
 
 def add_train_arguments(parser: argparse.ArgumentParser, defaults: TrainConfig | None = None) -> None:
@@ -128,4 +130,5 @@ def fit_settings_from_args(args: argparse.Namespace) -> FitSettings:
         scorer=args.scorer, scorer_config=parse_key_values(args.scorer_config, "--scorer-config"),
         base_model=args.base_model, n_negatives=args.train_negatives, max_groups=args.max_groups,
         valid_users=args.valid_users, calibration_users=calibration, priors=args.priors,
+        load_options=parse_key_values(getattr(args, "load_option", None), "--load-option") or None,
     )  # fmt: skip

@@ -24,6 +24,15 @@ from coldstart_peft.cli.options import (
 )
 from coldstart_peft.data.commands import add_data_arguments, build_split_from_args
 from coldstart_peft.errors import ConfigError
+from coldstart_peft.few_shot import (
+    AUTO_CV_PAIRS,
+    auc_line,
+    cross_validated_auc,
+    held_out_auc,
+    is_pointwise,
+    plan_steps_for_pairs,
+    pointwise_scorer_config,
+)
 from coldstart_peft.labeled_pairs import group_pairs, ranking_cases_from_pairs, read_pairs
 from coldstart_peft.outputs import check_writable_dir
 from coldstart_peft.provenance import file_fingerprint, groups_fingerprint
@@ -40,9 +49,15 @@ def register(commands) -> None:
     parser.add_argument("--pairs", help="JSONL or CSV with user_text, item_text, label[, domain] (instead of --dataset)")
     parser.add_argument("--valid-pairs", help="held-out labeled pairs for validation and early stopping (with --pairs): "
                                               "each user's positives ranked against that user's negatives")
+    parser.add_argument("--cv-folds", type=int, default=None,
+                        help="with --pairs: estimate the AUC by k-fold cross-validation before training on every pair "
+                             f"(default: 5 for a pointwise file of up to {AUTO_CV_PAIRS} pairs without --valid-pairs, "
+                             "else 0: off)")
     parser.add_argument("--out", required=True, help="adapter folder to write (replaced atomically)")
     add_model_arguments(parser)
     add_train_arguments(parser)
+    # None marks "not given": a --pairs run sizes batches and epochs to a small file (coldstart_peft.few_shot).
+    parser.set_defaults(epochs=None, batch_size=None)
     add_data_arguments(parser)
     add_fit_arguments(parser)
     add_per_domain_arguments(parser)
@@ -50,6 +65,9 @@ def register(commands) -> None:
 
 
 def run(args) -> int:
+    args.epochs_given, args.batch_size_given = args.epochs is not None, args.batch_size is not None
+    args.epochs = TrainConfig.epochs if args.epochs is None else args.epochs
+    args.batch_size = TrainConfig.batch_size if args.batch_size is None else args.batch_size
     if args.per_domain:
         if args.pairs:
             raise ConfigError("--per-domain trains on --dataset; drop --pairs")
@@ -87,17 +105,43 @@ def _train_on_split(args, config: TrainConfig, out: Path) -> int:
 
 
 def _train_on_pairs(args, config: TrainConfig, out: Path) -> int:
-    groups = group_pairs(read_pairs(args.pairs))
-    valid = ranking_cases_from_pairs(read_pairs(args.valid_pairs)) if args.valid_pairs else None
-    if args.valid_pairs and not valid:
-        raise ConfigError(f"--valid-pairs {args.valid_pairs} has no user with both a positive and a negative pair to rank")
-    scorer, method, accelerator = build_for_training(fit_settings_from_args(args), config, len(groups))
-    result = train(scorer, method, groups, valid, config, accelerator=accelerator)
+    pairs = read_pairs(args.pairs)
+    groups = group_pairs(pairs)
+    valid_pairs = read_pairs(args.valid_pairs) if args.valid_pairs else None
+    # A pointwise validation file has no user to rank: it is scored by AUC after training instead.
+    valid = ranking_cases_from_pairs(valid_pairs) if valid_pairs else None
+    settings = fit_settings_from_args(args)
+    if is_pointwise(groups):
+        settings.scorer_config = pointwise_scorer_config(settings.scorer, settings.scorer_config)
+    config = plan_steps_for_pairs(config, len(groups), args.batch_size_given, args.epochs_given)
+    both_labels = len({p.label > 0.5 for p in pairs}) == 2
+    # By default only few-shot like/dislike files are cross-validated: a file that ranks has --valid-pairs.
+    auto = not valid_pairs and is_pointwise(groups) and len(pairs) <= AUTO_CV_PAIRS and both_labels
+    folds = args.cv_folds if args.cv_folds is not None else 5 if auto else 0
+    cv = None
+    if folds:
+        cv = cross_validated_auc(lambda train_groups: _fit(settings, config, train_groups, None)[0], pairs, folds, config.seed)
+    scorer, result = _fit(settings, config, groups, valid or None)
+    held_out = held_out_auc(scorer, valid_pairs, config.seed) if valid_pairs and len({p.label > 0.5 for p in valid_pairs}) == 2 else None
     facts = {"train_seconds": result.seconds, "train_pairs": result.train_pairs, "seed": config.seed,
              "precision": result.precision, "data_fingerprint": file_fingerprint(args.pairs),
              "groups_fingerprint": groups_fingerprint(groups),
+             "plan": {"epochs": config.epochs, "batch_size": config.batch_size, "steps": result.steps,
+                      "scorer_config": settings.scorer_config},
              "validation": {k: v for k, v in (result.best or {}).items() if k != "summary"}}  # fmt: skip
+    if cv is not None:
+        facts["cross_validation"] = cv
+        print(auc_line(cv, f"by {folds}-fold cross-validation"), flush=True)
+    if held_out is not None:
+        facts["held_out"] = held_out
+        print(auc_line(held_out, f"on {args.valid_pairs}"), flush=True)
     return _save(scorer, result, out, facts, args.method)
+
+
+def _fit(settings, config: TrainConfig, groups, valid):
+    """Build a fresh seeded model and train it on ``groups``; (scorer, result)."""
+    scorer, method, accelerator = build_for_training(settings, config, len(groups))
+    return scorer, train(scorer, method, groups, valid, config, accelerator=accelerator)
 
 
 def _save(scorer, result, out: Path, facts: dict, method: str) -> int:
