@@ -148,6 +148,13 @@ def markdown(results: dict) -> str:
             f"{r['train_seconds']:.0f} | {r['train_pairs_per_s']:.0f} | {r['score_pairs_per_s']:.0f} | {r['peak_rss_mb']:.0f} |"
         )
     m, code = results["machine"], results.get("code") or {}
+    audit = results.get("audit")
+    if audit and audit.get("cases"):
+        lines += ["", f"Test-target audit ({audit['cases']} users; repeat purchases kept): "
+                  f"{audit['cooccurs_in_window']:.1%} of targets were bought by a training user within the context "
+                  f"window of a context item ({audit['cooccurs_same_user']:.1%} by a training user who also bought a "
+                  f"context item); {audit['target_in_context']:.1%} repeat a context item; "
+                  f"{audit['target_unseen_in_training']:.1%} were never bought in training."]  # fmt: skip
     wall = f" Whole run: {results['wall_seconds'] / 60:.1f} min." if "wall_seconds" in results else ""
     return (f"# {results['dataset']} {results['split']}, preset {results['preset']}, seed {results['seed']}\n\n"
             f"Machine: {m['cpu']}, {m['cores']} cores, GPU {m['gpu']}; torch {m['torch']}, "
@@ -231,6 +238,12 @@ def main(argv=None) -> int:
                             "train_negatives": sampled_negatives(FitSettings(scorer=args.scorer, n_negatives=args.train_negatives)),
                             **PRESETS[args.preset]},
                "results": []}  # fmt: skip
+    from coldstart_peft.evaluation import target_audit
+
+    # What the split gives away to signals without a language model, printed with every run.
+    results["audit"] = target_audit(split)
+    print("audit of the test targets: " + ", ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}"
+                                                    for k, v in results["audit"].items()), flush=True)  # fmt: skip
     started = time.perf_counter()
     budget = PRESETS[args.preset]["seconds"]
     for index, name in enumerate(names, start=1):

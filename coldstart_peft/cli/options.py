@@ -79,7 +79,9 @@ def add_train_arguments(parser: argparse.ArgumentParser, defaults: TrainConfig |
     for field in dataclasses.fields(TrainConfig):
         flag = "--" + field.name.replace("_", "-")
         default = getattr(defaults, field.name)
-        help_text = f"{field.metadata.get('help', '')} (default: {default})"
+        help_text = field.metadata.get("help", "")
+        if "default" not in help_text:  # a help that states its default already says it better
+            help_text += f" (default: {default})"
         if field.type in ("bool", bool):
             group.add_argument(flag, dest=field.name, default=default, action=argparse.BooleanOptionalAction, help=help_text)
             continue

@@ -26,6 +26,9 @@ def test_smoke_preset_writes_the_promised_files(tmp_path):
     assert results["dataset"] == "demo" and results["split"] == "cold-user" and results["preset"] == "smoke"
     assert results["protocol"] == {"k_context": 3, "n_negatives": 99, "n_test_users": 40}
     assert len(results["data_fingerprint"]) == 16 and len(results["split_fingerprint"]) == 16
+    audit = results["audit"]
+    assert audit["cases"] == 40 and all(0.0 <= audit[k] <= 1.0 for k in audit if k != "cases")
+    assert "audit of the test targets" in proc.stdout and results["code"]["commit"]
     rows = {r["method"]: r for r in results["results"]}
     assert set(rows) == {"popularity", "zero-shot", "lora", "prompt"}
     keys = {"method", "scorer", "trainable_params", "trainable_pct", "adapter_bytes", "train_seconds",
