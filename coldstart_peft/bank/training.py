@@ -41,6 +41,11 @@ class PerDomainSettings:
         domains: train only these domains (default: every domain with training data).
         compare_global: also score the global adapter on each domain's validation cases and
             record it next to the domain adapter's metrics.
+        total_steps: a budget for the whole bank: the global run takes ``global_share`` of these
+            optimizer steps and the domains share the rest in proportion to their training
+            groups, so a bank is compared with one adapter at equal training cost. ``None``:
+            every run follows ``TrainConfig`` alone.
+        global_share: the global run's share of ``total_steps``.
     """
 
     from_global: bool = True
@@ -48,6 +53,8 @@ class PerDomainSettings:
     max_groups_per_domain: int | None = None
     domains: list[str] | None = None
     compare_global: bool = True
+    total_steps: int | None = None
+    global_share: float = 0.5
 
     def validate(self) -> None:
         """Raise :class:`ConfigError` on impossible values."""
@@ -55,12 +62,28 @@ class PerDomainSettings:
             raise ConfigError(f"min_groups must be at least 1, got {self.min_groups}")
         if self.max_groups_per_domain is not None and self.max_groups_per_domain < 1:
             raise ConfigError(f"max_groups_per_domain must be at least 1, got {self.max_groups_per_domain}")
+        if self.total_steps is not None and self.total_steps < 2:
+            raise ConfigError(f"total_steps must be at least 2 (one global, one per domain), got {self.total_steps}")
+        if not 0.0 < self.global_share < 1.0:
+            raise ConfigError(f"global_share must be in (0, 1), got {self.global_share}")
 
 
 def _sample(groups: list, limit: int | None, seed: int) -> list:
     if limit is None or len(groups) <= limit:
         return list(groups)
     return random.Random(seed).sample(groups, limit)
+
+
+def _share(steps: int, sizes: dict[str, int]) -> dict[str, int]:
+    """``steps`` split in proportion to ``sizes`` (largest remainders), at least one step each."""
+    if not sizes:
+        return {}
+    total = sum(sizes.values())
+    exact = {d: steps * n / total for d, n in sizes.items()}
+    out = {d: int(v) for d, v in exact.items()}
+    for d in sorted(exact, key=lambda d: exact[d] - out[d], reverse=True)[: steps - sum(out.values())]:
+        out[d] += 1
+    return {d: max(1, n) for d, n in out.items()}
 
 
 def _means(summary: dict[str, Any] | None) -> dict[str, float]:
@@ -116,16 +139,17 @@ def train_per_domain(
 
     calibration_all = split.ranking_cases("valid", serializer)
 
-    def fit(train_groups, valid, start=None, calibration=()):
+    def fit(train_groups, valid, start=None, calibration=(), steps=None):
+        config = train_config if steps is None else dataclasses.replace(train_config, max_steps=steps)
         if start is None:
-            scorer, _, accelerator = build_for_training(settings, train_config, len(train_groups), host)
+            scorer, _, accelerator = build_for_training(settings, config, len(train_groups), host)
         else:
-            accelerator = make_accelerator(train_config)
+            accelerator = make_accelerator(config)
             # train() unwrapped the global run's model, so it prepares afresh. The copy keeps the
             # global prior tables (train() never refits fitted ones): every domain shares them
             # and learns its own prior weights.
             scorer = copy.deepcopy(start)
-        result = train(scorer, scorer.method, train_groups, valid or None, train_config, accelerator=accelerator)
+        result = train(scorer, scorer.method, train_groups, valid or None, config, accelerator=accelerator)
         if calibration and scorer.priors is not None:
             with scorer.frozen():
                 result.calibration = calibrate_priors(scorer, calibration)
@@ -134,14 +158,20 @@ def train_per_domain(
     started = time.perf_counter()
     global_groups = _sample(groups, settings.max_groups, train_config.seed)
     global_valid = valid_all[: settings.valid_users]
-    global_scorer, result = fit(global_groups, global_valid, calibration=calibration_all[: settings.calibration_users])
+    budget = per_domain.total_steps
+    global_steps = None if budget is None else max(1, round(budget * per_domain.global_share))
+    trained = {d: len(by_domain.get(d, [])) for d in wanted if len(by_domain.get(d, [])) >= per_domain.min_groups}
+    domain_steps = {} if budget is None else _share(budget - global_steps, {
+        d: min(n, per_domain.max_groups_per_domain or n) for d, n in trained.items()})  # fmt: skip
+    global_scorer, result = fit(global_groups, global_valid, calibration=calibration_all[: settings.calibration_users],
+                                steps=global_steps)  # fmt: skip
     writer = BankWriter(root, global_scorer, training={
         "split": split.kind, "split_fingerprint": split.fingerprint(), "dataset": split.dataset.name,
         "fit": dataclasses.asdict(settings), "per_domain": dataclasses.asdict(per_domain),
         "train_config": {k: v for k, v in dataclasses.asdict(train_config).items() if k != "progress"},
     })  # fmt: skip
     writer.save_global(global_scorer, _means(result.best and result.best["summary"]), train_groups=len(global_groups),
-                       valid_cases=len(global_valid), train_seconds=round(result.seconds, 1),
+                       valid_cases=len(global_valid), train_seconds=round(result.seconds, 1), steps=result.steps,
                        calibration=result.calibration)  # fmt: skip
     log(f"global: {len(global_groups)} groups, {result.steps} steps, {result.seconds:.0f}s")
     for domain in wanted:
@@ -159,9 +189,10 @@ def train_per_domain(
         # Calibrated on this domain's validation users only: the weights that rank its candidates.
         domain_calibration = [c for c in calibration_all if c.domain == domain][: settings.calibration_users]
         scorer, result = fit(chosen, valid, start=global_scorer if per_domain.from_global else None,
-                             calibration=domain_calibration)  # fmt: skip
+                             calibration=domain_calibration, steps=domain_steps.get(domain))  # fmt: skip
         metrics = _means(result.best and result.best["summary"])
         writer.save_domain(domain, scorer, metrics, train_groups=len(chosen), train_seconds=round(result.seconds, 1),
+                           steps=result.steps,
                            from_global=per_domain.from_global, calibration=result.calibration, **facts)  # fmt: skip
         log(f"{domain}: {len(chosen)} groups, {result.steps} steps, {result.seconds:.0f}s, valid {metrics}")
     writer.manifest["training"]["seconds"] = round(time.perf_counter() - started, 1)

@@ -80,3 +80,25 @@ def test_per_domain_training_refuses_a_pairs_file(tmp_path, capsys):
     assert main(["train", "--per-domain", "--pairs", str(pairs), "--out", str(tmp_path / "a")]) == 2
     assert "drop --pairs" in capsys.readouterr().err
     assert not (tmp_path / "a").exists()
+
+
+def test_share_splits_steps_in_proportion_and_gives_each_domain_one():
+    from coldstart_peft.bank.training import _share
+
+    assert _share(60, {"a": 100, "b": 50, "c": 7}) == {"a": 38, "b": 19, "c": 3}
+    assert sum(_share(61, {"a": 3, "b": 3}).values()) == 61 and _share(1, {"a": 9, "b": 1}) == {"a": 1, "b": 1}
+
+
+@pytest.mark.usefixtures("fresh_accelerator_state")
+def test_a_total_step_budget_covers_the_global_run_and_every_domain(tmp_path, tiny_base):
+    split = cold_user_split(synthetic_dataset(), k=1, n_negatives=5)
+    settings = FitSettings(method="lora", scorer="bi-encoder", scorer_config={"max_length": 32}, base_model=tiny_base,
+                           valid_users=5, valid_candidates=6, calibration_users=10)  # fmt: skip
+    per_domain = PerDomainSettings(min_groups=20, total_steps=8, global_share=0.5, compare_global=False)
+    config = TrainConfig(epochs=50, batch_size=4, lr=5e-3, progress=False, precision="fp32")
+    manifest = train_per_domain(split, tmp_path / "bank", settings, per_domain, config, host=HOST, log=lambda _: None)
+    trained = [d for d in manifest["domains"] if d["status"] == "trained"]
+    assert manifest["global"]["steps"] == 4 and sum(d["steps"] for d in trained) == 4 and len(trained) == 2
+    # With the default recipe's priors, each domain is calibrated on its own validation users.
+    assert all(set(d["calibration"]) == {"popularity", "lexical", "cooccurrence"} for d in trained)
+    assert len({tuple(d["calibration"].values()) for d in trained}) == 2
