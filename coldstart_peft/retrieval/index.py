@@ -96,7 +96,7 @@ class ItemIndex:
 
     @property
     def scale(self) -> float:
-        """The encoder's score scale: scores are ``scale * <user, item>``, its ``score`` without priors."""
+        """The encoder's score scale: scores are ``scale * <user, item>`` (plus the encoder's ``bias``, if any)."""
         return float(self.encoder.scale.detach().float())
 
     def row(self, item_id: str) -> int:
@@ -188,6 +188,9 @@ class ItemIndex:
         single = queries.dim() == 1
         out = (queries[None] if single else queries) @ self.embeddings.T
         out.mul_(self.scale)
+        bias = getattr(self.encoder, "bias", None)  # a pointwise-trained bi-encoder's logit offset
+        if isinstance(bias, torch.Tensor):
+            out.add_(float(bias.detach()))
         return out[0] if single else out
 
     @torch.no_grad()

@@ -25,6 +25,7 @@ def _with_priors(tiny_base, catalog):
     scorer.priors.fit(groups)
     with torch.no_grad():
         scorer.priors.weight.copy_(torch.tensor([0.8, 3.0, 1.5]))
+        scorer.bias.fill_(-0.7)  # as pointwise training leaves it: scores must still match scorer.score
     return scorer
 
 
