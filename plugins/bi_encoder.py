@@ -259,6 +259,10 @@ class BiEncoder(Scorer):
         else:
             batch.update(self._tokenize_blocks(items, "item:"))
         batch["positive_index"] = torch.tensor(positives)
+        # Plain bools, decided here on the CPU: reading them off device tensors in the loss would
+        # stall a GPU at every step.
+        batch["has_ranked"] = any(p >= 0 for p in positives)
+        batch["has_pointwise"] = any(p < 0 for p in positives)
         batch["text_key"] = torch.tensor(keys)
         batch["group_index"] = torch.tensor([g for g, group in enumerate(groups) for _ in group.item_texts])
         batch["labels"] = torch.tensor([y for g in groups for y in g.labels], dtype=torch.float32)
@@ -316,14 +320,15 @@ class BiEncoder(Scorer):
         ranked = positive >= 0 if self.config.loss == "infonce" else torch.zeros_like(positive, dtype=torch.bool)
         # Per group: the softmax loss of its positive over the batch, or the mean BCE of its own pairs.
         per_group = torch.zeros(len(positive), device=users.device)
-        if bool((~ranked).any()):
+        infonce = self.config.loss == "infonce"
+        if not infonce or batch.get("has_pointwise", True):
             own = self.scale * (users[group_index] * items).sum(-1) + self.bias
             if offsets is not None:
                 own = own + own_offsets(offsets, group_index)
             bce = F.binary_cross_entropy_with_logits(own.float(), batch["labels"].to(users.device), reduction="none")
             size = torch.zeros_like(per_group).index_add_(0, group_index, torch.ones_like(bce))
             per_group = per_group.index_add(0, group_index, bce) / size.clamp(min=1.0)
-        if bool(ranked.any()):
+        if infonce and batch.get("has_ranked", True):
             per_group = torch.where(ranked, self._softmax_loss(batch, users, items, offsets, positive.clamp(min=0)), per_group)
         return per_group.mean()
 

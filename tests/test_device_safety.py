@@ -8,6 +8,7 @@ would on a GPU, so the default recipe cannot lose CUDA support again without CI 
 from __future__ import annotations
 
 import pytest
+import torch
 from transformers import masking_utils
 
 from coldstart_peft import apply_method, build_scorer, create_host
@@ -28,7 +29,7 @@ def test_default_recipe_runs_on_a_non_cpu_device(scorer_name, tiny_base, toy_tas
     monkeypatch.setattr(masking_utils, "_ignore_bidirectional_mask_sdpa", lambda *args, **kwargs: False)
     scorer.to("meta")
     assert scorer.device.type == "meta"
-    batch = {k: v.to("meta") for k, v in scorer.training_batch(groups).items()}
+    batch = {k: v.to("meta") if torch.is_tensor(v) else v for k, v in scorer.training_batch(groups).items()}
     loss = scorer(batch)
     assert loss.device.type == "meta" and loss.dim() == 0
     users = [g.user_text for g in groups]

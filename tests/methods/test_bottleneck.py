@@ -8,7 +8,7 @@ import pytest
 import torch
 from _helpers import HOST, perturb, prepared, scores
 from safetensors.torch import load_file
-from transformers import BertConfig, BertModel, DistilBertConfig, DistilBertModel, GPT2Config, GPT2Model
+from transformers import BertConfig, BertModel, DistilBertConfig, DistilBertModel, OPTConfig, OPTModel
 
 from coldstart_peft import ConfigError, build_scorer, count_parameters, load_adapter, save_adapter
 from coldstart_peft_plugins.bottleneck import AdaptedProjection, UnsupportedArchitectureError
@@ -49,10 +49,11 @@ def test_distilbert_layout_is_supported():
 
 
 def test_unsupported_architecture_names_the_supported_ones():
-    model = GPT2Model(GPT2Config(n_embd=32, n_layer=2, n_head=2, vocab_size=50))
+    model = OPTModel(OPTConfig(hidden_size=32, num_hidden_layers=2, ffn_dim=64, num_attention_heads=2, vocab_size=50,
+                               word_embed_proj_dim=32, max_position_embeddings=64))  # fmt: skip
     with pytest.raises(UnsupportedArchitectureError, match="supported: bert, camembert, distilbert") as info:
         _adapted(model)
-    assert isinstance(info.value, ConfigError) and "'gpt2'" in str(info.value)
+    assert isinstance(info.value, ConfigError) and "'opt'" in str(info.value)
 
 
 @pytest.mark.parametrize("placement", ["houlsby", "pfeiffer"])
