@@ -32,7 +32,7 @@ from coldstart_peft.losses import ranking_loss  # noqa: E402
 from coldstart_peft.method import Method, MethodConfig, count_parameters  # noqa: E402
 from coldstart_peft.peft_method import PeftMethod  # noqa: E402
 from coldstart_peft.priors import Priors  # noqa: E402
-from coldstart_peft.scorer import Scorer, ScorerConfig, own_offsets  # noqa: E402
+from coldstart_peft.scorer import Scorer, ScorerConfig, own_offsets, pair_batch  # noqa: E402
 from coldstart_peft.host import create_host, default_host, get_method, get_scorer  # noqa: E402
 from coldstart_peft.assembly import apply_method, build_scorer, make_method  # noqa: E402
 from coldstart_peft.artifact import adapter_bytes, adapter_fingerprint, load_adapter, save_adapter  # noqa: E402
@@ -80,6 +80,7 @@ __all__ = [
     "load_adapter",
     "make_method",
     "own_offsets",
+    "pair_batch",
     "ranking_loss",
     "save_adapter",
     "train",

@@ -265,6 +265,18 @@ class Scorer(nn.Module):
         self.load_state_dict(state, strict=False)
 
 
+def pair_batch(groups: Sequence[TrainGroup], tokenize) -> dict[str, torch.Tensor]:
+    """A training batch of one input per (group, item) pair: ``tokenize(users, items)`` plus
+    ``labels`` and ``group_index`` (which group each pair came from), for scorers that read the
+    user and the item together (the cross-encoder, the generative scorer)."""
+    users = [g.user_text for g in groups for _ in g.item_texts]
+    items = [t for g in groups for t in g.item_texts]
+    batch = dict(tokenize(users, items))
+    batch["labels"] = torch.tensor([y for g in groups for y in g.labels], dtype=torch.float32)
+    batch["group_index"] = torch.tensor([i for i, g in enumerate(groups) for _ in g.item_texts])
+    return batch
+
+
 def own_offsets(offsets: torch.Tensor, group_index: torch.Tensor) -> torch.Tensor:
     """From a ``[groups, items]`` offset grid, each item's offset for its own group's user: ``[items]``."""
     return offsets[group_index.to(offsets.device), torch.arange(offsets.shape[1], device=offsets.device)]

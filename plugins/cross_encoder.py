@@ -17,7 +17,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from coldstart_peft import ConfigError, Scorer, ScorerConfig, TrainGroup, hookimpl, own_offsets, ranking_loss
+from coldstart_peft import ConfigError, Scorer, ScorerConfig, TrainGroup, hookimpl, own_offsets, pair_batch, ranking_loss
 from coldstart_peft.decoder import POOLINGS, is_decoder, model_inputs, pool, prepare_tokenizer, resolve_pooling
 from coldstart_peft.losses import LOSSES
 from coldstart_peft.prompts import check_pair_template, encode_prompts
@@ -106,12 +106,7 @@ class CrossEncoder(Scorer):
         )
 
     def collate(self, groups: Sequence[TrainGroup]) -> dict[str, torch.Tensor]:
-        users = [g.user_text for g in groups for _ in g.item_texts]
-        items = [t for g in groups for t in g.item_texts]
-        batch = dict(self._tokenize(users, items))
-        batch["labels"] = torch.tensor([y for g in groups for y in g.labels], dtype=torch.float32)
-        batch["group_index"] = torch.tensor([i for i, g in enumerate(groups) for _ in g.item_texts])
-        return batch
+        return pair_batch(groups, self._tokenize)
 
     def _logits(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
         hidden = self.backbone(**model_inputs(self.backbone, inputs)).last_hidden_state
