@@ -48,7 +48,10 @@ def bank_scorer(bank: AdapterBank, route_of):
 
     def score(users, items, context_ids=None, item_ids=None):
         domains = [route_of(i, c) for i, c in zip(item_ids, context_ids)]
-        return bank.score(users, items, domains=domains, batch_size=128, context_ids=context_ids, item_ids=item_ids)
+        # Grouped by route: the bi-encoder then embeds each distinct text once per adapter, where a
+        # mixed batch would embed every pair's texts again.
+        return bank.score(users, items, domains=domains, batch_size=128, mixed=False, context_ids=context_ids,
+                          item_ids=item_ids)  # fmt: skip
 
     return score
 
