@@ -17,7 +17,9 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from coldstart_peft import ConfigError, Scorer, ScorerConfig, TrainGroup, hookimpl, own_offsets, pair_batch, ranking_loss
+from coldstart_peft import (
+    ConfigError, Scorer, ScorerConfig, TrainGroup, blockwise, hookimpl, own_offsets, pair_batch, ranking_loss,
+)  # fmt: skip
 from coldstart_peft.decoder import POOLINGS, is_decoder, model_inputs, pool, prepare_tokenizer, resolve_pooling
 from coldstart_peft.losses import LOSSES
 from coldstart_peft.prompts import check_pair_template, encode_prompts
@@ -109,6 +111,13 @@ class CrossEncoder(Scorer):
         return pair_batch(groups, self._tokenize)
 
     def _logits(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+        # On a CPU work grows with every padding token, so long and short pairs run apart; an
+        # accelerator is bound by launches at these sizes and gets the batch whole.
+        if inputs["attention_mask"].device.type == "cpu":
+            return blockwise(self._block_logits, inputs)
+        return self._block_logits(inputs)
+
+    def _block_logits(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
         hidden = self.backbone(**model_inputs(self.backbone, inputs)).last_hidden_state
         mask = _align(inputs["attention_mask"], hidden).unsqueeze(-1).to(hidden.dtype)
         pooled = pool(hidden, inputs["attention_mask"], self.pooling)
