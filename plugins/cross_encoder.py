@@ -17,10 +17,9 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from coldstart_peft import (
-    ConfigError, Scorer, ScorerConfig, TrainGroup, blockwise, hookimpl, own_offsets, pair_batch, ranking_loss,
-)  # fmt: skip
+from coldstart_peft import ConfigError, Scorer, ScorerConfig, TrainGroup, hookimpl, own_offsets, pair_batch, ranking_loss
 from coldstart_peft.decoder import POOLINGS, is_decoder, model_inputs, pool, prepare_tokenizer, resolve_pooling
+from coldstart_peft.length_blocks import blockwise
 from coldstart_peft.losses import LOSSES
 from coldstart_peft.prompts import check_pair_template, encode_prompts
 
