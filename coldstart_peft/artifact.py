@@ -44,6 +44,7 @@ from coldstart_peft.finite import non_finite
 from coldstart_peft.host import PluginHost, default_host
 from coldstart_peft.manifest_check import check_manifest_fields
 from coldstart_peft.method import count_parameters
+from coldstart_peft.portable import make_peft_files_portable
 from coldstart_peft.priors.storage import migrate_scorer_config, priors_from_manifest, save_tables
 from coldstart_peft.provenance import environment_info
 from coldstart_peft.scorer import Scorer
@@ -256,6 +257,7 @@ def save_adapter(
         raise AdapterError(f"cannot write the adapter folder {target} ({exc}); choose a writable location") from exc
     try:
         method.save(scorer.backbone, tmp)
+        make_peft_files_portable(tmp, scorer.base_model_name)
         priors = save_tables(scorer.priors, tmp)
         save_file({k: v.detach().contiguous().cpu() for k, v in scorer.head_state_dict().items()}, str(tmp / HEAD))
         trainable, total = count_parameters(scorer)

@@ -10,7 +10,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from coldstart_peft.backbone import load_backbone, load_tokenizer, model_fingerprint, resolve_model_path
+from coldstart_peft.backbone import (
+    load_backbone,
+    load_tokenizer,
+    model_fingerprint,
+    portable_reference,
+    resolve_model_path,
+)
 from coldstart_peft.errors import ColdStartError, PluginError
 from coldstart_peft.host import PluginHost, default_host
 from coldstart_peft.load_options import check_load_options
@@ -48,7 +54,7 @@ def build_scorer(
     scorer_class = host.scorer(scorer)
     backbone = load_backbone(base_model, local_files_only=local_files_only, **check_load_options(load_options))
     model = scorer_class(backbone, load_tokenizer(base_model, local_files_only=local_files_only), config)
-    model.base_model_name = "default" if base_model in (None, "default") else str(base_model)
+    model.base_model_name = portable_reference(base_model)
     model.base_model_path = resolve_model_path(base_model)
     model.base_fingerprint = model_fingerprint(backbone)
     model.method = None

@@ -16,6 +16,8 @@ from transformers import AutoModel, AutoTokenizer, PreTrainedModel, PreTrainedTo
 from coldstart_peft.errors import BaseModelUnavailableError
 
 DEFAULT_BACKBONE = "default"
+BUNDLED_HUB_ID = "sentence-transformers/all-MiniLM-L6-v2"
+"""The hub id of the bundled weights, recorded in peft's files so plain peft finds the base model anywhere."""
 
 
 def default_model_path() -> Path:
@@ -33,6 +35,27 @@ def resolve_model_path(name_or_path: str | Path | None) -> str:
     """Map ``None``/``"default"`` to the bundled backbone; pass anything else through."""
     if name_or_path is None or str(name_or_path) == DEFAULT_BACKBONE:
         return str(default_model_path())
+    return str(name_or_path)
+
+
+def portable_reference(name_or_path: str | Path | None) -> str:
+    """The base-model reference an adapter records: valid on any machine, unlike an install path.
+
+    The bundled model (``None``, ``"default"``, or its folder inside this environment) becomes
+    ``"default"``, which every install resolves to its own copy; anything else (a hub id, a
+    folder the user chose) is recorded as given.
+
+    Args:
+        name_or_path: what the scorer was built on.
+
+    Returns:
+        ``"default"`` or ``str(name_or_path)``.
+    """
+    if name_or_path is None or str(name_or_path) == DEFAULT_BACKBONE:
+        return DEFAULT_BACKBONE
+    path = Path(name_or_path)
+    if path.is_dir() and path.resolve() == default_model_path().resolve():
+        return DEFAULT_BACKBONE
     return str(name_or_path)
 
 

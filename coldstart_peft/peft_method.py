@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from peft import PeftModel, get_peft_model
+from peft import PeftConfig, PeftModel, get_peft_model
 from torch import nn
 
 from coldstart_peft.method import Method, MethodConfig
@@ -36,7 +36,11 @@ class PeftMethod(Method):
         model.save_pretrained(str(directory), safe_serialization=True)
 
     def load(self, model: nn.Module, directory: Path) -> nn.Module:
-        return PeftModel.from_pretrained(model, str(directory), is_trainable=False)
+        # The folder names its base portably (a hub id); peft would ask the hub about a base named so
+        # (has its vocabulary changed?), so the config names the local model given here instead.
+        config = PeftConfig.from_pretrained(str(directory))
+        config.base_model_name_or_path = getattr(model, "name_or_path", None) or config.base_model_name_or_path
+        return PeftModel.from_pretrained(model, str(directory), config=config, is_trainable=False)
 
     def merge(self, model: nn.Module) -> nn.Module:
         if not self.supports_merge:
