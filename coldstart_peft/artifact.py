@@ -341,7 +341,7 @@ def adapter_fingerprint(directory: str | Path, host: PluginHost | None = None) -
 
 def load_adapter(
     directory: str | Path, base_model: str | Path | None = None, host: PluginHost | None = None, *,
-    allow_download: bool = False,
+    allow_download: bool = False, merge: bool = False,
 ) -> Scorer:  # fmt: skip
     """Load an adapter folder onto a fresh base model, ready to score.
 
@@ -355,6 +355,9 @@ def load_adapter(
         base_model: the base model to load onto; ``None`` uses the one recorded in the manifest.
         host: plugin host to resolve the method and scorer in.
         allow_download: let a hub id recorded in the manifest be downloaded.
+        merge: fold the method's weights into the base for faster scoring
+            (:meth:`~coldstart_peft.Scorer.merge_for_inference`; scores equal to float rounding,
+            not bit for bit). The command line's ``evaluate``, ``recommend`` and ``search`` do.
 
     Returns:
         The scorer in eval mode, with ``manifest`` attached.
@@ -402,6 +405,8 @@ def load_adapter(
     scorer.method = method
     scorer.manifest = manifest
     scorer.eval()
+    if merge:
+        scorer.merge_for_inference()
     return scorer
 
 

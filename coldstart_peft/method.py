@@ -147,6 +147,17 @@ class Method:
         """Fold adapter weights into the base for inference (only if ``supports_merge``)."""
         raise NotImplementedError(f"method {self.name!r} does not support merging")
 
+    def merge_in_place(self, model: nn.Module) -> bool:
+        """Fold adapter weights into the base so that :meth:`unmerge_in_place` can take them out again.
+
+        Scoring a merged model costs one matrix product per layer instead of the base's plus the
+        adapter's. Returns whether anything was merged. Default: nothing (``False``).
+        """
+        return False
+
+    def unmerge_in_place(self, model: nn.Module) -> None:
+        """Undo :meth:`merge_in_place` before the adapter trains again. Default: nothing."""
+
     def weight_files(self) -> list[str]:
         """File names (relative to the adapter folder) holding this method's weights."""
         return []

@@ -47,5 +47,14 @@ class PeftMethod(Method):
             return super().merge(model)
         return model.merge_and_unload()
 
+    def merge_in_place(self, model: nn.Module) -> bool:
+        if not self.supports_merge:
+            return False
+        model.merge_adapter()
+        return True
+
+    def unmerge_in_place(self, model: nn.Module) -> None:
+        model.unmerge_adapter()
+
     def weight_files(self) -> list[str]:
         return list(PEFT_FILES)

@@ -90,6 +90,8 @@ class Scorer(nn.Module):
     default_negatives: ClassVar[int] = 7
     """Sampled negatives per training group when the recipe is not told: a scorer whose loss
     also uses the other groups' items as negatives needs fewer."""
+    merged: bool = False
+    """Whether the method's weights are folded into the base (see :meth:`merge_for_inference`)."""
 
     def __init__(self, backbone: nn.Module, tokenizer: PreTrainedTokenizerBase, config: Any = None):
         super().__init__()
@@ -124,6 +126,28 @@ class Scorer(nn.Module):
             if priors.tokenizer is None:
                 priors.tokenizer = self.tokenizer
         self.priors = priors
+
+    def merge_for_inference(self) -> bool:
+        """Fold the method's weights into the base model until the scorer trains again.
+
+        Scores stay the same (up to float rounding) and each pass does one matrix product per
+        adapted layer instead of two paths; :meth:`train` unmerges first, so a merged scorer
+        still trains its adapter. ``load_adapter(..., merge=True)`` calls this.
+
+        Returns:
+            Whether the method merged (LoRA, DoRA, AdaLoRA and IA3 do; prompt methods, bottleneck
+            adapters and full fine-tuning have nothing to fold).
+        """
+        method = getattr(self, "method", None)  # set when a method is applied or loaded
+        if not self.merged and method is not None:
+            self.merged = method.merge_in_place(self.backbone)
+        return self.merged
+
+    def train(self, mode: bool = True):
+        if mode and self.merged:
+            self.method.unmerge_in_place(self.backbone)
+            self.merged = False
+        return super().train(mode)
 
     def priors_unsupported(self) -> str | None:
         """Why this scorer, as configured, cannot add prior offsets to its training logits (``None``: it can)."""
