@@ -92,7 +92,7 @@ def test_bad_input_exits_with_a_clear_error(tmp_path, capsys):
 
 @pytest.mark.realdata
 def test_evaluate_popularity_on_beauty(capsys):
-    code = main(["evaluate", "--method", "popularity", "--dataset", "beauty", "--max-test-users", "200"])
+    code = main(["evaluate", "--baseline", "popularity", "--dataset", "beauty", "--max-test-users", "200"])
     assert code == 0
     out = capsys.readouterr().out
     assert "popularity on beauty cold-user" in out and "ndcg@10" in out

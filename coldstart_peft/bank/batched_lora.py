@@ -4,7 +4,8 @@ peft's ``adapter_names`` path runs each adapter's LoRA on its own sub-batch: a P
 adapter in every layer, slower as adapters grow. Here every adapter's ``A`` and ``scaling · B``
 are stacked once per layer (padded to the largest rank, a zero slot for the bare base model),
 each row's pair is gathered when a batch starts, and a layer adds
-``bmm(bmm(x, A_rowsᵀ), B_rowsᵀ)`` to its base output: the same arithmetic as one adapter on the
+``bmm(bmm(x, A_rowsᵀ), B_rowsᵀ)`` to its base output (the stacks are kept transposed, so the
+gathered rows are contiguous): the same arithmetic as one adapter on the
 whole batch, whatever the number of adapters in it.
 
 Only plain LoRA on ``nn.Linear`` layers qualifies (no DoRA or other variants, no LoRA bias, no
@@ -28,8 +29,10 @@ from coldstart_peft.bank.layout import BASE
 def _forward(layer: LoraLinear, a: torch.Tensor, b: torch.Tensor, x: torch.Tensor, *args, **kwargs) -> torch.Tensor:
     result = layer.base_layer(x, *args, **kwargs)
     rows = x.reshape(x.shape[0], -1, x.shape[-1])  # [rows, tokens, in]
-    delta = torch.bmm(torch.bmm(rows.to(a.dtype), a.transpose(1, 2)), b.transpose(1, 2))
-    return result + delta.reshape(result.shape).to(result.dtype)
+    # a: [rows, in, rank], b: [rows, rank, out], both contiguous: bmm needs no copies, and the
+    # delta is added in place (no third activation-sized tensor per layer).
+    delta = torch.bmm(torch.bmm(rows.to(a.dtype), a), b)
+    return result.add_(delta.reshape(result.shape).to(result.dtype))
 
 
 class BatchedLora:
@@ -68,13 +71,13 @@ class BatchedLora:
             for layer in self.layers:
                 weight = layer.base_layer.weight
                 rank = max([layer.lora_A[k].weight.shape[0] for k in keys if k in layer.lora_A] or [1])
-                a = weight.new_zeros(len(keys) + 1, rank, weight.shape[1])
-                b = weight.new_zeros(len(keys) + 1, weight.shape[0], rank)
+                a = weight.new_zeros(len(keys) + 1, weight.shape[1], rank)  # Aᵀ per slot
+                b = weight.new_zeros(len(keys) + 1, rank, weight.shape[0])  # (scaling · B)ᵀ per slot
                 for slot, key in enumerate(keys, start=1):
                     if key in layer.lora_A:  # an adapter that does not target this layer adds nothing
                         r = layer.lora_A[key].weight.shape[0]
-                        a[slot, :r] = layer.lora_A[key].weight.detach()
-                        b[slot, :, :r] = layer.lora_B[key].weight.detach() * layer.scaling[key]
+                        a[slot, :, :r] = layer.lora_A[key].weight.detach().T
+                        b[slot, :r] = layer.lora_B[key].weight.detach().T * layer.scaling[key]
                 stacks.append((a, b))
             self._stacks[keys] = stacks
         return self._stacks[keys]

@@ -68,10 +68,11 @@ def build_split_from_args(args: argparse.Namespace) -> ColdStartSplit:
 
 
 def run_baseline_evaluation(args: argparse.Namespace) -> dict:
-    """Fit the baseline ``args.method`` on the split the flags describe and evaluate its test users.
+    """Fit the baseline ``args.baseline`` on the split the flags describe and evaluate its test users.
 
     Args:
-        args: data flags plus ``method`` (a name in ``coldstart_peft.evaluation.baselines.BASELINES``).
+        args: data flags plus ``baseline`` (a name in ``coldstart_peft.evaluation.baselines.BASELINES``;
+            ``method``, its name before 0.2, is read where ``baseline`` is absent).
 
     Returns:
         ``{"method", "dataset", "split", "fingerprint", "n_cases", "seconds", "config", "report"}``;
@@ -83,10 +84,11 @@ def run_baseline_evaluation(args: argparse.Namespace) -> dict:
     started = time.perf_counter()
     split = build_split_from_args(args)
     cases = split.ranking_cases("test")
-    baseline = make_baseline(args.method).fit(split)
+    name = getattr(args, "baseline", None) or args.method
+    baseline = make_baseline(name).fit(split)
     report = evaluate_baseline(baseline, cases, seed=args.seed)
     summary = {
-        "method": args.method,
+        "method": name,
         "dataset": split.dataset.name,
         "split": split.kind,
         "fingerprint": split.fingerprint(),

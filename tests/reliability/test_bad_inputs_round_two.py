@@ -140,16 +140,16 @@ class Ctx:
 
 def _report_is_replaced(ctx):
     report = ctx.user / "report.json"
-    ctx.evaluate("--method", "popularity", "--json", str(report))
+    ctx.evaluate("--baseline", "popularity", "--json", str(report))
     first = json.loads(report.read_text())
-    ctx.evaluate("--method", "popularity", "--json", str(report))  # ours: a rerun replaces it
+    ctx.evaluate("--baseline", "popularity", "--json", str(report))  # ours: a rerun replaces it
     assert first["format"] == outputs.REPORT_FORMAT and json.loads(report.read_text())["n_cases"] == first["n_cases"]
 
 
 def _split_is_replaced(ctx):
     path = ctx.user / "split.json"
-    ctx.evaluate("--method", "popularity", "--save-split", str(path))
-    ctx.evaluate("--method", "popularity", "--save-split", str(path), "--seed", "1")
+    ctx.evaluate("--baseline", "popularity", "--save-split", str(path))
+    ctx.evaluate("--baseline", "popularity", "--save-split", str(path), "--seed", "1")
     assert ColdStartSplit.load(path, load_dataset(str(ctx.world["data"]))).config["seed"] == 1
 
 
@@ -280,23 +280,23 @@ def _checkpoint_progress(ctx, content: str):
 
 ROWS = [
     # --- 1. no command writes over a file it did not create ---
-    ("out: evaluate --json over the user's JSON", lambda c: c.evaluate("--method", "popularity", "--json", str(c.user / "results.json")),
+    ("out: evaluate --json over the user's JSON", lambda c: c.evaluate("--baseline", "popularity", "--json", str(c.user / "results.json")),
      OverwriteRefusedError, "not a file this library wrote"),
-    ("out: evaluate --json over the user's notes", lambda c: c.evaluate("--method", "popularity", "--json", str(c.user / "notes.md")),
+    ("out: evaluate --json over the user's notes", lambda c: c.evaluate("--baseline", "popularity", "--json", str(c.user / "notes.md")),
      OverwriteRefusedError, "not a file this library wrote"),
-    ("out: evaluate --json is a folder", lambda c: c.evaluate("--method", "popularity", "--json", str(c.user / "mine")),
+    ("out: evaluate --json is a folder", lambda c: c.evaluate("--baseline", "popularity", "--json", str(c.user / "mine")),
      OverwriteRefusedError, "is a folder"),
     ("out: evaluate --json refused before the adapter loads", lambda c: c.evaluate("--adapter", str(c.tmp / "nowhere"), "--json", str(c.user / "notes.md")),
      OverwriteRefusedError, "not a file this library wrote"),
-    ("out: evaluate --json under a file", lambda c: c.evaluate("--method", "popularity", "--json", str(c.user / "notes.md" / "r.json")),
+    ("out: evaluate --json under a file", lambda c: c.evaluate("--baseline", "popularity", "--json", str(c.user / "notes.md" / "r.json")),
      UnwritableOutputError, "is a file"),
     ("out: a report of ours is replaced", _report_is_replaced, None, None),
-    ("out: --save-split over the user's JSON", lambda c: c.evaluate("--method", "popularity", "--save-split", str(c.user / "results.json")),
+    ("out: --save-split over the user's JSON", lambda c: c.evaluate("--baseline", "popularity", "--save-split", str(c.user / "results.json")),
      OverwriteRefusedError, "--save-split"),
     ("out: --save-split over the user's pairs (train)", lambda c: c.cli("train", "--dataset", str(c.world["data"]), "--out", str(c.tmp / "o"),
                                                                          "--save-split", str(c.user / "pairs.jsonl")),
      OverwriteRefusedError, "--save-split"),
-    ("out: --save-split is a folder", lambda c: c.evaluate("--method", "popularity", "--save-split", str(c.user / "mine")), OverwriteRefusedError, "folder"),
+    ("out: --save-split is a folder", lambda c: c.evaluate("--baseline", "popularity", "--save-split", str(c.user / "mine")), OverwriteRefusedError, "folder"),
     ("out: split.save over the user's file (API)", lambda c: cold_user_split(load_dataset(str(c.world["data"])), k=1).save(c.user / "notes.md"),
      OverwriteRefusedError, "split file"),
     ("out: a split of ours is replaced", _split_is_replaced, None, None),
