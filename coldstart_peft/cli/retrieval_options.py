@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from coldstart_peft.cli.options import add_precision_argument
 from coldstart_peft.cli.table import format_table
 from coldstart_peft.data.registry import DATASETS, GENERATED_DATASETS
+from coldstart_peft.retrieval.ann import ANN_THRESHOLD, INDEX_KINDS
 from coldstart_peft.retrieval.recommender import Recommendation, Recommender
 
 TITLE_WIDTH = 60
@@ -24,6 +25,9 @@ def add_recommender_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--candidates", type=int, default=50, help="candidates retrieved for the reranker (default: 50)")
     parser.add_argument("--index", default=None,
                         help="item index file (default: <adapters>/index/<dataset>.safetensors, built on first use)")  # fmt: skip
+    parser.add_argument("--index-kind", choices=INDEX_KINDS, default="auto",
+                        help=f"search: exact | ann (FAISS, pip install 'coldstart-peft[ann]') | auto: ann from "
+                             f"{ANN_THRESHOLD:,} items when FAISS is installed (default: auto)")  # fmt: skip
     parser.add_argument("--history", default="", help="comma-separated item ids (or titles) the user clicked, oldest first")
     parser.add_argument("--domain", default=None, help="only return items of this domain")
     parser.add_argument("--k", type=int, default=10, help="items to show (default: 10)")
@@ -36,6 +40,7 @@ def load_recommender(args: argparse.Namespace) -> Recommender:
     return Recommender.load(
         args.adapters, dataset=args.dataset, reranker=args.reranker, index=args.index,
         n_candidates=args.candidates, base_model=args.base_model, precision=args.precision,
+        index_kind=args.index_kind,
     )  # fmt: skip
 
 
