@@ -136,3 +136,7 @@ class BaseModelUnavailableError(AdapterError):
 
 class SplitMismatchError(DataError):
     """An adapter is evaluated on another split of the data it was trained on: test users it trained on."""
+
+
+class MissingDependencyError(ColdStartError, ImportError):
+    """An optional library a feature needs is not installed; the message gives the pip command."""

@@ -6,15 +6,21 @@ every item for a user costs a matrix-vector product and a ``torch.topk``. Items 
 or re-encoded at any time: a brand-new item is retrievable the moment its text is encoded,
 which is the point of text-based cold start.
 
-On disk an index is one safetensors file (embeddings and per-item text hashes) whose
-metadata holds the item ids and the fingerprint of the adapter that produced the vectors;
-loading it under another adapter raises :class:`~coldstart_peft.errors.StaleIndexError`.
+Large catalogs are searched approximately through FAISS (``kind="ann"``, or ``"auto"`` from
+:data:`~coldstart_peft.retrieval.ann.ANN_THRESHOLD` items): see :mod:`coldstart_peft.retrieval.ann`.
+
+On disk an index is one safetensors file (embeddings, per-item text hashes and, for an ANN
+index, the FAISS index in FAISS's binary format) whose metadata holds the item ids and the
+fingerprint of the adapter that produced the vectors; loading it under another adapter raises
+:class:`~coldstart_peft.errors.StaleIndexError`. Keeping the FAISS index in the same file means
+one atomic write replaces both, so a cached FAISS index can never belong to other embeddings.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import uuid
 from collections.abc import Collection, Iterable, Mapping
@@ -27,9 +33,16 @@ from safetensors.torch import save_file
 
 from coldstart_peft.artifact import read_safetensors
 from coldstart_peft.errors import CorruptAdapterError, DataNotFoundError, StaleIndexError
+from coldstart_peft.retrieval import ann
+from coldstart_peft.retrieval.ann_search import search_ann, search_ann_batch
+
+logger = logging.getLogger(__name__)
 
 INDEX_FORMAT = "coldstart-peft-item-index"
 INDEX_FORMAT_VERSION = "1"
+REBUILD_SHARE = 0.05
+"""An ANN index is rebuilt once this share of rows was added or re-encoded since its build
+(those rows are scanned exactly until then)."""
 
 
 class TextEncoder(Protocol):
@@ -58,6 +71,16 @@ class ItemIndex:
             :func:`~coldstart_peft.artifact.adapter_fingerprint`); saved with the index.
         batch_size: texts per forward pass when encoding.
         progress: show a tqdm bar while encoding.
+        kind: ``"exact"`` (one matrix product), ``"ann"`` (FAISS candidates, scored exactly) or
+            ``"auto"`` (ANN from :data:`~coldstart_peft.retrieval.ann.ANN_THRESHOLD` items when
+            FAISS is installed, exact otherwise).
+        ann_factory: the FAISS index to build (a :func:`faiss.index_factory` string such as
+            ``"HNSW32,Flat"``); ``None`` for an inverted file of about sqrt(items) lists.
+        ann_nprobe: inverted lists scanned per query; ``None`` for 1/32 of them (at least 8).
+
+    Raises:
+        ConfigError: ``kind`` is not ``exact``, ``ann`` or ``auto``.
+        MissingDependencyError: ``kind`` is ``ann`` and FAISS is not installed.
 
     Example:
         >>> index = ItemIndex(scorer, adapter_fingerprint("runs/demo/adapter"))
@@ -67,7 +90,14 @@ class ItemIndex:
         [('D00001', 17.3)]
     """
 
-    def __init__(self, encoder: TextEncoder, fingerprint: str, batch_size: int = 128, progress: bool = False):
+    def __init__(
+        self, encoder: TextEncoder, fingerprint: str, batch_size: int = 128, progress: bool = False,
+        kind: str = "auto", ann_factory: str | None = None, ann_nprobe: int | None = None,
+    ):  # fmt: skip
+        self.kind = ann.check_kind(kind)
+        self.ann_factory, self.ann_nprobe = ann_factory, ann_nprobe
+        self._searcher: ann.FaissSearcher | None = None
+        self._faiss_missing = False
         self.encoder = encoder
         self.fingerprint = fingerprint
         self.batch_size = batch_size
@@ -98,6 +128,28 @@ class ItemIndex:
     def scale(self) -> float:
         """The encoder's score scale: scores are ``scale * <user, item>`` (plus the encoder's ``bias``, if any)."""
         return float(self.encoder.scale.detach().float())
+
+    @property
+    def offset(self) -> float:
+        """The encoder's score offset (a pointwise-trained bi-encoder's ``bias``; 0 without one).
+
+        It is one number for every item, so it shifts scores without changing any ranking.
+        """
+        bias = getattr(self.encoder, "bias", None)
+        return float(bias.detach()) if isinstance(bias, torch.Tensor) else 0.0
+
+    @property
+    def uses_ann(self) -> bool:
+        """Whether :meth:`search` goes through FAISS at the current size and :attr:`kind`.
+
+        Ranking by inner product is only the encoder's ranking when its scale is positive.
+        """
+        if not self._ids or self.scale <= 0 or self._faiss_missing:
+            return False
+        use = ann.wants_ann(self.kind, len(self._ids))
+        # auto without FAISS says so once, not at every search
+        self._faiss_missing = not use and self.kind == "auto" and len(self._ids) >= ann.ANN_THRESHOLD
+        return use
 
     def row(self, item_id: str) -> int:
         """Row of ``item_id`` in :attr:`embeddings`; ``KeyError`` if it is not indexed."""
@@ -142,6 +194,8 @@ class ItemIndex:
                 self._row[item_id] = len(self._ids)
                 self._ids.append(item_id)
             row = self._row[item_id]
+            if self._searcher is not None and row < self._searcher.rows:
+                self._searcher.dirty.add(row)
             self._matrix[row] = vectors[k]
             self._hashes[row] = digest
         return len(todo)
@@ -155,6 +209,7 @@ class ItemIndex:
             self._hashes = self._hashes[keep].clone()
             self._ids = [self._ids[r] for r in keep]
             self._row = {i: r for r, i in enumerate(self._ids)}
+            self._searcher = None  # rows were renumbered; rebuilt at the next search
         return len(drop)
 
     def sync(self, texts: Mapping[str, str]) -> int:
@@ -188,10 +243,35 @@ class ItemIndex:
         single = queries.dim() == 1
         out = (queries[None] if single else queries) @ self.embeddings.T
         out.mul_(self.scale)
-        bias = getattr(self.encoder, "bias", None)  # a pointwise-trained bi-encoder's logit offset
-        if isinstance(bias, torch.Tensor):
-            out.add_(float(bias.detach()))
+        out.add_(self.offset)
         return out[0] if single else out
+
+    @torch.no_grad()
+    def row_scores(self, query: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+        """Exact scores of the given rows for one query embedding (what :meth:`scores` gives them)."""
+        return (self.embeddings[rows] @ query.to(torch.float32)).mul_(self.scale).add_(self.offset)
+
+    def prepare(self) -> bool:
+        """Build the FAISS index now if :meth:`search` will need one; otherwise do nothing.
+
+        Returns:
+            Whether a FAISS index was built (so a saved copy of this index is out of date).
+        """
+        if not self.uses_ann:
+            return False
+        searcher = self._searcher
+        fresh = len(self._ids) - searcher.rows + len(searcher.dirty) if searcher is not None else len(self._ids)
+        if searcher is not None and fresh <= REBUILD_SHARE * len(self._ids):
+            return False
+        logger.info("building a FAISS index (%s) of %d items", self.ann_factory or ann.default_factory(len(self)), len(self))
+        self._searcher = ann.FaissSearcher.build(self.embeddings, self.ann_factory, nprobe=self.ann_nprobe)
+        return True
+
+    def _current_searcher(self) -> ann.FaissSearcher | None:
+        if not self.uses_ann:
+            return None
+        self.prepare()
+        return self._searcher
 
     @torch.no_grad()
     def search(
@@ -217,6 +297,10 @@ class ItemIndex:
         """
         if not self._ids:
             return []
+        searcher = self._current_searcher()
+        if searcher is not None:
+            values, top = search_ann(self, searcher, query, n, exclude=exclude, within=within, bias=bias)
+            return [(self._ids[r], float(v)) for r, v in zip(top.tolist(), values.tolist()) if v != float("-inf")]
         scores = self.scores(query)
         if bias is not None:
             scores += bias
@@ -229,8 +313,35 @@ class ItemIndex:
         keep = torch.isfinite(values)
         return [(self._ids[r], float(v)) for r, v in zip(top[keep].tolist(), values[keep].tolist())]
 
+    @torch.no_grad()
+    def search_batch(self, queries: torch.Tensor, n: int = 100) -> list[list[tuple[str, float]]]:
+        """The ``n`` best items for each of several query embeddings, without filters or bias.
+
+        Args:
+            queries: ``(m, dim)`` embeddings from the same encoder.
+            n: how many items per query.
+
+        Returns:
+            One ``[(item_id, score), ...]`` list per query, in decreasing score.
+        """
+        if not self._ids:
+            return [[] for _ in range(len(queries))]
+        searcher = self._current_searcher()
+        if searcher is not None:
+            values, top = search_ann_batch(self, searcher, queries, n)
+        else:
+            values, top = torch.topk(self.scores(queries), min(n, len(self._ids)), dim=1)
+        return [
+            [(self._ids[r], v) for r, v in zip(rows, vals) if r >= 0]
+            for rows, vals in zip(top.tolist(), values.tolist())
+        ]
+
     def save(self, path: str | Path) -> Path:
-        """Write the index to one safetensors file, atomically (a crash leaves the old file)."""
+        """Write the index to one safetensors file, atomically (a crash leaves the old file).
+
+        An index that searches with FAISS builds its FAISS index first (if it has none that
+        covers every row) and saves it in the same file, in FAISS's own binary format.
+        """
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:8]}")
@@ -241,6 +352,11 @@ class ItemIndex:
             "item_ids": json.dumps(self._ids),
         }
         tensors = {"embeddings": self.embeddings.contiguous(), "text_hashes": self._hashes[: len(self._ids)].contiguous()}
+        if self.uses_ann:
+            self.prepare()
+            if self._searcher.rows == len(self._ids) and not self._searcher.dirty:
+                tensors["ann_index"] = self._searcher.serialize()
+                metadata["ann_factory"] = self.ann_factory or ann.default_factory(len(self._ids))
         try:
             save_file(tensors, str(tmp), metadata=metadata)
             os.replace(tmp, path)
@@ -250,9 +366,13 @@ class ItemIndex:
 
     @classmethod
     def load(
-        cls, path: str | Path, encoder: TextEncoder, fingerprint: str, batch_size: int = 128, progress: bool = False
-    ) -> ItemIndex:
+        cls, path: str | Path, encoder: TextEncoder, fingerprint: str, batch_size: int = 128, progress: bool = False,
+        kind: str = "auto", ann_factory: str | None = None, ann_nprobe: int | None = None,
+    ) -> ItemIndex:  # fmt: skip
         """Read an index written by :meth:`save`, refusing one made with other weights.
+
+        A saved FAISS index is reused when this index searches with FAISS and asks for the same
+        FAISS index kind (``ann_factory``); otherwise it is ignored, and built again if needed.
 
         Args:
             path: the safetensors file.
@@ -260,8 +380,13 @@ class ItemIndex:
             fingerprint: the fingerprint of that scorer's weights.
             batch_size: as in the constructor.
             progress: as in the constructor.
+            kind: as in the constructor.
+            ann_factory: as in the constructor.
+            ann_nprobe: as in the constructor.
 
         Raises:
+            ConfigError: ``kind`` is not ``exact``, ``ann`` or ``auto``.
+            MissingDependencyError: ``kind`` is ``ann`` and FAISS is not installed.
             DataNotFoundError: there is no file at ``path``.
             StaleIndexError: the index was built with weights of another fingerprint.
             CorruptAdapterError: the file is unreadable, truncated or not an item index.
@@ -286,9 +411,17 @@ class ItemIndex:
         ids = json.loads(metadata["item_ids"])
         if len(ids) != len(tensors["embeddings"]) or len(ids) != len(tensors["text_hashes"]):
             raise CorruptAdapterError(f"{path} lists {len(ids)} item ids for {len(tensors['embeddings'])} rows; rebuild it")
-        index = cls(encoder, fingerprint, batch_size=batch_size, progress=progress)
+        index = cls(encoder, fingerprint, batch_size=batch_size, progress=progress, kind=kind,
+                    ann_factory=ann_factory, ann_nprobe=ann_nprobe)  # fmt: skip
         index._ids = ids
         index._row = {i: r for r, i in enumerate(ids)}
         index._matrix = tensors["embeddings"].to(torch.float32).contiguous()
         index._hashes = tensors["text_hashes"].to(torch.int64).clone()
+        wanted = ann_factory or ann.default_factory(len(ids))
+        if "ann_index" in tensors and index.uses_ann and metadata.get("ann_factory") == wanted:
+            searcher = ann.FaissSearcher.deserialize(tensors["ann_index"], nprobe=ann_nprobe)
+            if searcher.rows != len(ids) or searcher.index.d != index._matrix.shape[1]:
+                raise CorruptAdapterError(f"{path} holds a FAISS index of {searcher.rows} rows for {len(ids)} items; "
+                                          "delete it to rebuild")  # fmt: skip
+            index._searcher = searcher
         return index

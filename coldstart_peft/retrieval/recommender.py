@@ -30,6 +30,7 @@ from coldstart_peft.data.schema import Dataset, Item
 from coldstart_peft.data.text import TextSerializer
 from coldstart_peft.errors import ConfigError, StaleIndexError, UnknownNameError
 from coldstart_peft.retrieval.catalog import catalog_name, resolve_catalog
+from coldstart_peft.retrieval.ann import check_kind
 from coldstart_peft.retrieval.catalog_prior import CatalogPrior
 from coldstart_peft.retrieval.index import ItemIndex
 from coldstart_peft.retrieval.index_cache import INDEX_FOLDER, IndexCache, adapter_index, explicit_index
@@ -125,6 +126,7 @@ class Recommender:
         base_model: str | Path | None = None,
         progress: bool = True,
         precision: str = "auto",
+        index_kind: str = "auto",
     ) -> Recommender:
         """Load a bi-encoder adapter and a catalog; reuse or build the catalog's index.
 
@@ -145,12 +147,18 @@ class Recommender:
             progress: show a progress bar while encoding the catalog.
             precision: scoring precision of the encoder and a loaded reranker (``auto``: bf16
                 only where the hardware computes it natively; see :mod:`coldstart_peft.hardware`).
+            index_kind: ``"exact"``, ``"ann"`` (FAISS, the ``ann`` extra) or ``"auto"``: ANN from
+                :data:`~coldstart_peft.retrieval.ann.ANN_THRESHOLD` items when FAISS is installed.
+                A FAISS index is cached in the same file as the embeddings.
 
         Raises:
-            ConfigError: ``adapters`` is not a bi-encoder adapter, or neither catalog source is given.
+            ConfigError: ``adapters`` is not a bi-encoder adapter, neither catalog source is given,
+                or ``index_kind`` is unknown.
+            MissingDependencyError: ``index_kind`` is ``"ann"`` and FAISS is not installed.
             StaleIndexError: an explicit ``index`` was built with other weights.
             OverwriteRefusedError: the index path holds a file that is not an item index.
         """
+        check_kind(index_kind)  # before any model loads: a missing FAISS fails in a second, not after encoding
         name, items = resolve_catalog(dataset, catalog)
         cache = explicit_index(index) if index is not None else None  # refused before the model loads
         encoder, fingerprint = _load_encoder(adapters, base_model)
@@ -158,9 +166,11 @@ class Recommender:
         if cache is None and adapters is not None:
             cache = adapter_index(adapters, catalog_name(name), fingerprint)
         serializer = serializer or TextSerializer()
-        item_index = _open_index(cache, encoder, fingerprint, explicit=index is not None, progress=progress)
+        item_index = _open_index(cache, encoder, fingerprint, explicit=index is not None, progress=progress,
+                                 kind=index_kind)  # fmt: skip
         changed = item_index.sync({i: serializer.item(item) for i, item in items.items()})
-        if cache is not None and (changed or cache.write != cache.read):
+        built = item_index.prepare()
+        if cache is not None and (changed or built or cache.write != cache.read):
             item_index.save(cache.write)
         if isinstance(reranker, (str, Path)):
             reranker = load_adapter(reranker, base_model=base_model)
@@ -335,19 +345,21 @@ def _load_encoder(adapters: str | Path | None, base_model: str | Path | None):
     return encoder, adapter_fingerprint(adapters)
 
 
-def _open_index(cache: IndexCache | None, encoder, fingerprint: str, explicit: bool, progress: bool) -> ItemIndex:
+def _open_index(
+    cache: IndexCache | None, encoder, fingerprint: str, explicit: bool, progress: bool, kind: str = "auto"
+) -> ItemIndex:
     """Load the cached index if it is current; otherwise start an empty one."""
     path = cache.read if cache is not None else None
     if path is None or not path.is_file():
-        return ItemIndex(encoder, fingerprint, progress=progress)
+        return ItemIndex(encoder, fingerprint, progress=progress, kind=kind)
     try:
-        return ItemIndex.load(path, encoder, fingerprint, progress=progress)
+        return ItemIndex.load(path, encoder, fingerprint, progress=progress, kind=kind)
     except StaleIndexError:
         if explicit:
             raise
         # The cached index belongs to this adapter folder, so replacing it loses nothing.
         logger.warning("item index %s was built with other weights; re-encoding the catalog", path)
-        return ItemIndex(encoder, fingerprint, progress=progress)
+        return ItemIndex(encoder, fingerprint, progress=progress, kind=kind)
 
 
 class _LazyTexts:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 from _retrieval_fakes import save_tiny_adapter
 
@@ -53,3 +55,20 @@ def test_unknown_dataset_is_one_clear_line(adapter, capsys):
     assert main(["search", "--adapters", str(adapter), "--dataset", "no-such-shop", "x"]) == 2
     err = capsys.readouterr().err
     assert "unknown dataset 'no-such-shop'" in err and "demo" in err
+
+
+def test_index_kind_ann_caches_the_faiss_index_with_the_embeddings(small_demo, adapter, capsys):
+    pytest.importorskip("faiss")
+    from safetensors import safe_open
+
+    assert main(["search", "--adapters", str(adapter), "--dataset", "demo", "--index-kind", "ann", "--k", "5", "red"]) == 0
+    assert len(table_rows(capsys.readouterr().out)) == 5
+    with safe_open(str(adapter / "index" / "demo.safetensors"), framework="pt") as handle:
+        assert "ann_index" in handle.keys()
+
+
+def test_index_kind_ann_without_faiss_names_the_install_command(adapter, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "faiss", None)  # makes ``import faiss`` raise ImportError
+    assert main(["search", "--adapters", str(adapter), "--dataset", "demo", "--index-kind", "ann", "x"]) == 2
+    err = capsys.readouterr().err
+    assert "pip install 'coldstart-peft[ann]'" in err and "--index-kind exact" in err
