@@ -105,6 +105,19 @@ class MalformedFileError(DataError):
     """A data file cannot be parsed at all (wrong format, not just a few bad rows)."""
 
 
+class WrongFileKindError(DataError):
+    """A file is of another kind than the option it was given to reads (labeled pairs as ``--dataset``);
+    the message says what the file looks like and which option reads it."""
+
+
+class EmptyDatasetError(DataError):
+    """A dataset loaded with no items or no interactions; the message says what was read and skipped."""
+
+
+class DataWarning(UserWarning):
+    """Input data was read but part of it is not used (a column no field maps); the message names the flag."""
+
+
 class SplitError(DataError):
     """A cold-start split cannot be built as asked (too few users, unknown domain, bad sizes)."""
 

@@ -1,4 +1,4 @@
-"""Read a labeled-pairs file (JSONL or CSV: user_text, item_text, label[, domain]).
+"""Read a labeled-pairs file (JSONL, CSV, TSV or Parquet: user_text, item_text, label[, domain]).
 
 Pairs that share a user context become one :class:`~coldstart_peft.examples.TrainGroup`, so
 a file listing a positive and its negatives per context trains with a listwise loss, and a
@@ -7,18 +7,16 @@ file of independent pairs trains pointwise.
 
 from __future__ import annotations
 
-import csv
-import gzip
-import io
 import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
 
+from coldstart_peft.data.tables import LABELED_PAIR_COLUMNS, read_rows
 from coldstart_peft.errors import DataError, MissingColumnsError
 from coldstart_peft.examples import RankingCase, TrainGroup
 
-REQUIRED = ("user_text", "item_text", "label")
+REQUIRED = LABELED_PAIR_COLUMNS
 
 
 @dataclass
@@ -31,64 +29,43 @@ class LabeledPair:
     domain: str | None = None
 
 
-def _open_text(path: Path):
-    raw = gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")
-    return io.TextIOWrapper(raw, encoding="utf-8", errors="strict", newline="")
-
-
 def _rows(path: Path):
-    name = path.name[:-3] if path.name.endswith(".gz") else path.name
-    with _open_text(path) as handle:
-        if name.endswith((".jsonl", ".json")):
-            for number, line in enumerate(handle, start=1):
-                if line.strip():
-                    try:
-                        row = json.loads(line)
-                    except (json.JSONDecodeError, RecursionError) as exc:
-                        reason = getattr(exc, "msg", "nested too deeply")
-                        raise DataError(f"{path}:{number} is not valid JSON ({reason}); fix or remove the line") from None
-                    if not isinstance(row, dict):
-                        raise DataError(f"{path}:{number} must be a JSON object with {', '.join(REQUIRED)}")
-                    yield number, row
-        elif name.endswith((".csv", ".tsv")):
-            reader = csv.DictReader(handle, delimiter="\t" if name.endswith(".tsv") else ",")
-            missing = [c for c in REQUIRED if c not in (reader.fieldnames or [])]
-            if missing:
-                raise MissingColumnsError(
-                    f"{path} lacks column(s) {missing}; it has {reader.fieldnames}. "
-                    f"A pairs file needs a header with {', '.join(REQUIRED)} (domain optional)"
-                )
-            for number, row in enumerate(reader, start=2):
-                yield number, row
-        else:
-            raise DataError(f"{path}: unknown pairs file type; use .jsonl, .csv or .tsv (optionally .gz)")
+    table = read_rows(path, strict=True, what="pairs")
+    missing = [c for c in REQUIRED if c not in table.columns]
+    if missing and table.format != "jsonl":  # a JSONL row names its own fields; each row is checked below
+        raise MissingColumnsError(
+            f"{path} lacks column(s) {missing}; it has {table.columns}. "
+            f"A pairs file needs a header with {', '.join(REQUIRED)} (domain optional)"
+        )
+    return zip(table.numbers, table.rows)
 
 
 def read_pairs(path: str | Path) -> list[LabeledPair]:
     """Read and validate every row of a pairs file.
 
+    Args:
+        path: a ``.jsonl``, ``.csv``, ``.tsv`` or ``.parquet`` file (gzip optional), read by the same reader
+            as dataset tables (:func:`coldstart_peft.data.tables.read_rows`), strictly: a bad line is an error.
+
     Raises:
         MissingColumnsError: a required column is absent.
-        DataError: empty file, bad encoding, a label that is not 0/1, an empty text.
+        DataError: empty file, bad encoding, a line that is not a JSON record, a label that is not 0/1, an empty text.
     """
     path = Path(path)
     if not path.is_file():
         raise DataError(f"pairs file {path} does not exist")
     pairs = []
-    try:
-        for number, row in _rows(path):
-            missing = [c for c in REQUIRED if row.get(c) in (None, "")]
-            if missing:
-                raise MissingColumnsError(f"{path}:{number} has no value for {missing}; every row needs {', '.join(REQUIRED)}")
-            try:
-                label = float(row["label"])
-            except (TypeError, ValueError):
-                raise DataError(f"{path}:{number}: label {row['label']!r} is not a number; use 1 or 0") from None
-            if math.isnan(label) or not 0.0 <= label <= 1.0:
-                raise DataError(f"{path}:{number}: label {label} is outside [0, 1]; use 1 (relevant) or 0")
-            pairs.append(LabeledPair(str(row["user_text"]), str(row["item_text"]), label, row.get("domain") or None))
-    except UnicodeDecodeError as exc:
-        raise DataError(f"{path} is not UTF-8 text ({exc.reason} at byte {exc.start}); re-encode it as UTF-8") from exc
+    for number, row in _rows(path):
+        missing = [c for c in REQUIRED if row.get(c) in (None, "")]
+        if missing:
+            raise MissingColumnsError(f"{path}:{number} has no value for {missing}; every row needs {', '.join(REQUIRED)}")
+        try:
+            label = float(row["label"])
+        except (TypeError, ValueError):
+            raise DataError(f"{path}:{number}: label {row['label']!r} is not a number; use 1 or 0") from None
+        if math.isnan(label) or not 0.0 <= label <= 1.0:
+            raise DataError(f"{path}:{number}: label {label} is outside [0, 1]; use 1 (relevant) or 0")
+        pairs.append(LabeledPair(str(row["user_text"]), str(row["item_text"]), label, row.get("domain") or None))
     if not pairs:
         raise DataError(f"{path} holds no pairs; it needs rows with {', '.join(REQUIRED)}")
     return pairs

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from coldstart_peft.cli.options import add_precision_argument
 from coldstart_peft.cli.table import format_table
-from coldstart_peft.data.registry import DATASETS, GENERATED_DATASETS
+from coldstart_peft.data.commands import add_dataset_arguments, dataset_argument
 from coldstart_peft.retrieval.ann import ANN_THRESHOLD, INDEX_KINDS
 from coldstart_peft.retrieval.recommender import Recommendation, Recommender
 
@@ -18,9 +18,7 @@ def add_recommender_arguments(parser: argparse.ArgumentParser) -> None:
     """Options choosing the adapters, the catalog and how many items to show."""
     parser.add_argument("--adapters", default=None,
                         help="bi-encoder adapter folder (default: the zero-shot bundled MiniLM)")  # fmt: skip
-    parser.add_argument("--dataset", default="beauty",
-                        help=f"catalog: {' | '.join([*DATASETS, *GENERATED_DATASETS])} | a dataset folder or file "
-                             "(default: beauty)")  # fmt: skip
+    add_dataset_arguments(parser, what="catalog: ")
     parser.add_argument("--reranker", default=None, help="cross-encoder adapter folder that reranks the candidates")
     parser.add_argument("--candidates", type=int, default=50, help="candidates retrieved for the reranker (default: 50)")
     parser.add_argument("--index", default=None,
@@ -38,7 +36,7 @@ def add_recommender_arguments(parser: argparse.ArgumentParser) -> None:
 def load_recommender(args: argparse.Namespace) -> Recommender:
     """Build the :class:`Recommender` the options describe."""
     return Recommender.load(
-        args.adapters, dataset=args.dataset, reranker=args.reranker, index=args.index,
+        args.adapters, dataset=dataset_argument(args), reranker=args.reranker, index=args.index,
         n_candidates=args.candidates, base_model=args.base_model, precision=args.precision,
         index_kind=args.index_kind,
     )  # fmt: skip

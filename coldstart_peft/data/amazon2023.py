@@ -13,6 +13,7 @@ from pathlib import Path
 
 from coldstart_peft.data.files import open_text
 from coldstart_peft.data.schema import FALLBACK_DOMAIN, Dataset, Interaction, Item, LoadReport
+from coldstart_peft.data.tables import first_line
 from coldstart_peft.data.timestamps import count_ties, parse_timestamp
 
 _PIXREC_FIELDS = re.compile(
@@ -154,4 +155,7 @@ def load_pixrec(path: str | Path, name: str | None = None) -> Dataset:
                 report.repair("same_image_different_text", item_id)
             interactions.append(Interaction(user, item_id, float(position)))
     stem = path.name.split(".")[0]
-    return Dataset(name or stem.lower(), items, interactions, report=report).validate()
+    hint = "a PixRec file has one JSON record per line with user_history, user_history_images, target_item, target_item_image"
+    if ":token" in (line := first_line(path)) or ":float" in line:
+        hint = f"{path.name} starts with a RecBole atomic header ({line!r}): name it NAME.inter beside NAME.item and pass it as --dataset"
+    return Dataset(name or stem.lower(), items, interactions, report=report).check_not_empty(hint).validate()

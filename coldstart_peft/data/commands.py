@@ -10,8 +10,12 @@ import argparse
 import time
 
 from coldstart_peft.data.cold_start import make_split
+from coldstart_peft.data.columns import MAPPING_FIELDS, mapping_from_options
 from coldstart_peft.data.registry import DATASETS, GENERATED_DATASETS, load_dataset
+from coldstart_peft.data.schema import Dataset
 from coldstart_peft.data.splits import SPLIT_KINDS, ColdStartSplit, is_split_file
+from coldstart_peft.data.tabular import load_tabular
+from coldstart_peft.errors import ConfigError
 from coldstart_peft.outputs import check_output_file
 
 REPORT_METRICS = ("ndcg@10", "hr@10", "mrr", "auc")
@@ -19,7 +23,7 @@ REPORT_METRICS = ("ndcg@10", "hr@10", "mrr", "auc")
 
 
 def add_data_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    """Add ``--dataset``, ``--split``, ``--k-context``, ``--n-negatives``, ``--seed``, ``--max-test-users`` and friends.
+    """Add ``--dataset`` (and ``--items``, ``--interactions``, ``--column``), ``--split``, ``--k-context``, ``--n-negatives``, ``--seed``, ``--max-test-users`` and friends.
 
     Args:
         parser: the parser (or subparser) of ``train`` or ``evaluate``.
@@ -28,8 +32,7 @@ def add_data_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPars
         The same parser, for chaining.
     """
     group = parser.add_argument_group("data")
-    group.add_argument("--dataset", default="beauty",
-                       help=f"{' | '.join([*DATASETS, *GENERATED_DATASETS])} | a dataset folder or file (default: beauty)")  # fmt: skip
+    add_dataset_arguments(group)
     group.add_argument("--split", default="cold-user", choices=SPLIT_KINDS, help="cold-start protocol (default: cold-user)")
     group.add_argument("--k-context", type=int, default=3, help="known items per cold user: 0, 1, 3 or 5 (default: 3)")
     group.add_argument("--n-negatives", type=int, default=99, help="negatives per test case (default: 99)")
@@ -41,6 +44,54 @@ def add_data_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPars
     group.add_argument("--few-shot", type=int, default=0, help="held-out-domain training cases for cold-domain: 0/16/64/256")
     group.add_argument("--save-split", default=None, help="write the split (ids only, JSON) to this path")
     return parser
+
+
+def add_dataset_arguments(parser, what: str = "") -> None:
+    """Add ``--dataset`` and the flags that read the user's own tables: ``--items``, ``--interactions``, ``--column``.
+
+    Args:
+        parser: the parser or argument group of a command that loads a dataset.
+        what: what the dataset is for, to start the help of ``--dataset`` (``"catalog: "``).
+    """
+    parser.add_argument("--dataset", default="beauty",
+                        help=f"{what}{' | '.join([*DATASETS, *GENERATED_DATASETS])} | a dataset folder (RecBole NAME.inter + "
+                             "NAME.item, items.csv + interactions.csv ...) | a RecBole .inter file (default: beauty)")
+    parser.add_argument("--items", metavar="FILE", help="your item table (CSV, TSV, JSONL or Parquet), with --interactions")
+    parser.add_argument("--interactions", metavar="FILE", help="your interaction table (user, item, timestamp), with --items")
+    parser.add_argument("--column", action="append", metavar="FIELD=COLUMN",
+                        help="which of your columns holds a field, e.g. title=product_name, categories=path, "
+                             "order= (no timestamp: file order); fields: " + ", ".join(MAPPING_FIELDS) + " (repeatable)")  # fmt: skip
+
+
+def dataset_argument(args: argparse.Namespace) -> str | Dataset:
+    """What ``--dataset`` names, or the dataset ``--items``/``--interactions``/``--column`` describe, loaded.
+
+    Raises:
+        ConfigError: only one of ``--items`` and ``--interactions``, both with another ``--dataset``, or
+            ``--column`` with a named dataset.
+    """
+    items, interactions = getattr(args, "items", None), getattr(args, "interactions", None)
+    mapping = mapping_from_options(getattr(args, "column", None))
+    if items or interactions:
+        if not (items and interactions):
+            raise ConfigError("--items and --interactions go together: pass both files (or a folder as --dataset)")
+        if args.dataset not in ("beauty", None):  # beauty is the default, so it cannot tell us it was asked for
+            raise ConfigError(f"give either --dataset {args.dataset} or --items/--interactions, not both")
+        return load_tabular(items, interactions, mapping)
+    if mapping is not None:
+        if str(args.dataset).lower() in {*DATASETS, *GENERATED_DATASETS}:
+            raise ConfigError(
+                f"--column maps the columns of your own files; {args.dataset!r} is a named dataset with its own loader. "
+                "Pass a folder or a RecBole .inter file as --dataset, or --items FILE --interactions FILE"
+            )
+        return load_dataset(args.dataset, mapping)
+    return args.dataset
+
+
+def load_dataset_from_args(args: argparse.Namespace) -> Dataset:
+    """Load the dataset the data flags describe (see :func:`dataset_argument`)."""
+    dataset = dataset_argument(args)
+    return dataset if isinstance(dataset, Dataset) else load_dataset(dataset)
 
 
 def build_split_from_args(args: argparse.Namespace) -> ColdStartSplit:
@@ -55,7 +106,7 @@ def build_split_from_args(args: argparse.Namespace) -> ColdStartSplit:
     """
     if getattr(args, "save_split", None):
         check_output_file(args.save_split, is_split_file, "--save-split")
-    dataset = load_dataset(args.dataset)
+    dataset = load_dataset_from_args(args)
     limit = args.max_test_users or None
     options = {"k": args.k_context, "seed": args.seed, "n_negatives": None if args.full_catalog else args.n_negatives,
                "max_test_users": limit}  # fmt: skip

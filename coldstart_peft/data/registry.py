@@ -11,10 +11,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 from coldstart_peft.data.amazon2014 import load_amazon2014
-from coldstart_peft.data.amazon2023 import load_pixrec
+from coldstart_peft.data.columns import ColumnMapping
+from coldstart_peft.data.detect import load_path
 from coldstart_peft.data.movielens import load_movielens100k
 from coldstart_peft.data.schema import Dataset
-from coldstart_peft.data.tabular import ColumnMapping, load_tabular
 from coldstart_peft.data.unisrec import SCIENTIFIC_DOMAINS, load_unisrec
 from coldstart_peft.errors import DataNotFoundError, UnknownNameError
 
@@ -84,10 +84,13 @@ def load_dataset(name_or_path: str | Path, mapping: ColumnMapping | None = None,
     """Load a named shared dataset or a dataset folder/file.
 
     Args:
-        name_or_path: ``"beauty"``, ``"scientific"``, ``"movielens"``, ``"demo"`` (generated); or a path: an ``ml-100k``
-            folder, a UniSRec folder, a PixRec ``.jsonl`` file, or a folder holding
-            ``items.{csv,jsonl,parquet}`` and ``interactions.{csv,jsonl,parquet}`` (read with ``mapping``).
-        mapping: column mapping for generic tables.
+        name_or_path: ``"beauty"``, ``"scientific"``, ``"movielens"``, ``"demo"`` (generated); or a path: a
+            RecBole folder (``NAME.inter`` + ``NAME.item`` [+ ``NAME.user``]) or its ``.inter`` file, a folder
+            holding an item table and an interaction table (``items.csv`` + ``interactions.csv``, any of
+            ``.csv``/``.tsv``/``.jsonl``/``.parquet``, or the other names in
+            :data:`~coldstart_peft.data.detect.ITEM_TABLE_NAMES` / ``INTERACTION_TABLE_NAMES``), an ``ml-100k``
+            folder, a UniSRec folder, or a PixRec ``.jsonl`` file.
+        mapping: column mapping for RecBole files and tables (see :class:`ColumnMapping`).
         cache: reuse a dataset already loaded in this process (loaders take seconds).
 
     Returns:
@@ -95,6 +98,9 @@ def load_dataset(name_or_path: str | Path, mapping: ColumnMapping | None = None,
 
     Raises:
         UnknownNameError: not a known name and not an existing path.
+        WrongFileKindError: a file that is not a dataset (a labeled-pairs file, a lone table); the message
+            names the option that reads it.
+        EmptyDatasetError: the files hold no item or no interaction.
 
     Example:
         >>> beauty = load_dataset("beauty")
@@ -118,15 +124,4 @@ def load_dataset(name_or_path: str | Path, mapping: ColumnMapping | None = None,
 def _load_path(path: Path, mapping: ColumnMapping | None, original) -> Dataset:
     if not path.exists():
         raise UnknownNameError("dataset", str(original), [*DATASETS, *GENERATED_DATASETS, "<path to a dataset folder or file>"])
-    if path.is_file():
-        return load_pixrec(path)
-    if (path / "u.item").exists():
-        return load_movielens100k(path, name=path.name)
-    if any(path.glob("*.text")) or any(path.glob("*.text.gz")):
-        return load_unisrec(path)
-    for ext in ("csv", "jsonl", "parquet", "tsv"):
-        for suffix in ("", ".gz"):
-            items, inter = path / f"items.{ext}{suffix}", path / f"interactions.{ext}{suffix}"
-            if items.exists() and inter.exists():
-                return load_tabular(items, inter, mapping, name=path.name)
-    raise UnknownNameError("dataset", str(original), [*DATASETS, *GENERATED_DATASETS, "<folder with items.csv + interactions.csv>"])
+    return load_path(path, mapping)

@@ -11,7 +11,7 @@ import json
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
-from coldstart_peft.errors import DuplicateIdError, EmptyHistoryError, UnknownItemError
+from coldstart_peft.errors import DuplicateIdError, EmptyDatasetError, EmptyHistoryError, UnknownItemError
 
 FALLBACK_DOMAIN = "Other"
 """Domain given to items whose category path does not name one (documented, never guessed)."""
@@ -71,6 +71,7 @@ class LoadReport:
         examples: up to a few offending records per reason, for debugging.
         order: how each user's events were put in time order (the column and the forms of its values).
         order_ties: events that share their user's timestamp with an earlier one (kept in file order).
+        unused: file name -> columns no field maps (each also raised as a ``DataWarning``).
     """
 
     source: list[str] = field(default_factory=list)
@@ -80,6 +81,7 @@ class LoadReport:
     examples: dict[str, list[str]] = field(default_factory=dict)
     order: str = "file order"
     order_ties: int = 0
+    unused: dict[str, list[str]] = field(default_factory=dict)
 
     def skip(self, reason: str, record: str = "") -> None:
         """Count one dropped record under ``reason`` and keep a short example."""
@@ -102,7 +104,8 @@ class LoadReport:
         skipped = ", ".join(f"{k}={v}" for k, v in sorted(self.skipped.items())) or "none"
         read = ", ".join(f"{k}={v}" for k, v in self.rows_read.items()) or "nothing"
         ties = f", {self.order_ties} ties kept in file order" if self.order_ties else ""
-        return f"read {read}; repaired: {repaired}; skipped: {skipped}; order: {self.order}{ties}"
+        unused = "".join(f"; unused in {name}: {', '.join(columns)}" for name, columns in self.unused.items())
+        return f"read {read}; repaired: {repaired}; skipped: {skipped}; order: {self.order}{ties}{unused}"
 
 
 @dataclass
@@ -158,6 +161,24 @@ class Dataset:
             raise EmptyHistoryError(
                 f"{len(short)} users of {self.name!r} have fewer than {min_history} interactions "
                 f"(e.g. {short[0]!r}); drop them from the user table or lower min_history"
+            )
+        return self
+
+    def check_not_empty(self, hint: str = "") -> Dataset:
+        """Refuse a dataset with no items or no interactions; return ``self`` so loaders can chain it.
+
+        Args:
+            hint: what to try instead, appended to the message (which option reads such files).
+
+        Raises:
+            EmptyDatasetError: the item table or the interaction log is empty; the message says what was
+                read and skipped.
+        """
+        empty = [what for what, rows in (("items", self.items), ("interactions", self.interactions)) if not rows]
+        if empty:
+            raise EmptyDatasetError(
+                f"dataset {self.name!r} loaded with no {' and no '.join(empty)} ({self.report.summary()})"
+                + (f"; {hint}" if hint else "")
             )
         return self
 
