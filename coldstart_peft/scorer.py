@@ -90,6 +90,10 @@ class Scorer(nn.Module):
     default_negatives: ClassVar[int] = 7
     """Sampled negatives per training group when the recipe is not told: a scorer whose loss
     also uses the other groups' items as negatives needs fewer."""
+    embeds_texts_apart: ClassVar[bool] = False
+    """Whether user and item texts go through the model separately (a bi-encoder) rather than as
+    one input per pair: such a scorer embeds each distinct text once per adapter, so an
+    :class:`~coldstart_peft.bank.AdapterBank` groups its pairs by domain instead of mixing them."""
     merged: bool = False
     """Whether the method's weights are folded into the base (see :meth:`merge_for_inference`)."""
 

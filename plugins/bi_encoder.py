@@ -105,6 +105,7 @@ class BiEncoder(Scorer):
 
     name = "bi-encoder"
     config_class = BiEncoderConfig
+    embeds_texts_apart = True
     # Every other group's items are negatives too (popularity-sampled ones); one uniformly
     # sampled negative per group adds what they lack. The Beauty benchmark figures use it.
     default_negatives = 1

@@ -388,7 +388,9 @@ class AdapterBank:
             batch_size: pairs per encoder pass.
             mixed: ``True`` scores pairs of different domains in the same batches (methods with
                 ``supports_mixed_batches``); ``False`` groups pairs by domain; ``None`` picks
-                mixed where the method supports it.
+                mixed where the method supports it and the scorer reads each pair as one input
+                (a cross-encoder). A bi-encoder (:attr:`~coldstart_peft.Scorer.embeds_texts_apart`)
+                is grouped: by domain it embeds each distinct text once, mixed every pair's texts.
             context_ids: per pair, the ids of the user's context items (for id-keyed priors).
             item_ids: per pair, the item's id (for id-keyed priors).
             batched_lora: in mixed batches of plain LoRA adapters, apply every row's adapter in
@@ -408,7 +410,9 @@ class AdapterBank:
         distinct = list(dict.fromkeys(keys))
         if mixed and not self._slots.mixed:
             raise ConfigError(f"method {self.method.name!r} cannot mix adapters in one batch; score with mixed=False")
-        if (mixed or (mixed is None and self._slots.mixed)) and len(distinct) > 1:
+        if mixed is None:
+            mixed = self._slots.mixed and not self.scorer.embeds_texts_apart
+        if mixed and len(distinct) > 1:
             batched = self._slots.batched() if batched_lora and hasattr(self._slots, "batched") else None
             out = score_mixed(self.scorer, user_texts, item_texts, keys, self._activate_key,
                               self._heads.activate, batch_size, batched)  # fmt: skip

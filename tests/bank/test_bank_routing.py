@@ -50,3 +50,20 @@ def test_merged_fast_path_matches_the_bank(tmp_path, tiny_base):
     merged.precision = "fp32"
     np.testing.assert_allclose(merged.score(USERS, ITEMS), bank.score(USERS, ITEMS, domains="Makeup"), atol=1e-5)
     assert not hasattr(merged.backbone, "peft_config")  # plain transformers model: no adapter arithmetic left
+
+
+@pytest.mark.parametrize("apart", [False, True])
+def test_default_batching_mixes_pair_readers_and_groups_text_embedders(tmp_path, tiny_base, monkeypatch, apart):
+    import coldstart_peft.bank.bank as bank_module
+
+    tiny_bank(tmp_path / "bank", tiny_base)
+    bank = AdapterBank.load(tmp_path / "bank")
+    bank.scorer.precision = "fp32"
+    grouped = bank.score(USERS, ITEMS, domains=MIXED, mixed=False)
+    calls = []
+    real = bank_module.score_mixed
+    monkeypatch.setattr(bank_module, "score_mixed", lambda *a, **k: calls.append(1) or real(*a, **k))
+    monkeypatch.setattr(type(bank.scorer), "embeds_texts_apart", apart)
+    np.testing.assert_allclose(bank.score(USERS, ITEMS, domains=MIXED), grouped, atol=1e-5)
+    # A bi-encoder would embed every pair's texts in a mixed batch; by domain, each text once.
+    assert bool(calls) is not apart
