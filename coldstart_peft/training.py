@@ -31,6 +31,7 @@ from coldstart_peft.method import Method, count_parameters
 from coldstart_peft.option_check import check_train_options
 from coldstart_peft.progress import phase
 from coldstart_peft.provenance import groups_fingerprint
+from coldstart_peft.run_log import check_trackers
 from coldstart_peft.schedule import SCHEDULES, lr_factor, progress
 from coldstart_peft.scorer import Scorer
 
@@ -77,8 +78,10 @@ class TrainConfig:
     early_stopping_patience: int = dataclasses.field(default=2, metadata={"help": "validations without gain before stopping"})
     metric: str = dataclasses.field(default="ndcg@10", metadata={"help": "validation metric for early stopping and the best state"})
     eval_batch_size: int = dataclasses.field(default=4096, metadata={"help": "pairs handed to the scorer at once during validation"})
-    log_with: str | None = dataclasses.field(default=None, metadata={"help": "Accelerate tracker: tensorboard, wandb, ..."})
-    project_dir: str | None = dataclasses.field(default=None, metadata={"help": "where trackers write"})
+    log_with: str | None = dataclasses.field(
+        default=None, metadata={"help": "Accelerate tracker: tensorboard (pip install 'coldstart-peft[tensorboard]'), wandb, ..."}
+    )
+    project_dir: str | None = dataclasses.field(default=None, metadata={"help": "where trackers write (default: <--out>/logs on the command line)"})
     progress: bool = dataclasses.field(default=True, metadata={"help": "show a progress bar (main process only)"})
     checkpoint_dir: str | None = dataclasses.field(default=None, metadata={"help": "folder for resumable checkpoints (default: none written)"})
     checkpoint_every: int | None = dataclasses.field(default=None, metadata={"help": "write a checkpoint every N optimizer steps (needs checkpoint_dir)"})
@@ -238,6 +241,7 @@ def make_accelerator(config: TrainConfig) -> Accelerator:
     ``config.precision`` is resolved here, from what the hardware computes natively
     (:func:`coldstart_peft.hardware.resolve_precision`), and the decision is logged once.
     """
+    check_trackers(config.log_with, config.project_dir)  # Accelerate would warn and log nothing, or raise a bare ValueError
     choice = resolve_precision(config.precision, "cuda" if torch.cuda.is_available() else "cpu")
     accelerator = Accelerator(
         mixed_precision=choice.accelerate,

@@ -7,6 +7,8 @@ its validation users), or the same split per domain (``--per-domain``: a bank fo
 
 from __future__ import annotations
 
+import os
+import shutil
 from pathlib import Path
 
 from accelerate import PartialState
@@ -37,6 +39,7 @@ from coldstart_peft.labeled_pairs import group_pairs, ranking_cases_from_pairs, 
 from coldstart_peft.outputs import check_writable_dir
 from coldstart_peft.provenance import file_fingerprint, groups_fingerprint
 from coldstart_peft.recipes import build_for_training, fit_on_split
+from coldstart_peft.run_log import LOGS_FOLDER, check_trackers, save_history
 from coldstart_peft.training import TrainConfig, train, training_summary
 
 
@@ -81,6 +84,12 @@ def run(args) -> int:
     config = train_config_from_args(args)
     check_model_options(args)
     out = Path(args.out)
+    if config.log_with and not config.project_dir:
+        # Saving replaces --out as a whole, so the tracker writes beside it and the folder moves in afterwards.
+        config.project_dir = str(_staged_logs(out))
+        if PartialState().is_main_process and _staged_logs(out).is_dir():
+            shutil.rmtree(_staged_logs(out))  # an earlier run's, left by a failure: only this command makes that folder
+    check_trackers(config.log_with, config.project_dir)
     check_replaceable(out)  # before training, not after hours of it
     check_writable_dir(out.parent, "the folder of --out")
     if config.checkpoint_dir and Path(config.checkpoint_dir).resolve().is_relative_to(out.resolve()):
@@ -144,11 +153,21 @@ def _fit(settings, config: TrainConfig, groups, valid):
     return scorer, train(scorer, method, groups, valid, config, accelerator=accelerator)
 
 
+def _staged_logs(out: Path) -> Path:
+    """The hidden sibling of ``--out`` a tracker writes to during training (moved to ``<out>/logs`` once saved)."""
+    return out.with_name(f".{out.name}.{LOGS_FOLDER}-tmp")
+
+
 def _save(scorer, result, out: Path, facts: dict, method: str) -> int:
-    """Write the adapter on the main process only, then report what was trained."""
+    """Write the adapter and its history on the main process only, then report what was trained."""
     state = PartialState()  # the state the training run set up (one process, or each of torchrun's)
     if state.is_main_process:
         save_adapter(scorer, out, extra=facts)
-        print(f"{training_summary(method, result)}; adapter: {out} ({adapter_bytes(out):,} bytes)", flush=True)
+        size = adapter_bytes(out)  # the adapter itself, before the history and logs join it
+        save_history(result, out, method)
+        staged = _staged_logs(out)
+        if staged.is_dir():
+            os.replace(staged, out / LOGS_FOLDER)
+        print(f"{training_summary(method, result)}; adapter: {out} ({size:,} bytes)", flush=True)
     state.wait_for_everyone()
     return 0
