@@ -153,3 +153,7 @@ class SplitMismatchError(DataError):
 
 class MissingDependencyError(ColdStartError, ImportError):
     """An optional library a feature needs is not installed; the message gives the pip command."""
+
+
+class ExportError(ColdStartError):
+    """A trained adapter cannot be written in the requested format; the message says what can be."""

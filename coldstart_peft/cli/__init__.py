@@ -24,6 +24,7 @@ COMMANDS: dict[str, str] = {
     "evaluate": "evaluate a baseline, an adapter or a bank folder on a cold-start split, or on a labeled-pairs file",
     "recommend": "recommend catalog items for a user's clicked items",
     "search": "search a catalog with a free-text query",
+    "export": "export a bi-encoder adapter as a sentence-transformers model (weights merged)",
 }
 """Sub-commands in listing order; ``coldstart_peft.cli.<name>`` has ``register(commands)`` and ``run(args)``."""
 
