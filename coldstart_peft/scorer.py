@@ -21,6 +21,7 @@ from transformers import PreTrainedTokenizerBase
 from coldstart_peft.errors import ConfigError, CorruptAdapterError, PluginError
 from coldstart_peft.examples import TrainGroup
 from coldstart_peft.hardware import autocast
+from coldstart_peft.length_blocks import CPU_BLOCK_COST
 from coldstart_peft.method import build_config
 from coldstart_peft.priors import Priors
 
@@ -94,6 +95,10 @@ class Scorer(nn.Module):
     """Whether user and item texts go through the model separately (a bi-encoder) rather than as
     one input per pair: such a scorer embeds each distinct text once per adapter, so an
     :class:`~coldstart_peft.bank.AdapterBank` groups its pairs by domain instead of mixing them."""
+    length_block_cost: int | None = CPU_BLOCK_COST
+    """On a CPU, a scorer may run a padded batch as length blocks (:func:`~coldstart_peft.blockwise`)
+    priced at this many tokens per extra pass; ``None`` runs every batch whole (the bank's mixed
+    batches need that: they pair each backbone call with the whole batch's rows)."""
     merged: bool = False
     """Whether the method's weights are folded into the base (see :meth:`merge_for_inference`)."""
 

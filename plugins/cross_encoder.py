@@ -112,8 +112,8 @@ class CrossEncoder(Scorer):
     def _logits(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
         # On a CPU work grows with every padding token, so long and short pairs run apart; an
         # accelerator is bound by launches at these sizes and gets the batch whole.
-        if inputs["attention_mask"].device.type == "cpu":
-            return blockwise(self._block_logits, inputs)
+        if self.length_block_cost is not None and inputs["attention_mask"].device.type == "cpu":
+            return blockwise(self._block_logits, inputs, self.length_block_cost)
         return self._block_logits(inputs)
 
     def _block_logits(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:

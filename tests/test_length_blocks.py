@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from coldstart_peft import TrainGroup, build_scorer, create_host
-from coldstart_peft.length_blocks import blockwise, length_blocks, plan_blocks
+from coldstart_peft.length_blocks import length_blocks, plan_blocks
 
 HOST = create_host(load_entrypoints=False)
 
@@ -69,17 +69,15 @@ def _loss_and_grads(scorer, batch):
     return loss.detach(), {n: p.grad.clone() for n, p in scorer.named_parameters() if p.grad is not None}
 
 
-def test_blocked_cross_encoder_loss_and_gradients_equal_one_padded_batch(tiny_base, monkeypatch):
+def test_blocked_cross_encoder_loss_and_gradients_equal_one_padded_batch(tiny_base):
     torch.manual_seed(0)
     scorer = build_scorer("cross-encoder", tiny_base, {"dropout": 0.0, "head": "linear", "max_length": 48}, host=HOST)
     scorer.eval()  # gradients still flow; the backbone's own dropout would differ between the runs
     batch = scorer.collate(_mixed_length_groups())
     assert len(list(length_blocks(batch, block_cost=1))) > 1
-    import coldstart_peft_plugins.cross_encoder as module
-
-    monkeypatch.setattr(module, "blockwise", lambda forward, inputs: blockwise(forward, inputs, block_cost=1))
+    scorer.length_block_cost = 1
     blocked_loss, blocked = _loss_and_grads(scorer, batch)
-    monkeypatch.setattr(module, "blockwise", lambda forward, inputs: forward(inputs))
+    scorer.length_block_cost = None
     whole_loss, whole = _loss_and_grads(scorer, batch)
     assert torch.allclose(blocked_loss, whole_loss, atol=1e-5)
     assert whole and set(blocked) == set(whole)
@@ -88,16 +86,14 @@ def test_blocked_cross_encoder_loss_and_gradients_equal_one_padded_batch(tiny_ba
 
 
 @pytest.mark.parametrize("kind", ["llama", "gpt2"])
-def test_blocked_cross_encoder_scores_equal_unblocked_on_decoders(tiny_decoders, kind, monkeypatch):
+def test_blocked_cross_encoder_scores_equal_unblocked_on_decoders(tiny_decoders, kind):
     scorer = build_scorer("cross-encoder", tiny_decoders[kind], {"max_length": 48}, host=HOST)
     scorer.eval()
     users = ["clicked red lipstick", "clicked blue mascara " * 5]
     items = ["matte red lipstick " * 4, "soap"]
-    import coldstart_peft_plugins.cross_encoder as module
-
     with torch.no_grad():
-        monkeypatch.setattr(module, "blockwise", lambda forward, inputs: blockwise(forward, inputs, block_cost=1))
+        scorer.length_block_cost = 1
         blocked = scorer.forward_pairs(users * 2, items + items[::-1])
-        monkeypatch.setattr(module, "blockwise", lambda forward, inputs: forward(inputs))
+        scorer.length_block_cost = None
         whole = scorer.forward_pairs(users * 2, items + items[::-1])
     assert torch.allclose(blocked, whole, atol=1e-5)

@@ -78,12 +78,13 @@ def _rows(value, rows: torch.Tensor, length: int):
 
 @contextlib.contextmanager
 def _backbone_replaced(scorer: Scorer, module: nn.Module):
-    original = scorer.backbone
-    scorer.backbone = module
+    original, cost = scorer.backbone, scorer.length_block_cost
+    # Recording and replay pair each backbone call with the whole batch's rows, in order.
+    scorer.backbone, scorer.length_block_cost = module, None
     try:
         yield module
     finally:
-        scorer.backbone = original
+        scorer.backbone, scorer.length_block_cost = original, cost
 
 
 @torch.no_grad()

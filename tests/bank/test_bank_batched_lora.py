@@ -38,3 +38,16 @@ def test_the_stacks_follow_a_hot_swap(tmp_path, tiny_base):
     bank.add("Makeup", save_adapter(tiny_scorer(tiny_base, "lora", 31), tmp_path / "new"), replace=True)
     np.testing.assert_allclose(bank.score(USERS, ITEMS, domains=MIXED, mixed=True),
                                bank.score(USERS, ITEMS, domains=MIXED, mixed=False), atol=1e-5)  # fmt: skip
+
+
+@pytest.mark.parametrize("batched", [True, False])
+def test_mixed_batches_run_whole_where_length_blocks_would_split_them(tmp_path, tiny_base, batched):
+    tiny_bank(tmp_path / "bank", tiny_base)
+    bank = AdapterBank.load(tmp_path / "bank")
+    bank.scorer.precision = "fp32"
+    bank.scorer.length_block_cost = 1  # any length difference would split a batch into blocks
+    items = [item + " soap" * (i % 5) * 3 for i, item in enumerate(ITEMS)]
+    grouped = bank.score(USERS, items, domains=MIXED, mixed=False)
+    mixed = bank.score(USERS, items, domains=MIXED, mixed=True, batched_lora=batched, batch_size=12)
+    np.testing.assert_allclose(mixed, grouped, atol=1e-5)
+    assert bank.scorer.length_block_cost == 1
