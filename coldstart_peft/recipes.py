@@ -6,6 +6,7 @@ number in a benchmark table comes from exactly the code a user runs.
 
 from __future__ import annotations
 
+import logging
 import random
 import time
 from collections.abc import Callable, Sequence
@@ -28,6 +29,27 @@ from coldstart_peft.progress import phase
 from coldstart_peft.priors import FEATURES, Priors, check_features
 from coldstart_peft.scorer import Scorer
 from coldstart_peft.training import TrainConfig, TrainResult, make_accelerator, plan_steps, train
+
+logger = logging.getLogger("coldstart_peft")
+
+
+def plan_line(users: int, groups: int, valid_users: int, calibration_users: int, capped: bool = False) -> str:
+    """The line logged before training: how much data each part of the run will use.
+
+    Args:
+        users: training users the groups come from (for a pairs file: distinct user texts).
+        groups: training groups.
+        valid_users: validation users scored during training.
+        calibration_users: validation users the prior weights are refitted on afterwards (0: none).
+        capped: ``groups`` was cut to the ``max_groups`` budget.
+
+    Example:
+        >>> plan_line(3000, 8000, 100, 500)
+        'training on 8,000 groups from 3,000 users; validating on 100 users; calibrating on 500 users'
+    """
+    line = f"training on {groups:,} groups{' (max_groups)' if capped else ''} from {users:,} users; "
+    line += f"validating on {valid_users:,} users; " if valid_users else "no validation; "
+    return line + (f"calibrating on {calibration_users:,} users" if calibration_users else "no calibration")
 
 
 def trim_candidates(cases: Sequence[RankingCase], n_candidates: int, seed: int = 0) -> list[RankingCase]:
@@ -165,9 +187,14 @@ def fit_on_split(
             split, n_negatives=sampled_negatives(settings, host), seed=train_config.seed,
             serializer=serializer, max_groups=settings.max_groups,
         )
-    valid = split.ranking_cases("valid", serializer)[: settings.valid_users]
-    valid = trim_candidates(valid, settings.valid_candidates, seed=train_config.seed)
+    all_valid = split.ranking_cases("valid", serializer)
+    valid = trim_candidates(all_valid[: settings.valid_users], settings.valid_candidates, seed=train_config.seed)
     scorer, method, accelerator = build_for_training(settings, train_config, len(groups), host)
+    # A scorer without priors has nothing to calibrate.
+    calibration = all_valid[: settings.calibration_users] if settings.calibration_users and scorer.priors is not None else []
+    if PartialState().is_main_process:
+        capped = settings.max_groups is not None and len(groups) >= settings.max_groups
+        logger.info(plan_line(len(split.train_sequences()), len(groups), len(valid), len(calibration), capped))
     if scorer.priors is not None:  # fitted here, so before_training already sees the full model
         with phase(f"fitting priors on {len(groups):,} training groups", enabled=show):
             scorer.priors.fit(groups)
@@ -176,8 +203,7 @@ def fit_on_split(
     result = train(scorer, method, groups, valid or None, train_config, accelerator=accelerator)
     after = time.perf_counter()
     with scorer.frozen():  # from here on the weights the texts are embedded with stay fixed
-        if settings.calibration_users:
-            calibration = split.ranking_cases("valid", serializer)[: settings.calibration_users]
+        if calibration:
             with phase(f"calibrating the prior weights on {len(calibration)} validation users", enabled=show):
                 result.calibration = calibrate_priors(scorer, calibration, progress=show) or None
         if test_cases is not None:

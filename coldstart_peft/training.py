@@ -29,7 +29,7 @@ from coldstart_peft.finite import non_finite
 from coldstart_peft.hardware import PRECISIONS, announce, resolve_precision
 from coldstart_peft.method import Method, count_parameters
 from coldstart_peft.option_check import check_train_options
-from coldstart_peft.progress import phase
+from coldstart_peft.progress import paused, phase
 from coldstart_peft.provenance import groups_fingerprint
 from coldstart_peft.run_log import check_trackers
 from coldstart_peft.schedule import SCHEDULES, lr_factor, progress
@@ -395,7 +395,8 @@ def train(
         nonlocal best, best_state, stale
         if not valid_cases:
             return False
-        summary = evaluate_ranking(scorer.score, valid_cases, batch_size=config.eval_batch_size)
+        with paused(bar):  # the training bar's rate and ETA count training steps only
+            summary = evaluate_ranking(scorer.score, valid_cases, batch_size=config.eval_batch_size, progress=show)
         value = summary[config.metric]["mean"]
         record = {"step": step, "loss": running, **{k: v["mean"] for k, v in summary.items()}}
         history.append(record)

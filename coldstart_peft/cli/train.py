@@ -7,6 +7,7 @@ its validation users), or the same split per domain (``--per-domain``: a bank fo
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 from pathlib import Path
@@ -38,7 +39,7 @@ from coldstart_peft.few_shot import (
 from coldstart_peft.labeled_pairs import group_pairs, ranking_cases_from_pairs, read_pairs
 from coldstart_peft.outputs import check_writable_dir
 from coldstart_peft.provenance import file_fingerprint, groups_fingerprint
-from coldstart_peft.recipes import build_for_training, fit_on_split
+from coldstart_peft.recipes import build_for_training, fit_on_split, plan_line
 from coldstart_peft.run_log import LOGS_FOLDER, check_trackers, save_history
 from coldstart_peft.training import TrainConfig, train, training_summary
 
@@ -127,6 +128,8 @@ def _train_on_pairs(args, config: TrainConfig, out: Path) -> int:
     # By default only few-shot like/dislike files are cross-validated: a file that ranks has --valid-pairs.
     auto = not valid_pairs and is_pointwise(groups) and len(pairs) <= AUTO_CV_PAIRS and both_labels
     folds = args.cv_folds if args.cv_folds is not None else 5 if auto else 0
+    if PartialState().is_main_process:  # a pairs file's groups are its distinct user texts
+        logging.getLogger("coldstart_peft").info(plan_line(len(groups), len(groups), len(valid or ()), 0))
     cv = None
     if folds:
         cv = cross_validated_auc(lambda train_groups: _fit(settings, config, train_groups, None)[0], pairs, folds, config.seed)

@@ -14,6 +14,7 @@ from coldstart_peft.data.splits import ColdStartSplit, sample_negatives
 from coldstart_peft.data.text import TextSerializer
 from coldstart_peft.errors import SplitError
 from coldstart_peft.examples import TrainGroup
+from coldstart_peft.progress import tracked
 
 
 def training_groups(
@@ -73,7 +74,8 @@ def training_groups(
 
     groups: list[TrainGroup] = []
     start = 1 if k else 0
-    for user, seq in split.train_sequences().items():
+    sequences = split.train_sequences()
+    for user, seq in tracked(sequences.items(), "training groups", total=len(sequences), unit="user"):
         positions = range(start, len(seq))
         for t in list(positions)[:max_per_user]:
             if max_groups is not None and len(groups) >= max_groups:

@@ -49,7 +49,7 @@ def score_cases(
     with frozen:
         if isinstance(owner, Scorer):  # the work is the distinct texts: embed them under their own bar
             owner.precompute(users, items, progress=progress)
-        bar = tqdm(total=len(items), desc="scoring", unit="pair", disable=not progress)
+        bar = tqdm(total=len(items), desc="scoring", unit="pair", disable=not progress, leave=False)
         for start in range(0, len(items), batch_size):
             stop = start + batch_size
             chunk = {name: values[start:stop] for name, values in ids.items()}

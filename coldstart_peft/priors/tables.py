@@ -29,6 +29,7 @@ from safetensors.torch import save_file
 
 from coldstart_peft.errors import CorruptAdapterError
 from coldstart_peft.examples import TrainGroup
+from coldstart_peft.progress import tracked
 
 TABLE_FORMAT = "coldstart-peft-prior-tables"
 TABLE_FORMAT_VERSION = "1"
@@ -71,7 +72,7 @@ class PriorTables:
         positives: Counter = Counter()
         pairs: Counter = Counter()
         seen: set[int] = set()
-        for group in groups:
+        for group in tracked(groups, "prior counts", unit="group"):
             target = positive_of(group)
             context = [id_key(i) for i in group.context_ids or ()]
             seen.update(context)
