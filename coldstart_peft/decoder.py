@@ -4,7 +4,8 @@ An encoder reads every token with every other, so a mean over tokens (or ``[CLS]
 a text. A causal decoder's token ``t`` has read only tokens ``≤ t``: the only position that has
 read the whole text is the last real one, so decoders pool there (last-token pooling, as LLM
 embedding models do). Decoders also often ship without a pad token, take no segment ids, and
-take an instruction in front of the text. Everything here is a small pure helper, so the
+take an instruction in front of the text. Encoder-decoders (T5) answer from their decoder's first
+step, read after the encoder has read the prompt. Everything here is a small pure helper, so the
 scorers stay architecture-agnostic and each rule is tested once.
 """
 
@@ -47,6 +48,40 @@ def is_decoder(config: PretrainedConfig | nn.Module | None) -> bool:
 
     model_type = getattr(config, "model_type", None)
     return model_type in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES and model_type not in MODEL_FOR_MASKED_LM_MAPPING_NAMES
+
+
+def is_encoder_decoder(config: PretrainedConfig | nn.Module | None) -> bool:
+    """Whether a model (or its config) is an encoder-decoder (T5, BART): the answer comes from its decoder."""
+    if isinstance(config, nn.Module):
+        config = base_config(config)
+    return bool(getattr(config, "is_encoder_decoder", False))
+
+
+def decoder_start(config: PretrainedConfig) -> int:
+    """The token an encoder-decoder's decoder starts from (T5: the pad token).
+
+    Raises:
+        ConfigError: the config names neither a decoder start token nor a pad token.
+    """
+    start = getattr(config, "decoder_start_token_id", None)
+    start = getattr(config, "pad_token_id", None) if start is None else start
+    if start is None:
+        raise ConfigError(
+            f"the {getattr(config, 'model_type', 'encoder-decoder')} config has no decoder_start_token_id or pad_token_id; "
+            "set decoder_start_token_id in the model's config.json"
+        )
+    return int(start)
+
+
+def decoder_output_scale(config: PretrainedConfig) -> float:
+    """The factor an encoder-decoder applies to its decoder's output before the LM head.
+
+    The original T5 (tied embeddings) scales by ``d_model ** -0.5``; T5 v1.1, Flan-T5 and BART do
+    not. transformers records it as ``scale_decoder_outputs``.
+    """
+    if getattr(config, "scale_decoder_outputs", False):
+        return float(config.d_model) ** -0.5
+    return 1.0
 
 
 def resolve_pooling(pooling: str, backbone: nn.Module) -> str:
@@ -132,12 +167,12 @@ def prepare_tokenizer(tokenizer: PreTrainedTokenizerBase, backbone: nn.Module) -
 
 
 def model_inputs(backbone: nn.Module, inputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """``inputs`` as the backbone takes them: a decoder gets no segment ids.
+    """``inputs`` as the backbone takes them: a decoder or an encoder-decoder gets no segment ids.
 
-    Llama-style decoders take no ``token_type_ids``, and GPT-2 would embed them with its *word*
-    embeddings (segment 1 would add the embedding of token 1), so they are dropped.
+    Llama-style decoders and T5 take no ``token_type_ids``, and GPT-2 would embed them with its
+    *word* embeddings (segment 1 would add the embedding of token 1), so they are dropped.
     """
-    if "token_type_ids" not in inputs or not is_decoder(backbone):
+    if "token_type_ids" not in inputs or not (is_decoder(backbone) or is_encoder_decoder(backbone)):
         return inputs
     return {k: v for k, v in inputs.items() if k != "token_type_ids"}
 

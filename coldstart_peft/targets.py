@@ -2,10 +2,11 @@
 
 The methods' defaults name BERT's layers (``query``, ``key``, ``value``, ``output.dense``). A
 decoder calls its projections otherwise (Llama and Qwen ``q_proj`` … ``down_proj``, GPT-2
-``c_attn`` and ``c_proj``), so a default that matches nothing in the model is replaced by the
-same layers under the architecture's names: the attention's query, key and value for the LoRA
-family, key, value and the feed-forward output for IA3. Names a user chose are never
-replaced; when they match no layer, or the architecture is unknown, :class:`TargetModulesError`
+``c_attn`` and ``c_proj``, T5 ``q`` … ``o`` and ``wo``), so a default that matches nothing in the
+model is replaced by the same layers under the architecture's names: the attention's query, key
+and value for the LoRA family (query and value on T5, as peft's own table has it), key, value and
+the feed-forward output for IA3. Names a user chose are never replaced; when they match no
+layer, or the architecture is unknown, :class:`TargetModulesError`
 lists the model's linear layers to choose from.
 """
 
@@ -24,6 +25,7 @@ ATTENTION_TARGETS = {
     "gpt_neox": ["query_key_value"],
     "falcon": ["query_key_value"],
     "phi3": ["qkv_proj"],
+    **{t: ["q", "v"] for t in ("t5", "mt5", "umt5", "longt5")},  # peft's own choice for T5
 }
 """The attention's query/key/value projections by ``model_type`` (LoRA, DoRA, AdaLoRA)."""
 
@@ -31,6 +33,7 @@ _LLAMA_IA3 = (["k_proj", "v_proj", "down_proj"], ["down_proj"])
 IA3_TARGETS = {
     **{t: _LLAMA_IA3 for t in ("llama", "qwen2", "qwen3", "mistral", "mixtral", "gemma", "gemma2", "olmo", "smollm3")},
     "gpt2": (["c_attn", "mlp.c_proj"], ["mlp.c_proj"]),
+    **{t: (["k", "v", "wo"], ["wo"]) for t in ("t5", "mt5", "umt5", "longt5")},
 }
 """IA3's (target, feed-forward) modules by ``model_type``: key, value and the feed-forward output."""
 

@@ -17,7 +17,8 @@ are read once from the checkpoint (only those two rows, never the whole head) an
 the scorer's head, ``answer = w_yes - w_no``, trained with the method. On a BERT-style
 encoder the prompt ends in the mask token and its hidden state is read the same way (a
 masked LM's head ties to the input embeddings), so the scorer works on the bundled MiniLM
-too.
+too. On an encoder-decoder (T5) the encoder reads the prompt and the answer is the decoder's
+first token, the position TALLRec-style seq2seq recommenders generate "Yes" or "No" at.
 """
 
 from __future__ import annotations
@@ -29,7 +30,17 @@ import torch
 from torch import nn
 
 from coldstart_peft import ConfigError, Scorer, ScorerConfig, TrainGroup, hookimpl, own_offsets, pair_batch, ranking_loss
-from coldstart_peft.decoder import answer_token_id, is_decoder, model_inputs, output_embedding_rows, prepare_tokenizer
+from coldstart_peft.decoder import (
+    answer_token_id,
+    base_config,
+    decoder_output_scale,
+    decoder_start,
+    is_decoder,
+    is_encoder_decoder,
+    model_inputs,
+    output_embedding_rows,
+    prepare_tokenizer,
+)
 from coldstart_peft.losses import LOSSES
 from coldstart_peft.prompts import check_pair_template, encode_prompts
 
@@ -70,8 +81,11 @@ class Generative(Scorer):
     def __init__(self, backbone, tokenizer, config=None):
         super().__init__(backbone, prepare_tokenizer(tokenizer, backbone), config)
         self.causal = is_decoder(backbone)
+        self.seq2seq = is_encoder_decoder(backbone)
         template = self.config.template
-        if not self.causal:
+        if self.seq2seq:
+            self.decoder_start = decoder_start(base_config(backbone))
+        elif not self.causal:
             if self.tokenizer.mask_token is None:
                 raise ConfigError(
                     f"the generative scorer reads the next token of a decoder or the mask token of a masked LM; "
@@ -83,7 +97,9 @@ class Generative(Scorer):
         self.answer_ids = (answer_token_id(self.tokenizer, self.config.yes.strip()),
                            answer_token_id(self.tokenizer, self.config.no.strip()))  # fmt: skip
         rows = output_embedding_rows(backbone, self.answer_ids)
-        self.answer = nn.Parameter(rows[0] - rows[1])
+        # T5 scales its decoder output before the tied head; folded in here, the score is its LM's logits.
+        scale = decoder_output_scale(base_config(backbone)) if self.seq2seq else 1.0
+        self.answer = nn.Parameter((rows[0] - rows[1]) * scale)
         self.answer_bias = nn.Parameter(torch.zeros(()))
 
     def _tokenize(self, user_texts: Sequence[str], item_texts: Sequence[str]) -> dict[str, torch.Tensor]:
@@ -100,6 +116,11 @@ class Generative(Scorer):
         return torch.where(real, positions, torch.zeros_like(positions)).max(dim=1).values
 
     def _logits(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+        if self.seq2seq:  # one decoder step from the start token: its output predicts the answer
+            ids = inputs["input_ids"]
+            start = torch.full((ids.shape[0], 1), self.decoder_start, dtype=ids.dtype, device=ids.device)
+            hidden = self.backbone(**model_inputs(self.backbone, inputs), decoder_input_ids=start).last_hidden_state
+            return hidden[:, -1].float() @ self.answer + self.answer_bias
         hidden = self.backbone(**model_inputs(self.backbone, inputs)).last_hidden_state
         # Prompt methods may put virtual tokens in front of the prompt; positions count from its end.
         position = self._answer_position(inputs) + (hidden.shape[1] - inputs["attention_mask"].shape[1])

@@ -56,3 +56,26 @@ def tiny_decoder_model(kind: str, vocab_size: int = 64):
             max_position_embeddings=128, tie_word_embeddings=False, **common,
         ))  # fmt: skip
     return model
+
+
+def save_tiny_t5(folder: Path, tied: bool = True) -> Path:
+    """Save a tiny random T5 (encoder-decoder) and a word-level tokenizer with T5's special tokens.
+
+    ``tied``: the original T5's layout, whose decoder output is scaled by ``d_model ** -0.5``
+    before the LM head; ``False`` is T5 v1.1 / Flan-T5's, unscaled.
+    """
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
+    from transformers import PreTrainedTokenizerFast, T5Config, T5ForConditionalGeneration
+
+    vocab = ["<pad>", "</s>", "<unk>"] + sorted(set(WORDS + COLOURS + KINDS + PROMPT_WORDS))
+    backend = Tokenizer(models.WordLevel({w: i for i, w in enumerate(vocab)}, unk_token="<unk>"))
+    backend.normalizer = normalizers.Lowercase()
+    backend.pre_tokenizer = pre_tokenizers.Whitespace()
+    backend.post_processor = processors.TemplateProcessing(single="$A </s>", special_tokens=[("</s>", 1)])
+    PreTrainedTokenizerFast(tokenizer_object=backend, unk_token="<unk>", pad_token="<pad>", eos_token="</s>",
+                            model_input_names=["input_ids", "attention_mask"]).save_pretrained(folder)  # fmt: skip
+    torch.manual_seed(0)
+    config = T5Config(vocab_size=len(vocab), d_model=32, d_kv=16, d_ff=64, num_layers=2, num_heads=2,
+                      decoder_start_token_id=0, pad_token_id=0, eos_token_id=1, tie_word_embeddings=tied)  # fmt: skip
+    T5ForConditionalGeneration(config).save_pretrained(folder)
+    return folder

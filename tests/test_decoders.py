@@ -131,3 +131,90 @@ def test_load_options_reach_from_pretrained_so_a_big_backbone_loads_in_bf16(tiny
     assert scorer.score(USERS, ITEMS).shape == (3,)
     with pytest.raises(ConfigError, match="device_map"):
         check_load_options({"device-map": "auto"})
+
+
+def test_load_options_recorded_in_the_manifest_are_used_again_unless_overridden(tiny_decoders, tmp_path):
+    import json
+
+    from coldstart_peft import load_adapter, save_adapter
+    from coldstart_peft.assembly import apply_method, make_method
+    from coldstart_peft.errors import ConfigError, CorruptAdapterError
+
+    scorer = build_scorer("cross-encoder", tiny_decoders["llama"], {"max_length": 48}, host=HOST,
+                          load_options={"torch_dtype": "bfloat16"})  # fmt: skip
+    apply_method(scorer, make_method("lora", {"r": 2}, HOST))
+    with torch.no_grad():  # non-identity adapter weights, so the round trip has something to carry
+        for name, parameter in scorer.backbone.named_parameters():
+            if "lora_B" in name:
+                parameter.normal_(0, 0.5)
+    scorer.precision = "fp32"
+    before = scorer.score(USERS, ITEMS)
+    folder = save_adapter(scorer, tmp_path / "adapter")
+    manifest = json.loads((folder / "coldstart.json").read_text())
+    assert manifest["base_model"]["load_options"] == {"dtype": "bfloat16"}
+
+    again = load_adapter(folder, host=HOST)
+    assert next(again.backbone.parameters()).dtype == torch.bfloat16
+    again.precision = "fp32"
+    assert again.score(USERS, ITEMS).tolist() == pytest.approx(before.tolist(), abs=1e-6)
+    overridden = load_adapter(folder, host=HOST, load_options={"dtype": "float32"})
+    assert next(overridden.backbone.parameters()).dtype == torch.float32
+    with pytest.raises(ConfigError, match="device-map"):
+        load_adapter(folder, host=HOST, load_options={"device-map": "cpu"})
+
+    manifest["base_model"]["load_options"] = {"dtype": "int3"}
+    (folder / "coldstart.json").write_text(json.dumps(manifest))
+    with pytest.raises(CorruptAdapterError, match="load_options"):
+        load_adapter(folder, host=HOST)
+
+
+@pytest.fixture(scope="module")
+def tiny_t5(tmp_path_factory) -> dict[bool, str]:
+    """Tiny random T5 folders, tied (original T5, scaled decoder output) and untied (T5 v1.1)."""
+    from _decoders import save_tiny_t5
+
+    return {tied: str(save_tiny_t5(tmp_path_factory.mktemp(f"tiny-t5-{tied}"), tied)) for tied in (True, False)}
+
+
+@pytest.mark.parametrize("tied", [True, False])
+def test_generative_score_on_t5_is_the_yes_minus_no_logit_of_the_first_decoder_step(tiny_t5, tied):
+    """By hand: T5ForConditionalGeneration's logits at decoder step 0 (after the start token), Yes minus No."""
+    from transformers import AutoTokenizer, T5ForConditionalGeneration
+
+    scorer = build_scorer("generative", tiny_t5[tied], {"max_length": 64}, host=HOST)
+    scorer.precision = "fp32"
+    assert scorer.seq2seq and not scorer.template.endswith("[MASK]")
+    scores = scorer.score(USERS, ITEMS)  # one batch: the shorter prompts are padded in the encoder
+    lm = T5ForConditionalGeneration.from_pretrained(tiny_t5[tied]).eval()
+    tokenizer = AutoTokenizer.from_pretrained(tiny_t5[tied])
+    yes, no = tokenizer.convert_tokens_to_ids(["yes", "no"])
+    for user, item, score in zip(USERS, ITEMS, scores):
+        ids = tokenizer(render(scorer.config.template, user, item), return_tensors="pt")["input_ids"]
+        with torch.no_grad():
+            logits = lm(input_ids=ids, decoder_input_ids=torch.tensor([[lm.config.decoder_start_token_id]])).logits[0, 0]
+        assert score == pytest.approx(float(logits[yes] - logits[no]), abs=1e-4)
+
+
+def test_lora_on_t5_trains_the_generative_scorer_and_round_trips(tiny_t5, toy_task, tmp_path):
+    from coldstart_peft import TrainConfig, load_adapter, save_adapter, train
+    from coldstart_peft.assembly import apply_method, make_method
+
+    groups = toy_task[0][:12]
+    scorer = build_scorer("generative", tiny_t5[False], {"max_length": 48}, host=HOST)
+    method = make_method("lora", {"r": 4}, HOST)
+    apply_method(scorer, method)
+    adapted = {n.split(".lora_")[0].rsplit(".", 1)[-1] for n, _ in scorer.backbone.named_parameters() if "lora_A" in n}
+    assert adapted == {"q", "v"}  # T5's own names for the attention's query and value
+    batch = scorer.collate(groups)
+    with torch.no_grad():
+        before = float(scorer.compute_loss(batch))
+    train(scorer, method, groups, None, TrainConfig(epochs=4, batch_size=6, lr=3e-2, precision="fp32", progress=False))
+    scorer.eval()
+    with torch.no_grad():
+        after = float(scorer.compute_loss(batch))
+    assert after < before - 0.05, (before, after)
+    scorer.precision = "fp32"
+    scores = scorer.score(USERS, ITEMS)
+    again = load_adapter(save_adapter(scorer, tmp_path / "t5"), host=HOST)
+    again.precision = "fp32"
+    assert again.score(USERS, ITEMS).tolist() == pytest.approx(scores.tolist(), abs=1e-6)
