@@ -33,6 +33,7 @@ from coldstart_peft.assembly import build_scorer
 from coldstart_peft.errors import (
     AdapterError,
     BaseModelUnavailableError,
+    ConfigError,
     CorruptAdapterError,
     FingerprintMismatchError,
     OverwriteRefusedError,
@@ -42,6 +43,7 @@ from coldstart_peft.errors import (
 )
 from coldstart_peft.finite import non_finite
 from coldstart_peft.host import PluginHost, default_host
+from coldstart_peft.load_options import merged_load_options
 from coldstart_peft.manifest_check import check_manifest_fields
 from coldstart_peft.method import count_parameters
 from coldstart_peft.portable import make_peft_files_portable
@@ -271,7 +273,8 @@ def save_adapter(
             "scorer": scorer.name,
             "scorer_config": scorer.config.to_dict(),
             "priors": priors,
-            "base_model": {"name_or_path": scorer.base_model_name, "fingerprint": scorer.base_fingerprint},
+            "base_model": {"name_or_path": scorer.base_model_name, "fingerprint": scorer.base_fingerprint,
+                           "load_options": getattr(scorer, "load_options", None) or {}},
             "trainable_params": trainable,
             "total_params": total,
             "metrics": metrics or {},
@@ -341,7 +344,7 @@ def adapter_fingerprint(directory: str | Path, host: PluginHost | None = None) -
 
 def load_adapter(
     directory: str | Path, base_model: str | Path | None = None, host: PluginHost | None = None, *,
-    allow_download: bool = False, merge: bool = False,
+    allow_download: bool = False, load_options: dict[str, Any] | None = None, merge: bool = False,
 ) -> Scorer:  # fmt: skip
     """Load an adapter folder onto a fresh base model, ready to score.
 
@@ -355,6 +358,9 @@ def load_adapter(
         base_model: the base model to load onto; ``None`` uses the one recorded in the manifest.
         host: plugin host to resolve the method and scorer in.
         allow_download: let a hub id recorded in the manifest be downloaded.
+        load_options: base-model load options (``dtype``, ``device_map``, ...) overriding, key by key,
+            those recorded at training time (which apply otherwise; see
+            :func:`~coldstart_peft.load_options.merged_load_options`).
         merge: fold the method's weights into the base for faster scoring
             (:meth:`~coldstart_peft.Scorer.merge_for_inference`; scores equal to float rounding,
             not bit for bit). The command line's ``evaluate``, ``recommend`` and ``search`` do.
@@ -378,7 +384,12 @@ def load_adapter(
     recorded = manifest["base_model"]
     scorer_config = migrate_scorer_config(manifest["scorer_config"], directory)
     priors = priors_from_manifest(manifest.get("priors"), directory, read_safetensors)
-    scorer = _build_on_base(manifest, directory, base_model, scorer_config, host, allow_download)
+    try:
+        check_recorded = merged_load_options(recorded.get("load_options"), None)
+    except ConfigError as exc:  # the manifest was edited: name the file, not the caller's options
+        raise CorruptAdapterError(f"{directory / MANIFEST}: base_model.load_options: {exc}; save the adapter again") from None
+    options = merged_load_options(check_recorded, load_options)
+    scorer = _build_on_base(manifest, directory, base_model, scorer_config, host, allow_download, options)
     if scorer.base_fingerprint != recorded["fingerprint"]:
         raise FingerprintMismatchError(
             f"adapter {directory} was trained on base model {recorded['name_or_path']!r} "
@@ -410,13 +421,14 @@ def load_adapter(
     return scorer
 
 
-def _build_on_base(manifest, directory: Path, base_model, scorer_config, host, allow_download: bool) -> Scorer:
+def _build_on_base(manifest, directory: Path, base_model, scorer_config, host, allow_download: bool, options) -> Scorer:
     """The scorer on the caller's base model, or on the manifest's found locally (downloaded only if allowed)."""
     if base_model is not None:
-        return build_scorer(manifest["scorer"], base_model, scorer_config, host)
+        return build_scorer(manifest["scorer"], base_model, scorer_config, host, load_options=options)
     recorded = manifest["base_model"]["name_or_path"]
     try:
-        return build_scorer(manifest["scorer"], recorded, scorer_config, host, local_files_only=not allow_download)
+        return build_scorer(manifest["scorer"], recorded, scorer_config, host, local_files_only=not allow_download,
+                            load_options=options)  # fmt: skip
     except BaseModelUnavailableError as exc:
         raise BaseModelUnavailableError(
             f"adapter {directory} was trained on base model {recorded!r}, which is not on this machine ({exc}). "

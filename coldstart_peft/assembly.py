@@ -52,8 +52,10 @@ def build_scorer(
     """
     host = host or default_host()
     scorer_class = host.scorer(scorer)
-    backbone = load_backbone(base_model, local_files_only=local_files_only, **check_load_options(load_options))
+    options = check_load_options(load_options)
+    backbone = load_backbone(base_model, local_files_only=local_files_only, **options)
     model = scorer_class(backbone, load_tokenizer(base_model, local_files_only=local_files_only), config)
+    model.load_options = options  # recorded in the adapter's manifest, so a later load matches
     model.base_model_name = portable_reference(base_model)
     model.base_model_path = resolve_model_path(base_model)
     model.base_fingerprint = model_fingerprint(backbone)
