@@ -152,6 +152,11 @@ class FaissSearcher:
         index.add(data)
         return cls(index, nprobe=nprobe, ef_search=ef_search)
 
+    def extend(self, matrix: torch.Tensor) -> None:
+        """Add the rows of ``matrix`` beyond :attr:`rows` (items appended since the build), untrained."""
+        if len(matrix) > self.rows:
+            self.index.add(np.ascontiguousarray(matrix[self.rows :].detach().to(torch.float32).cpu().numpy()))
+
     def search(self, queries: np.ndarray, k: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """The ``k`` rows of largest inner product for each query, among ``allowed`` rows.
 

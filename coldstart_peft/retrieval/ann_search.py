@@ -64,23 +64,28 @@ def search_ann(
         bias: optional per-row scores added before ranking.
     """
     query = query.to(torch.float32)
-    allowed = allowed_rows(index, exclude, within)
-    allowed_count = int(allowed.sum())
-    n = min(n, allowed_count)
-    empty = (torch.empty(0), torch.empty(0, dtype=torch.long))
-    if n == 0:
-        return empty
     held = searcher.rows
-    fresh = torch.arange(held, len(index))
-    if searcher.dirty:
-        fresh = torch.cat([fresh, torch.tensor(sorted(searcher.dirty), dtype=torch.long)])
-    fresh = fresh[allowed[fresh]]
-    in_faiss = allowed[:held].clone()
-    if searcher.dirty:
-        in_faiss[torch.tensor(sorted(searcher.dirty))] = False
-    faiss_count = int(in_faiss.sum())
-    # A filter costs FAISS a bit test per scanned vector, so pass none when every row is allowed.
-    faiss_mask = None if faiss_count == held else in_faiss.numpy()
+    excluded = [index.row(i) for i in exclude if i in index]
+    if within is None and not excluded and not searcher.dirty:
+        # Nothing filtered: no O(items) masks per query, so latency stays that of FAISS.
+        allowed, allowed_count, faiss_count, faiss_mask = None, len(index), held, None
+        fresh = torch.arange(held, len(index))
+    else:
+        allowed = allowed_rows(index, exclude, within)
+        allowed_count = int(allowed.sum())
+        fresh = torch.arange(held, len(index))
+        if searcher.dirty:
+            fresh = torch.cat([fresh, torch.tensor(sorted(searcher.dirty), dtype=torch.long)])
+        fresh = fresh[allowed[fresh]]
+        in_faiss = allowed[:held].clone()
+        if searcher.dirty:
+            in_faiss[torch.tensor(sorted(searcher.dirty))] = False
+        faiss_count = int(in_faiss.sum())
+        # A filter costs FAISS a bit test per scanned vector, so pass none when every row is allowed.
+        faiss_mask = None if faiss_count == held else in_faiss.numpy()
+    n = min(n, allowed_count)
+    if n == 0:
+        return torch.empty(0), torch.empty(0, dtype=torch.long)
     candidates = OVERSAMPLE * n
     while candidates < EXACT_FRACTION * allowed_count:
         _, found = searcher.search(query[None].numpy(), candidates, faiss_mask)
@@ -89,7 +94,7 @@ def search_ann(
             break  # the scanned cells hold too few allowed rows: only a scan is sure to find n
         pool = [got, fresh]
         if bias is not None:
-            top_bias = torch.topk(bias.masked_fill(~allowed, float("-inf")), candidates)
+            top_bias = torch.topk(bias if allowed is None else bias.masked_fill(~allowed, float("-inf")), candidates)
             pool.append(top_bias.indices)
         rows = torch.unique(torch.cat(pool))
         values, best = exact_rows(index, query, rows, bias, n)
@@ -100,7 +105,10 @@ def search_ann(
         if not needs_more(values, n, worst_retrieved, float(top_bias.values[-1])):
             return values, best
         candidates *= GROWTH
-    return exact_rows(index, query, allowed.nonzero().flatten(), bias, n)
+    if allowed is not None:
+        return exact_rows(index, query, allowed.nonzero().flatten(), bias, n)
+    totals = index.scores(query)  # every row: one matrix product, without gathering a copy
+    return torch.topk(totals if bias is None else totals + bias, n)
 
 
 def search_ann_batch(index, searcher: FaissSearcher, queries: torch.Tensor, n: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -263,9 +263,12 @@ class ItemIndex:
         fresh = len(self._ids) - searcher.rows + len(searcher.dirty) if searcher is not None else len(self._ids)
         if searcher is not None and fresh <= REBUILD_SHARE * len(self._ids):
             return False
+        self._build_searcher()
+        return True
+
+    def _build_searcher(self) -> None:
         logger.info("building a FAISS index (%s) of %d items", self.ann_factory or ann.default_factory(len(self)), len(self))
         self._searcher = ann.FaissSearcher.build(self.embeddings, self.ann_factory, nprobe=self.ann_nprobe)
-        return True
 
     def _current_searcher(self) -> ann.FaissSearcher | None:
         if not self.uses_ann:
@@ -339,8 +342,9 @@ class ItemIndex:
     def save(self, path: str | Path) -> Path:
         """Write the index to one safetensors file, atomically (a crash leaves the old file).
 
-        An index that searches with FAISS builds its FAISS index first (if it has none that
-        covers every row) and saves it in the same file, in FAISS's own binary format.
+        An index that searches with FAISS saves its FAISS index in the same file, in FAISS's own
+        binary format, after adding the rows appended since its build (or rebuilding it, if
+        rows were re-encoded).
         """
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -353,10 +357,13 @@ class ItemIndex:
         }
         tensors = {"embeddings": self.embeddings.contiguous(), "text_hashes": self._hashes[: len(self._ids)].contiguous()}
         if self.uses_ann:
-            self.prepare()
-            if self._searcher.rows == len(self._ids) and not self._searcher.dirty:
-                tensors["ann_index"] = self._searcher.serialize()
-                metadata["ann_factory"] = self.ann_factory or ann.default_factory(len(self._ids))
+            # The saved FAISS index must hold every row as it is now: appended rows are added to it,
+            # re-encoded ones (whose old vectors FAISS still holds) mean a rebuild.
+            if not self.prepare() and self._searcher.dirty:
+                self._build_searcher()
+            self._searcher.extend(self.embeddings)
+            tensors["ann_index"] = self._searcher.serialize()
+            metadata["ann_factory"] = self.ann_factory or ann.default_factory(len(self._ids))
         try:
             save_file(tensors, str(tmp), metadata=metadata)
             os.replace(tmp, path)

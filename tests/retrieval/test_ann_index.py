@@ -185,6 +185,14 @@ def test_cache_round_trip_reuses_the_faiss_index(approximate, vectors, queries, 
         assert loaded._searcher.rows == ITEMS
         for q in queries[:5]:
             assert loaded.search(q, n=10) == approximate.search(q, n=10)
+    grown = build(vectors, "ann", items=ITEMS)
+    grown.prepare()
+    grown.add({f"i{r}": str(r) for r in range(ITEMS, ITEMS + 50)})  # appended after the build, not yet in FAISS
+    assert grown._searcher.rows == ITEMS
+    regrown = ItemIndex.load(grown.save(tmp_path / "grown.safetensors"), TableEncoder(vectors), "fp", kind="ann")
+    assert regrown._searcher.rows == ITEMS + 50  # the saved FAISS index holds the appended rows too
+    new = vectors[ITEMS + 10]
+    assert regrown.search(new, n=1)[0][0] == f"i{ITEMS + 10}"
     as_exact = ItemIndex.load(path, TableEncoder(vectors), "fp", kind="exact")
     assert as_exact._searcher is None and not as_exact.uses_ann
     other = ItemIndex.load(path, TableEncoder(vectors), "fp", kind="ann", ann_factory="IVF16,Flat")
