@@ -130,6 +130,9 @@ def load_pixrec(path: str | Path, name: str | None = None) -> Dataset:
     Returns:
         A :class:`Dataset` whose item ids are image ids and user ids are ``"u<line>"``;
         the target is the last interaction of each user.
+
+    Raises:
+        EmptyDatasetError: no line is a PixRec record (the message says when the file is a RecBole one).
     """
     path = Path(path)
     report = LoadReport()
@@ -155,7 +158,8 @@ def load_pixrec(path: str | Path, name: str | None = None) -> Dataset:
                 report.repair("same_image_different_text", item_id)
             interactions.append(Interaction(user, item_id, float(position)))
     stem = path.name.split(".")[0]
-    hint = "a PixRec file has one JSON record per line with user_history, user_history_images, target_item, target_item_image"
+    hint = "a PixRec file holds one JSON record per line with user_history(_images) and target_item(_image)"
     if ":token" in (line := first_line(path)) or ":float" in line:
-        hint = f"{path.name} starts with a RecBole atomic header ({line!r}): name it NAME.inter beside NAME.item and pass it as --dataset"
+        hint = (f"{path.name} starts with a RecBole atomic header ({line!r}): name it NAME.inter beside "
+                "NAME.item and pass it, or its folder, as --dataset")  # fmt: skip
     return Dataset(name or stem.lower(), items, interactions, report=report).check_not_empty(hint).validate()

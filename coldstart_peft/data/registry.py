@@ -124,4 +124,4 @@ def load_dataset(name_or_path: str | Path, mapping: ColumnMapping | None = None,
 def _load_path(path: Path, mapping: ColumnMapping | None, original) -> Dataset:
     if not path.exists():
         raise UnknownNameError("dataset", str(original), [*DATASETS, *GENERATED_DATASETS, "<path to a dataset folder or file>"])
-    return load_path(path, mapping)
+    return load_path(path, mapping).check_not_empty("check the files hold rows below their header")

@@ -219,7 +219,8 @@ def peek_columns(path: str | Path) -> list[str]:
                     continue
                 if kind in ("csv", "tsv", "atomic"):
                     cells = next(csv.reader([line], delimiter="," if kind == "csv" else "\t"), [])
-                    return [c.removeprefix("\ufeff").partition(":")[0] if kind == "atomic" else c.removeprefix("\ufeff") for c in cells]
+                    cells = [c.removeprefix("\ufeff") for c in cells]
+                    return [c.partition(":")[0] for c in cells] if kind == "atomic" else cells
                 record = json.loads(line)
                 return list(record) if isinstance(record, dict) else []
     except (ValueError, OSError, ImportError, csv.Error, RecursionError):
