@@ -2,7 +2,8 @@
 
 Same split, same seed, same budget for every method; each method trains in its own process so
 its peak memory is its own. Writes ``results.json``, ``results.md`` (sorted by NDCG@10) and
-``pareto.png`` (NDCG@10 against trainable parameters and adapter size) under ``--out``.
+``pareto.png`` (NDCG@10 against trainable parameters, adapter weight bytes and training seconds,
+each with its Pareto frontier) under ``--out``; ``--replot`` redraws it from ``results.json``.
 
 Example:
     python benchmarks/compare_methods.py --dataset demo --preset smoke --out runs/compare-smoke
@@ -162,37 +163,101 @@ def markdown(results: dict) -> str:
             f"commit {code.get('commit')}{' (dirty)' if code.get('dirty') else ''}.{wall}\n\n" + "\n".join(lines) + "\n")  # fmt: skip
 
 
-def pareto(results: dict, path: Path) -> None:
-    """NDCG@10 against trainable parameters (log) and adapter size, one labelled point per method."""
+COSTS = (
+    ("trainable_params", "trainable parameters", True),
+    ("weight_bytes", "adapter weights on disk (bytes; prior tables, the same for every method, left out)", True),
+    ("train_seconds", "training seconds", False),
+)
+"""The pareto panels: cost key of :func:`_cost`, axis label, log scale."""
+
+
+def _cost(row: dict, key: str) -> float:
+    if key == "weight_bytes":  # the prior tables (~4 MB on Beauty) would clump every method at one size
+        return row["adapter_bytes"] - row.get("prior_table_bytes", 0)
+    return row[key]
+
+
+def pareto_frontier(points) -> list[int]:
+    """Indices of the points no other point beats: none at most their cost has at least their quality.
+
+    Args:
+        points: ``(cost, quality)`` pairs; lower cost and higher quality are better.
+
+    Returns:
+        The frontier's indices, cheapest first (of equal points, the first listed).
+
+    Example:
+        >>> pareto_frontier([(1, 0.3), (2, 0.5), (3, 0.4), (0, 0.45)])
+        [3, 1]
+    """
+    order = sorted(range(len(points)), key=lambda i: (points[i][0], -points[i][1], i))
+    frontier, best = [], float("-inf")
+    for i in order:
+        if points[i][1] > best:
+            frontier.append(i)
+            best = points[i][1]
+    return frontier
+
+
+def pareto(results: dict, path: Path) -> dict[str, list[str]]:
+    """NDCG@10 against trainable parameters, adapter weight bytes and training seconds, with each Pareto frontier.
+
+    The no-training baselines sit at zero cost: they take part in the frontier (a method below
+    the best of them is not worth its cost) and are drawn as dashed lines across each panel.
+
+    Returns:
+        Per panel (cost key), the methods on its frontier, cheapest first.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     from adjustText import adjust_text
 
-    trained = [r for r in results["results"] if r["trainable_params"] > 0]
-    baselines = [r for r in results["results"] if r["trainable_params"] == 0]
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5), sharey=True)
-    for ax, key, label in ((axes[0], "trainable_params", "trainable parameters"), (axes[1], "adapter_bytes", "adapter size on disk, prior tables included (bytes)")):
-        labels = []
-        for r in trained:
-            low, high = r["ci95"]["ndcg@10"]
-            ax.errorbar(r[key], r["metrics"]["ndcg@10"], yerr=[[r["metrics"]["ndcg@10"] - low], [high - r["metrics"]["ndcg@10"]]], fmt="o", capsize=3)
-            labels.append(ax.text(r[key], r["metrics"]["ndcg@10"], r["method"], fontsize=9))
-        ax.set_xscale("log")
-        for r in baselines:  # no parameters to place them by: a labelled line across the panel
+    rows = results["results"]
+    trained = [r for r in rows if r["trainable_params"] > 0]
+    baselines = [r for r in rows if r["trainable_params"] == 0]
+    fig, axes = plt.subplots(1, len(COSTS), figsize=(6 * len(COSTS), 4.8), sharey=True)
+    fronts: dict[str, list[str]] = {}
+    for ax, (key, label, log) in zip(axes, COSTS):
+        costs = [_cost(r, key) for r in trained]
+        for r, x in zip(trained, costs):
+            mean, (low, high) = r["metrics"]["ndcg@10"], r["ci95"]["ndcg@10"]
+            ax.errorbar(x, mean, yerr=[[mean - low], [high - mean]], fmt="o", capsize=3, alpha=0.8)
+        for r in baselines:  # no cost to place them by: a labelled line across the panel
             ax.axhline(r["metrics"]["ndcg@10"], linestyle="--", linewidth=1, color="grey")
             ax.text(0.99, r["metrics"]["ndcg@10"], f"{r['method']} (no training) ", transform=ax.get_yaxis_transform(),
                     fontsize=8, color="grey", va="bottom", ha="right")
-        # Methods cluster within a few hundredths of NDCG and one decade of size: placed by hand,
-        # their names overlap; adjust_text moves them apart and draws a leader line to each point.
-        adjust_text(labels, ax=ax, arrowprops={"arrowstyle": "-", "color": "grey", "lw": 0.5})
+        if log:
+            ax.set_xscale("log")
+        front = pareto_frontier([(0.0, r["metrics"]["ndcg@10"]) for r in baselines]
+                                + [(x, r["metrics"]["ndcg@10"]) for r, x in zip(trained, costs)])  # fmt: skip
+        named = [(baselines + trained)[i] for i in front]
+        fronts[key] = [r["method"] for r in named]
+        on_front = [(_cost(r, key), r["metrics"]["ndcg@10"]) for r in named if r["trainable_params"] > 0]
+        if on_front:
+            xs, ys = zip(*on_front)
+            right = ax.get_xlim()[1]
+            # A step: each frontier method's quality holds until the next, costlier one beats it.
+            ax.step([*xs, right], [*ys, ys[-1]], where="post", color="black", linewidth=1.2, label="Pareto frontier")
+            ax.legend(loc="lower left", fontsize=8)
+        # Methods cluster within a few hundredths of NDCG: adjust_text moves their names off each
+        # other and off the points, with a leader line to each.
+        labels = [ax.text(x, r["metrics"]["ndcg@10"], r["method"], fontsize=9,
+                          fontweight="bold" if r["method"] in fronts[key] else "normal")
+                  for r, x in zip(trained, costs)]  # fmt: skip
+        if labels:
+            adjust_text(labels, x=costs, y=[r["metrics"]["ndcg@10"] for r in trained], ax=ax,
+                        arrowprops={"arrowstyle": "-", "color": "grey", "lw": 0.5})  # fmt: skip
         ax.set_xlabel(label)
         ax.grid(alpha=0.3)
-    axes[0].set_ylabel("cold-user NDCG@10")
-    fig.suptitle(f"{results['dataset']} {results['split']} ({results['preset']} preset): quality vs cost")
+    axes[0].set_ylabel("cold-user NDCG@10 (95% interval)")
+    fig.suptitle(f"{results['dataset']} {results['split']} ({results['preset']} preset): quality vs cost; "
+                 "bold: on the Pareto frontier (baselines at zero cost included)")  # fmt: skip
     fig.tight_layout()
     fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return fronts
 
 
 def main(argv=None) -> int:
@@ -212,8 +277,15 @@ def main(argv=None) -> int:
     parser.add_argument("--k-context", type=int, default=3)
     parser.add_argument("--preset", default="smoke", choices=sorted(PRESETS))
     parser.add_argument("--out", default="runs/compare")
+    parser.add_argument("--replot", action="store_true", help="redraw pareto.png from the results.json in --out; train nothing")
     parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+
+    if args.replot:
+        out = Path(args.out)
+        fronts = pareto(json.loads((out / "results.json").read_text()), out / "pareto.png")
+        print("\n".join(f"frontier by {key}: {' -> '.join(names)}" for key, names in fronts.items()))
+        return 0
 
     if args.worker:  # one method, in its own process; the parent reads the JSON line
         args.method = args.worker
