@@ -54,3 +54,14 @@ def test_a_command_parses_in_full_when_named():
     assert args.command == "evaluate" and args.baseline == "popularity"
     with pytest.raises(SystemExit):  # the other commands are only listed: their flags are not known
         build_parser(["evaluate"]).parse_args(["train", "--out", "x"])
+
+
+def test_every_option_states_its_default_at_most_once_and_never_as_none():
+    sub = next(a for a in build_parser(None)._actions if isinstance(a, argparse._SubParsersAction))
+    for name, parser in sub.choices.items():
+        for action in parser._actions:
+            if action.help in (None, argparse.SUPPRESS):
+                continue
+            text = action.help % {"default": action.default, "prog": name} if "%(" in action.help else action.help
+            assert text.lower().count("default") <= 1, (name, action.option_strings, text)
+            assert "(default: None)" not in text, (name, action.option_strings, text)

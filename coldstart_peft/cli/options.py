@@ -81,7 +81,7 @@ def add_train_arguments(parser: argparse.ArgumentParser, defaults: TrainConfig |
         default = getattr(defaults, field.name)
         help_text = field.metadata.get("help", "")
         if "default" not in help_text:  # a help that states its default already says it better
-            help_text += f" (default: {default})"
+            help_text += f" (default: {'off' if default is None else default})"  # None: no cap, no tracker
         if field.type in ("bool", bool):
             group.add_argument(flag, dest=field.name, default=default, action=argparse.BooleanOptionalAction, help=help_text)
             continue
