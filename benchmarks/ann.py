@@ -110,7 +110,7 @@ def recall(index: ItemIndex, queries: torch.Tensor, truth: list[set[str]], k: in
 
 def parse_configs(text: str, items: int) -> list[tuple[str, list[int]]]:
     """``"IVF{lists},Flat:8,16;HNSW32,Flat:64"`` -> ``[(factory, [nprobe or efSearch, ...]), ...]``."""
-    lists = int(ann.default_factory(items)[3:].split(",")[0])
+    lists = ann.default_lists(items)
     configs = []
     for part in filter(None, text.split(";")):
         factory, _, sweep = part.partition(":")

@@ -93,9 +93,17 @@ def wants_ann(kind: str, items: int) -> bool:
 
 
 def default_factory(items: int) -> str:
-    """The FAISS index of ``items`` rows built when none is named: an inverted file of about sqrt(items) lists."""
-    lists = max(1, min(int(round(math.sqrt(items))), items // 39))
-    return f"IVF{lists},Flat"
+    """The FAISS index of ``items`` rows built when none is named: an inverted file of about sqrt(items) lists.
+
+    k-means needs 39 training rows per list, so a catalog too small for two lists gets a flat scan.
+    """
+    lists = default_lists(items)
+    return f"IVF{lists},Flat" if lists >= 2 else "Flat"
+
+
+def default_lists(items: int) -> int:
+    """Inverted lists for ``items`` rows: about sqrt(items), at most one per 39 rows (k-means' minimum)."""
+    return max(1, min(int(round(math.sqrt(items))), items // 39))
 
 
 def default_nprobe(lists: int) -> int:

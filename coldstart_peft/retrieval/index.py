@@ -75,7 +75,8 @@ class ItemIndex:
             ``"auto"`` (ANN from :data:`~coldstart_peft.retrieval.ann.ANN_THRESHOLD` items when
             FAISS is installed, exact otherwise).
         ann_factory: the FAISS index to build (a :func:`faiss.index_factory` string such as
-            ``"HNSW32,Flat"``); ``None`` for an inverted file of about sqrt(items) lists.
+            ``"HNSW32,Flat"``); ``None`` for an inverted file of about sqrt(items) lists (a
+            flat FAISS scan for fewer than 78 items).
         ann_nprobe: inverted lists scanned per query; ``None`` for 1/32 of them (at least 8).
 
     Raises:
