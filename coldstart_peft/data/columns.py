@@ -157,15 +157,22 @@ def warn_unused(columns, mapping: ColumnMapping, path, role: str, report: LoadRe
     if unused:
         name = Path(path).name
         report.unused[name] = unused
-        if role == "items":
-            fields, example = "title, brand, categories, price, description or domain", "brand"
-            keep = f", or keep it in Item.attributes with --column extra={unused[0]}"
+        fields = ITEM_FIELDS if role == "items" else INTERACTION_FIELDS
+        open_fields = [f for f in fields if getattr(mapping, f) is None]
+        keep = f"keep it in Item.attributes with --column extra={unused[0]}" if role == "items" else "leave it unread"
+        if open_fields:
+            advice = (f"map one with --column FIELD=COLUMN (e.g. --column {open_fields[0]}={unused[0]}; unmapped "
+                      f"fields: {', '.join(open_fields)}), or {keep}")  # fmt: skip
         else:
-            fields, example, keep = "order or label", "label", ""
-        warnings.warn(
-            f"{name}: column(s) {', '.join(map(repr, unused))} not used; map one to {fields} with "
-            f"--column FIELD=COLUMN (e.g. --column {example}={unused[0]}; ColumnMapping in Python){keep}",
-            DataWarning,
-            stacklevel=3,
-        )
+            advice = keep
+        warn_about_file(f"column(s) {', '.join(map(repr, unused))} not used; {advice} (ColumnMapping in Python)", path)
     return unused
+
+
+def warn_about_file(message: str, path) -> None:
+    """Raise a :class:`DataWarning` located at line 1 of the data file, not at a line of this library.
+
+    The file's header is what the warning is about, so ``path:1`` is where a reader should look
+    (Python prints that line under the message when the file is plain text).
+    """
+    warnings.warn_explicit(message, DataWarning, str(path), 1)

@@ -6,7 +6,8 @@ RecBole's atomic files are tab-separated with a typed header (``user_id:token``,
 ``rating`` (the label), ``title``, ``brand``, ``categories``, ``price``. Other names are
 mapped with ``--column`` (``--column title=movie_title`` for RecBole's ml-1m). As in RecBole,
 an interaction with an item the ``.item`` file lacks is kept; the item gets no text, and the
-report and a warning count them.
+report and a warning count them. Titles and brands are HTML-unescaped, since RecBole's Amazon
+item files keep the crawl's entities (``&amp;``).
 """
 
 from __future__ import annotations

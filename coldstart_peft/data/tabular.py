@@ -7,16 +7,16 @@ required value are skipped and counted; a column that maps to nothing is warned 
 
 from __future__ import annotations
 
+import html
 import math
-import warnings
 from pathlib import Path
 
 from coldstart_peft.data.amazon2014 import domain_from_path, parse_category_path
-from coldstart_peft.data.columns import ColumnMapping, warn_unused
+from coldstart_peft.data.columns import ColumnMapping, warn_about_file, warn_unused
 from coldstart_peft.data.schema import FALLBACK_DOMAIN, Dataset, Interaction, Item, LoadReport, check_unique
 from coldstart_peft.data.tables import LABELED_PAIR_COLUMNS, Table, read_rows, read_table
 from coldstart_peft.data.timestamps import count_ties, parse_timestamp
-from coldstart_peft.errors import DataWarning, MalformedFileError, MissingColumnsError, WrongFileKindError
+from coldstart_peft.errors import MalformedFileError, MissingColumnsError, WrongFileKindError
 
 __all__ = ["ColumnMapping", "build_dataset", "load_tabular", "read_table"]
 
@@ -86,10 +86,9 @@ def build_dataset(
         for item_id in unknown:
             report.repair("item_without_metadata", item_id)
             catalog.setdefault(item_id, Item(item_id))
-        warnings.warn(
-            f"{len(unknown)} interactions of {interactions.path.name} name items missing from {items.path.name}; "
-            "they are kept as items without a title (add the items to the item file to give them text)",
-            DataWarning, stacklevel=3,
+        warn_about_file(
+            f"{len(unknown)} interactions name items missing from {items.path.name}; they are kept as items "
+            "without a title (add the items to the item file to give them text)", interactions.path,
         )  # fmt: skip
     attributes = _user_attributes(users, m, {e.user_id for e in events}, report) if users else {}
     dataset = Dataset(name, catalog, events, user_attributes=attributes, report=report)
@@ -106,14 +105,17 @@ def _items(table: Table, m: ColumnMapping, report: LoadReport) -> dict[str, Item
     check_unique([str(r[m.item_id]) for r in rows], "item", str(table.path))
     # RecBole separates the tokens of a token_seq with spaces (its seq_separator), not ">".
     separator = " " if table.types.get(m.categories) == "token_seq" and m.category_separator == ">" else m.category_separator
+    # RecBole's Amazon item files keep the HTML entities of the crawl ("Crabtree &amp; Evelyn").
+    text = html.unescape if table.format == "atomic" else str
     items = {}
     for row in rows:
         categories = _path_of(row.get(m.categories) if m.categories else None, separator)
         domain = row.get(m.domain) if m.domain else domain_from_path(categories, m.domain_level)
         item_id = str(row[m.item_id])
+        brand = row.get(m.brand) if m.brand else None
         items[item_id] = Item(
-            item_id, title=" ".join(str(row.get(m.title) or "").split()),
-            brand=(row.get(m.brand) or None) if m.brand else None, categories=categories,
+            item_id, title=" ".join(text(str(row.get(m.title) or "")).split()),
+            brand=(text(brand).strip() or None) if isinstance(brand, str) else (brand or None), categories=categories,
             price=_price(row.get(m.price), report, item_id) if m.price else None,
             description=(row.get(m.description) or None) if m.description else None,
             domain=str(domain or FALLBACK_DOMAIN), attributes={k: row.get(k) for k in m.extra},

@@ -128,11 +128,18 @@ def test_recbole_space_separated_token_seq_and_renamed_fields(tmp_path):
     assert dataset.items["10"].categories == ("Animation", "Comedy") and dataset.items["10"].domain == "Animation"
 
 
+def test_recbole_item_text_is_unescaped_like_the_amazon_crawl_needs(tmp_path):
+    (tmp_path / "a.inter").write_text("user_id:token\titem_id:token\ttimestamp:float\nu\ti1\t1\n")
+    (tmp_path / "a.item").write_text("item_id:token\ttitle:token_seq\tbrand:token\ni1\tHand Therapy &amp; Balm\tCrabtree &amp; Evelyn\n")
+    item = load_recbole(tmp_path).items["i1"]
+    assert (item.title, item.brand) == ("Hand Therapy & Balm", "Crabtree & Evelyn")
+
+
 def test_recbole_keeps_events_of_items_the_item_file_lacks(tmp_path):
     folder = _write_recbole(tmp_path / "shop", user=False)
     with open(folder / "shop.inter", "a") as f:
         f.write("u2\tzz\t3.0\t9\n")
-    with pytest.warns(UserWarning, match="1 interactions of shop.inter name items missing"):
+    with pytest.warns(UserWarning, match="1 interactions name items missing from shop.item"):
         dataset = load_dataset(folder, cache=False)
     assert dataset.sequences()["u2"] == ["i3", "i2", "zz"] and dataset.items["zz"].title == ""
     assert dataset.report.repaired["item_without_metadata"] == 1
