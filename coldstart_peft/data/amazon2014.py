@@ -2,20 +2,20 @@
 
 The RecBole metadata is tab-separated with double-quote quoting. Read line by line it looks
 broken (a title spanning two lines, rows with eight fields), but every such row is a quoted
-field holding a newline or a tab, so a quote-aware reader recovers all of them; the
-report counts each repair, and anything still unparseable is skipped and counted.
+field holding a newline or a tab, so the quote-aware table reader (:mod:`coldstart_peft.data.tables`)
+recovers all of them; the report counts each repair, and a row still too wide is skipped and counted.
 """
 
 from __future__ import annotations
 
 import ast
-import csv
 import html
 import json
 from pathlib import Path
 
 from coldstart_peft.data.files import open_text
 from coldstart_peft.data.schema import FALLBACK_DOMAIN, Dataset, Interaction, Item, LoadReport, check_unique
+from coldstart_peft.data.tables import read_rows
 from coldstart_peft.errors import MissingColumnsError
 
 RECBOLE_ITEM_COLUMNS = ("item_id", "title", "categories")
@@ -69,43 +69,27 @@ def read_recbole_items(path: str | Path, report: LoadReport, domain_level: int =
     Raises:
         MissingColumnsError: the header lacks ``item_id``, ``title`` or ``categories``.
     """
-    report.source.append(str(path))
+    table = read_rows(path, report, format="atomic")
+    missing = [c for c in RECBOLE_ITEM_COLUMNS if c not in table.columns]
+    if missing:
+        raise MissingColumnsError(f"{path} lacks columns {missing} (has {table.columns}); is this a RecBole .item file?")
     items: dict[str, Item] = {}
-    with open_text(path) as stream:
-        reader = csv.reader(stream, delimiter="\t", quotechar='"')
-        header = [h.split(":")[0] for h in next(reader)]
-        missing = [c for c in RECBOLE_ITEM_COLUMNS if c not in header]
-        if missing:
-            raise MissingColumnsError(
-                f"{path} lacks columns {missing} (has {header}); is this a RecBole .item file?"
-            )
-        col = {name: i for i, name in enumerate(header)}
-        for row in reader:
-            if len(row) != len(header):
-                report.skip("wrong_field_count", "\t".join(row))
-                continue
-            raw = "\t".join(row)
-            if "\n" in raw or "\r" in raw:
-                report.repair("multiline_field", raw)
-            if any("\t" in field for field in row):
-                report.repair("embedded_tab", raw)
-            item_id = row[col["item_id"]].strip()
-            if item_id in items:
-                report.skip("duplicate_item_id", item_id)
-                continue
-            categories = parse_category_path(row[col["categories"]])
-            extra = {k: row[i] for k, i in col.items() if k.startswith("sales_") and row[i].strip()}
-            items[item_id] = Item(
-                item_id=item_id,
-                title=" ".join(html.unescape(row[col["title"]]).split()),
-                brand=(html.unescape(row[col["brand"]]).strip() or None) if "brand" in col else None,
-                categories=categories,
-                price=_float_or_none(row[col["price"]]) if "price" in col else None,
-                domain=domain_from_path(categories, domain_level),
-                attributes=extra,
-            )
-    # A multi-line record costs one extra physical line per embedded newline.
-    report.rows_read[Path(path).name] += reader.line_num - 1
+    for row in table.rows:
+        item_id = row["item_id"].strip()
+        if item_id in items:
+            report.skip("duplicate_item_id", item_id)
+            continue
+        categories = parse_category_path(row["categories"])
+        extra = {k: v for k, v in row.items() if k.startswith("sales_") and v.strip()}
+        items[item_id] = Item(
+            item_id=item_id,
+            title=" ".join(html.unescape(row["title"]).split()),
+            brand=(html.unescape(row["brand"]).strip() or None) if "brand" in row else None,
+            categories=categories,
+            price=_float_or_none(row["price"]) if "price" in row else None,
+            domain=domain_from_path(categories, domain_level),
+            attributes=extra,
+        )
     return items
 
 

@@ -46,6 +46,8 @@ class Table:
         rows: one dict per record; CSV, TSV and atomic values are strings.
         numbers: the line (text formats) or row (Parquet) number of each row, for messages.
         types: column -> RecBole type, for atomic files; empty otherwise.
+        lines: physical lines below the header, for atomic files (a quoted newline costs one more);
+            ``None`` otherwise, where the report counts records.
     """
 
     path: Path
@@ -54,6 +56,7 @@ class Table:
     rows: list[dict]
     numbers: list[int] = field(default_factory=list)
     types: dict[str, str] = field(default_factory=dict)
+    lines: int | None = None
 
 
 def table_format(path: str | Path) -> str | None:
@@ -62,7 +65,9 @@ def table_format(path: str | Path) -> str | None:
     return TABLE_SUFFIXES.get(suffixes[-1]) if suffixes else None
 
 
-def read_rows(path: str | Path, report: LoadReport | None = None, strict: bool = False, what: str = "table") -> Table:
+def read_rows(
+    path: str | Path, report: LoadReport | None = None, strict: bool = False, what: str = "table", format: str | None = None
+) -> Table:
     """Read a table file (gzip optional) into a :class:`Table`.
 
     Args:
@@ -71,14 +76,15 @@ def read_rows(path: str | Path, report: LoadReport | None = None, strict: bool =
         strict: raise on a line that is not a JSON record (or an atomic row of the wrong width) instead of
             skipping and counting it.
         what: what the file is, for the message on an unknown suffix (``"pairs"``).
+        format: read as this format (a value of :data:`TABLE_SUFFIXES`) whatever the suffix says.
 
     Raises:
         MalformedFileError: an unknown suffix, text that is not UTF-8, a bad line with ``strict``, an unreadable
             Parquet file.
         ImportError: a Parquet file without ``pyarrow`` (install ``coldstart-peft[parquet]``).
     """
-    kind = table_format(path)
-    if kind is None:
+    kind = format or table_format(path)
+    if kind not in TABLE_SUFFIXES.values():
         raise MalformedFileError(
             f"cannot read {path}: unknown {what} file type; use .csv, .tsv, .jsonl or .parquet (optionally .gz)"
         )
@@ -94,7 +100,7 @@ def read_rows(path: str | Path, report: LoadReport | None = None, strict: bool =
             table = _read_delimited(path, kind, report, strict)
     except csv.Error as error:
         raise MalformedFileError(f"{path} is not a readable {kind.upper()} file ({error}); check its quoting") from None
-    report.rows_read[path.name] += len(table.rows)
+    report.rows_read[path.name] += len(table.rows) if table.lines is None else table.lines
     return table
 
 
@@ -180,11 +186,15 @@ def _read_delimited(path: Path, kind: str, report: LoadReport, strict: bool) -> 
                     report.skip("wrong_field_count", "\t".join(values))
                     continue
                 report.repair("extra_fields_ignored", str(values[len(header) :]))
-            if kind == "atomic" and any("\n" in v or "\r" in v for v in values):
-                report.repair("multiline_field", "\t".join(values))
+            if kind == "atomic":  # RecBole quotes a field holding a newline or a tab; count each such row
+                if any("\n" in v or "\r" in v for v in values):
+                    report.repair("multiline_field", "\t".join(values))
+                if any("\t" in v for v in values):
+                    report.repair("embedded_tab", "\t".join(values))
             rows.append(dict(zip(header, values + [""] * (len(header) - len(values)))))
             numbers.append(reader.line_num)
-    return Table(path, kind, header, rows, numbers, types)
+    lines = max(reader.line_num - 1, 0) if kind == "atomic" else None
+    return Table(path, kind, header, rows, numbers, types, lines)
 
 
 def _atomic_header(header: list[str], path: Path) -> tuple[list[str], dict[str, str]]:
