@@ -196,7 +196,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--k", type=int, default=100)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--configs", default="IVF{lists},Flat:8,16,32,64;IVF{lists},SQ8:8,16,32,64",
+    parser.add_argument("--configs", default="IVF{lists},Flat:1,2,4,8,16,32,64;IVF{lists},SQ8:4,16,64",
                         help="';'-separated FAISS factory strings, each ':' its nprobe (IVF) or efSearch (HNSW) sweep; "
                              "{lists} is the library's default list count (about sqrt(items))")  # fmt: skip
     parser.add_argument("--threads", type=int, default=None, help="torch and FAISS threads (default: theirs)")

@@ -432,4 +432,5 @@ class ItemIndex:
                 raise CorruptAdapterError(f"{path} holds a FAISS index of {searcher.rows} rows for {len(ids)} items; "
                                           "delete it to rebuild")  # fmt: skip
             index._searcher = searcher
+            logger.info("reusing the FAISS index (%s) saved in %s", wanted, path)
         return index
