@@ -23,7 +23,7 @@ REPORT_METRICS = ("ndcg@10", "hr@10", "mrr", "auc")
 
 
 def add_data_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    """Add ``--dataset`` (and ``--items``, ``--interactions``, ``--column``), ``--split``, ``--k-context``, ``--n-negatives``, ``--seed``, ``--max-test-users`` and friends.
+    """Add the data flags: ``--dataset`` (or ``--items``/``--interactions``/``--column``), ``--split``, ``--k-context``...
 
     Args:
         parser: the parser (or subparser) of ``train`` or ``evaluate``.
