@@ -9,6 +9,7 @@ best case. Every function returns per-row values; average them yourself or use
 from __future__ import annotations
 
 import numpy as np
+from sklearn.metrics import roc_auc_score
 
 DEFAULT_KS = (1, 5, 10, 20)
 
@@ -139,36 +140,28 @@ def summarize(per_row: dict[str, np.ndarray], seed: int = 0) -> dict[str, dict[s
 
 
 def pointwise_auc(scores, labels) -> float:
-    """Global ROC AUC of labeled pairs: the chance a random positive outscores a random negative.
+    """Global ROC AUC of labeled pairs (:func:`sklearn.metrics.roc_auc_score`): the chance a random
+    positive outscores a random negative.
 
-    Ties count half, matching :func:`auc`. Returns ``nan`` when only one class is present.
+    Labels above 0.5 are positives. Ties count half, matching :func:`auc`. Returns ``nan`` when
+    only one class is present.
 
     Example:
         >>> pointwise_auc([0.9, 0.2, 0.5, 0.5], [1, 0, 1, 0])
         0.875
     """
-    scores = np.asarray(scores, dtype=np.float64)
     labels = np.asarray(labels, dtype=np.float64) > 0.5
-    n_pos, n_neg = int(labels.sum()), int((~labels).sum())
-    if n_pos == 0 or n_neg == 0:
+    if labels.all() or not labels.any():
         return float("nan")
-    # Average ranks handle ties exactly: the Mann-Whitney U statistic.
-    order = np.argsort(scores, kind="mergesort")
-    sorted_scores = scores[order]
-    ranks = np.empty(len(scores), dtype=np.float64)
-    start = 0
-    while start < len(scores):
-        stop = start
-        while stop + 1 < len(scores) and sorted_scores[stop + 1] == sorted_scores[start]:
-            stop += 1
-        ranks[order[start : stop + 1]] = (start + stop) / 2.0 + 1.0
-        start = stop + 1
-    u = ranks[labels].sum() - n_pos * (n_pos + 1) / 2.0
-    return float(u / (n_pos * n_neg))
+    return float(roc_auc_score(labels, np.asarray(scores, dtype=np.float64)))
 
 
 def log_loss(probabilities, labels, eps: float = 1e-7) -> float:
-    """Mean binary cross-entropy of probabilities against 0/1 labels (probabilities clipped to ``eps``)."""
+    """Mean binary cross-entropy of probabilities against labels in [0, 1] (probabilities clipped to ``eps``).
+
+    Not :func:`sklearn.metrics.log_loss`: pairs files may hold soft labels (0.7), which it
+    rejects, and since 1.5 it clips at machine epsilon, which would change saturated values.
+    """
     p = np.clip(np.asarray(probabilities, dtype=np.float64), eps, 1.0 - eps)
     y = np.asarray(labels, dtype=np.float64)
     return float(-np.mean(y * np.log(p) + (1.0 - y) * np.log(1.0 - p)))
