@@ -9,6 +9,7 @@ best case. Every function returns per-row values; average them yourself or use
 from __future__ import annotations
 
 import numpy as np
+from scipy import stats
 from sklearn.metrics import roc_auc_score
 
 DEFAULT_KS = (1, 5, 10, 20)
@@ -116,14 +117,18 @@ def ranking_metrics(scores, targets=None, ks=DEFAULT_KS) -> dict[str, np.ndarray
 
 
 def bootstrap_ci(values, n_resamples: int = 1000, confidence: float = 0.95, seed: int = 0) -> tuple[float, float]:
-    """Percentile bootstrap interval of the mean of ``values`` (resampling rows)."""
+    """Percentile bootstrap interval of the mean of ``values`` (resampling rows), by :func:`scipy.stats.bootstrap`.
+
+    ``nan`` for no values; a single value is its own interval (scipy needs two to resample).
+    """
     values = np.asarray(values, dtype=np.float64)
     if len(values) == 0:
         return float("nan"), float("nan")
-    rng = np.random.default_rng(seed)
-    means = values[rng.integers(0, len(values), size=(n_resamples, len(values)))].mean(axis=1)
-    alpha = (1.0 - confidence) / 2.0
-    return float(np.quantile(means, alpha)), float(np.quantile(means, 1.0 - alpha))
+    if len(values) == 1:
+        return float(values[0]), float(values[0])
+    result = stats.bootstrap((values,), np.mean, n_resamples=n_resamples, confidence_level=confidence,
+                             method="percentile", vectorized=True, rng=np.random.default_rng(seed))  # fmt: skip
+    return float(result.confidence_interval.low), float(result.confidence_interval.high)
 
 
 def summarize(per_row: dict[str, np.ndarray], seed: int = 0) -> dict[str, dict[str, float]]:
