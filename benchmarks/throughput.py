@@ -9,8 +9,9 @@ as peft's examples do, ours the library's default 0 (the ``lora_dropout`` row me
   ``train(...)`` with the engine's defaults: ``precision="auto"``, which is bf16 only where the
   hardware computes it natively (:func:`coldstart_peft.hardware.resolve_precision`, decision and
   reason recorded), and tokenization in the collate function with dynamic padding to the longest
-  pair of the batch. Scoring with ``Scorer.score`` (length-sorted batches, dynamic padding,
-  precision ``auto``). ``--batch-size`` pairs per batch is ``--batch-size / 4`` groups of one
+  pair of the batch, run as length blocks on a CPU (:mod:`coldstart_peft.length_blocks`).
+  Scoring with ``Scorer.score`` as served (``merge_for_inference``, length-sorted batches,
+  dynamic padding, precision ``auto``), and as ``train()`` returns the scorer (LoRA unmerged). ``--batch-size`` pairs per batch is ``--batch-size / 4`` groups of one
   positive and three negatives. ``--scorer bi-encoder`` swaps our side to the two-tower scorer;
   the HF scripts stay pair classifiers, so only the cross-encoder is like for like.
 * hf-competent: what a competent user writes: ``AutoModelForSequenceClassification(num_labels=1)``
@@ -44,8 +45,9 @@ hf-competent meets the target of 1.5x (``TARGET``).
 
 Speed features, each switched off alone on our engine (factor = all on / that one off):
 training: precision (``auto`` as resolved against the other of fp32 and bf16), dynamic padding
-(every batch padded to ``--max-length``), LoRA dropout 0 (against the HF scripts' 0.05). Scoring, from the scorer with all features on (LoRA
-merged into the base weights with ``Method.merge``): precision (as in training), length-sorted
+(every batch padded to ``--max-length``), LoRA dropout 0 (against the HF scripts' 0.05), length
+blocks (``Scorer.length_block_cost = None``: each batch in one pass). Scoring, from the scorer as
+served (LoRA merged in place, as ``load_adapter(merge=True)`` and the CLI do): precision (as in training), length-sorted
 batches (batches in input order through ``forward_pairs``, still padded to their longest pair;
 for the bi-encoder this also drops its one embedding per distinct text), dynamic padding (every
 batch padded to ``--max-length``), merged weights (the scorer as training returns it, LoRA unmerged).
@@ -238,13 +240,16 @@ def median_rate(samples: list[float]) -> dict:
 
 
 def train_ours(
-    args, groups: Sequence[TrainGroup], *, precision: str = "auto", dynamic_padding: bool = True, lora: dict | None = None
-) -> tuple[float, dict]:
+    args, groups: Sequence[TrainGroup], *, precision: str = "auto", dynamic_padding: bool = True, lora: dict | None = None,
+    length_blocks: bool = True,
+) -> tuple[float, dict]:  # fmt: skip
     """Pairs/s of the engine over the timed steps, and the precision, padding and LoRA it trained with."""
     fresh_accelerate()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     scorer = build_scorer(args.scorer, args.base_model, {"max_length": args.max_length})
+    if not length_blocks:
+        scorer.length_block_cost = None
     method = make_method("lora", lora)
     total = args.warmup + args.steps
     apply_method(scorer, method, total_steps=total)
@@ -432,7 +437,8 @@ def scoring_runs(args, other: str) -> dict[str, Callable[[Sequence[str], Sequenc
     apply_method(ours, method, total_steps=1)  # untrained: speed does not depend on the weights' values
     ours.to(device()).eval()
     merged = copy.deepcopy(ours)
-    merged.backbone = method.merge(merged.backbone)
+    if not merged.merge_for_inference():  # what load_adapter(merge=True) and the CLI's scoring commands do
+        raise RuntimeError("LoRA did not merge")
     hf = hf_model(args.base_model).to(device())
     hf_merged = copy.deepcopy(hf).merge_and_unload()
     tokenizer = AutoTokenizer.from_pretrained(resolve_model_path(args.base_model))
@@ -450,8 +456,8 @@ def scoring_runs(args, other: str) -> dict[str, Callable[[Sequence[str], Sequenc
             return merged.score(users, items, batch_size=bs)
 
     return {
-        "ours": lambda users, items: ours.score(users, items, batch_size=bs),
-        "ours_merged": lambda users, items: merged.score(users, items, batch_size=bs),
+        "ours_as_trained": lambda users, items: ours.score(users, items, batch_size=bs),
+        "ours": lambda users, items: merged.score(users, items, batch_size=bs),
         "hf_competent": lambda users, items: score_competent(hf, tokenizer, users, items, bs, args.max_length, bf16),
         "hf_competent_merged": lambda users, items: score_competent(hf_merged, tokenizer, users, items, bs, args.max_length, bf16),
         "hf_naive": lambda users, items: score_naive(hf, tokenizer, users, items, bs, args.max_length),
@@ -495,16 +501,18 @@ def markdown(report: dict) -> str:
             f"hf-competent ({hc['precision']}, DataCollatorWithPadding, group_by_length)", hc, tr["ratios"]["vs_hf_competent"], True),
         row("training", f"engine defaults ({o['precision']}, dynamic padding)", o,
             f"hf-naive ({hn['precision']}, padding max_length {s['max_length']})", hn, tr["ratios"]["vs_hf_naive"], False),
-        row("scoring", f"Scorer.score as trained ({sc['ours']['precision']})", sc["ours"],
-            f"hf-competent loop ({sc['hf_competent']['precision']}, dynamic padding)", sc["hf_competent"],
+        row("scoring", f"Scorer.score as served: load_adapter(merge=True), the CLI's path ({sc['ours']['precision']})",
+            sc["ours"], f"hf-competent loop ({sc['hf_competent']['precision']}, dynamic padding)", sc["hf_competent"],
             sc["ratios"]["vs_hf_competent"], True),
-        row("scoring", f"Scorer.score as trained ({sc['ours']['precision']})", sc["ours"],
+        row("scoring", "Scorer.score as served", sc["ours"],
             f"hf-naive loop ({sc['hf_naive']['precision']}, padding max_length)", sc["hf_naive"], sc["ratios"]["vs_hf_naive"], False),
-        row("scoring", "LoRA merged", sc["ours_merged"], "hf-competent loop, merge_and_unload()", sc["hf_competent_merged"],
-            sc["ratios"]["merged_vs_hf_competent_merged"], True), "",
+        row("scoring", "Scorer.score as train() returns it (LoRA unmerged)", sc["ours_as_trained"],
+            "hf-competent loop", sc["hf_competent"], sc["ratios"]["as_trained_vs_hf_competent"], False),
+        row("scoring", "Scorer.score as served", sc["ours"], "hf-competent loop after merge_and_unload()",
+            sc["hf_competent_merged"], sc["ratios"]["vs_hf_competent_merged"], False), "",
         "| phase | feature switched off | pairs/s all on | pairs/s without it | factor it gives |", "|---|---|---:|---:|---:|",
     ]  # fmt: skip
-    for phase, block, on in (("training", tr, tr["ours"]), ("scoring", sc, sc["ours_merged"])):
+    for phase, block, on in (("training", tr, tr["ours"]), ("scoring", sc, sc["ours"])):
         for feature, entry in block["features"].items():
             label = {"precision": f"precision: auto ({entry.get('auto')}) -> {entry.get('other')}",
                      "lora_dropout": f"LoRA dropout {entry.get('ours')} -> {entry.get('other')}"}.get(feature, feature.replace("_", " "))
@@ -540,6 +548,7 @@ def measure_training(args, groups: Sequence[TrainGroup], auto: hardware.Precisio
         "other_precision": lambda: train_ours(args, groups, precision=other),
         "no_dynamic_padding": lambda: train_ours(args, groups, dynamic_padding=False),
         "hf_lora_dropout": lambda: train_ours(args, groups, lora={"dropout": LORA["dropout"]}),
+        "no_length_blocks": lambda: train_ours(args, groups, length_blocks=False),
     }, args.repeats, "train")  # fmt: skip
     fresh_accelerate()
     return {
@@ -549,6 +558,7 @@ def measure_training(args, groups: Sequence[TrainGroup], auto: hardware.Precisio
             "precision": feature(rates["other_precision"], rates["ours"], auto=auto.name, reason=auto.reason, other=other),
             "dynamic_padding": feature(rates["no_dynamic_padding"], rates["ours"]),
             "lora_dropout": feature(rates["hf_lora_dropout"], rates["ours"], ours=0.0, other=LORA["dropout"]),
+            "length_blocks": feature(rates["no_length_blocks"], rates["ours"]),
         },
     }  # fmt: skip
 
@@ -580,20 +590,22 @@ def measure_scoring(args, pairs: Sequence[tuple[str, str]], auto: hardware.Preci
 
     return {
         "ours": {**rates["ours"], "precision": auto.name,
-                 "setup": f"Scorer.score defaults: precision auto, {sorting}, dynamic padding, LoRA unmerged"},
-        "ours_merged": {**rates["ours_merged"], "precision": auto.name,
-                        "setup": f"all features on: precision auto, {sorting}, dynamic padding, LoRA merged"},
+                 "setup": f"as served (load_adapter(merge=True), the CLI's evaluate/recommend/search): precision auto, "
+                          f"{sorting}, dynamic padding, LoRA merged in place"},
+        "ours_as_trained": {**rates["ours_as_trained"], "precision": auto.name,
+                            "setup": f"the scorer train() returns: precision auto, {sorting}, dynamic padding, LoRA unmerged"},
         "hf_competent": {**rates["hf_competent"], "precision": hf,
                          "setup": "peft model, torch.inference_mode, input order, each batch padded to its longest pair"},
         "hf_competent_merged": {**rates["hf_competent_merged"], "precision": hf, "setup": "as hf_competent, after merge_and_unload()"},
         "hf_naive": {**rates["hf_naive"], "precision": "fp32", "setup": f"peft model, torch.no_grad, padding max_length {args.max_length}"},
         "ratios": {"vs_hf_competent": ratio("ours", "hf_competent"), "vs_hf_naive": ratio("ours", "hf_naive"),
-                   "merged_vs_hf_competent_merged": ratio("ours_merged", "hf_competent_merged")},
+                   "as_trained_vs_hf_competent": ratio("ours_as_trained", "hf_competent"),
+                   "vs_hf_competent_merged": ratio("ours", "hf_competent_merged")},
         "features": {
-            "precision": feature(rates["other_precision"], rates["ours_merged"], auto=auto.name, reason=auto.reason, other=other),
-            "length_sorting": feature(rates["no_length_sorting"], rates["ours_merged"]),
-            "dynamic_padding": feature(rates["no_dynamic_padding"], rates["ours_merged"]),
-            "merged_weights": feature(rates["ours"], rates["ours_merged"]),
+            "precision": feature(rates["other_precision"], rates["ours"], auto=auto.name, reason=auto.reason, other=other),
+            "length_sorting": feature(rates["no_length_sorting"], rates["ours"]),
+            "dynamic_padding": feature(rates["no_dynamic_padding"], rates["ours"]),
+            "merged_weights": feature(rates["ours_as_trained"], rates["ours"]),
         },
     }  # fmt: skip
 

@@ -110,24 +110,27 @@ def test_quick_run_measures_ours_and_both_hf_scripts(quick_report):
     assert training["hf_competent"]["precision"] == ("bf16" if native_cpu_bf16() else "fp32")
     assert training["hf_naive"]["precision"] == "fp32"  # the Trainer's default, not a precision left over
     assert training["hf_competent"]["batches"] == "group_by_length" and training["hf_naive"]["padding"] == "max_length 64"
-    check_features(training, training["ours"], repeats, {"precision", "dynamic_padding", "lora_dropout"})
+    check_features(training, training["ours"], repeats, {"precision", "dynamic_padding", "lora_dropout", "length_blocks"})
     assert training["ours"]["lora_dropout"] == 0.0 and training["features"]["lora_dropout"]["other"] == 0.05
     ablation = training["features"]["precision"]
     assert (ablation["auto"], ablation["reason"]) == (auto.name, auto.reason)
     assert ablation["other"] == ("bf16" if auto.name == "fp32" else "fp32")
 
     scoring = report["scoring"]
-    for name in ("ours", "ours_merged", "hf_competent", "hf_competent_merged", "hf_naive"):
+    for name in ("ours", "ours_as_trained", "hf_competent", "hf_competent_merged", "hf_naive"):
         check_rate(scoring[name], repeats)
     assert scoring["ours"]["precision"] == auto.name and scoring["hf_naive"]["precision"] == "fp32"
     ratios = scoring["ratios"]
     assert ratios["vs_hf_competent"] == pytest.approx(scoring["ours"]["pairs_per_s"] / scoring["hf_competent"]["pairs_per_s"])
     assert ratios["vs_hf_naive"] == pytest.approx(scoring["ours"]["pairs_per_s"] / scoring["hf_naive"]["pairs_per_s"])
-    assert ratios["merged_vs_hf_competent_merged"] == pytest.approx(
-        scoring["ours_merged"]["pairs_per_s"] / scoring["hf_competent_merged"]["pairs_per_s"]
+    assert ratios["vs_hf_competent_merged"] == pytest.approx(
+        scoring["ours"]["pairs_per_s"] / scoring["hf_competent_merged"]["pairs_per_s"]
     )
-    check_features(scoring, scoring["ours_merged"], repeats, {"precision", "length_sorting", "dynamic_padding", "merged_weights"})
-    assert scoring["features"]["merged_weights"]["off_pairs_per_s"] == scoring["ours"]["pairs_per_s"]
+    assert ratios["as_trained_vs_hf_competent"] == pytest.approx(
+        scoring["ours_as_trained"]["pairs_per_s"] / scoring["hf_competent"]["pairs_per_s"]
+    )
+    check_features(scoring, scoring["ours"], repeats, {"precision", "length_sorting", "dynamic_padding", "merged_weights"})
+    assert scoring["features"]["merged_weights"]["off_pairs_per_s"] == scoring["ours_as_trained"]["pairs_per_s"]
 
 
 def test_quick_run_writes_the_markdown_table(quick_report):
@@ -139,7 +142,7 @@ def test_quick_run_writes_the_markdown_table(quick_report):
     for block in ("training", "scoring"):
         for ratio in report[block]["ratios"].values():
             assert f"{ratio:.2f}x" in table
-    assert table.count("| training |") == 2 + 3 and table.count("| scoring |") == 3 + 4  # comparisons + ablations
+    assert table.count("| training |") == 2 + 4 and table.count("| scoring |") == 4 + 4  # comparisons + ablations
 
 
 @pytest.mark.parametrize("native", [False, True])
