@@ -78,7 +78,7 @@ def _evaluate_pairs(args) -> dict:
         raise ConfigError("--pairs needs --adapter: pointwise evaluation scores pairs with a trained model")
     if _is_bank(args.adapter):
         raise ConfigError(f"{args.adapter} is a bank folder; --pairs scores one adapter: pass one of its domain folders")
-    scorer = load_adapter(args.adapter, base_model=args.base_model)
+    scorer = load_adapter(args.adapter, base_model=args.base_model, merge=True)
     scorer.precision = args.precision
     pairs = read_pairs(args.pairs)
     report = evaluate_pointwise(
@@ -115,7 +115,7 @@ def _evaluate_on_split(args) -> dict:
         manifest = loaded.manifest
         what = f"bank of {len(loaded.domains)} domain adapters"
     else:
-        scorer = load_adapter(args.adapter, base_model=args.base_model)
+        scorer = load_adapter(args.adapter, base_model=args.base_model, merge=True)
         scorer.precision = args.precision
         segments = evaluate_by_segment(scorer.score, cases, progress=True, seed=args.seed)
         manifest, what = scorer.manifest, None

@@ -173,7 +173,7 @@ class Recommender:
         if cache is not None and (changed or built or cache.write != cache.read):
             item_index.save(cache.write)
         if isinstance(reranker, (str, Path)):
-            reranker = load_adapter(reranker, base_model=base_model)
+            reranker = load_adapter(reranker, base_model=base_model, merge=True)
             reranker.precision = precision
         return cls(encoder, item_index, items, reranker=reranker, serializer=serializer, n_candidates=n_candidates)
 
@@ -335,7 +335,7 @@ def _load_encoder(adapters: str | Path | None, base_model: str | Path | None):
         encoder.eval()
         return encoder, f"base-{encoder.base_fingerprint}"
     manifest = read_manifest(Path(adapters))
-    encoder = load_adapter(adapters, base_model=base_model)
+    encoder = load_adapter(adapters, base_model=base_model, merge=True)
     if not hasattr(encoder, "encode"):
         raise ConfigError(
             f"{adapters} is a {manifest['scorer']} adapter, which scores one pair per pass and cannot index a "
