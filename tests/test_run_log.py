@@ -69,3 +69,8 @@ def test_tensorboard_logs_land_under_out_by_default(tmp_path, tiny_base, toy_tas
     assert len(events.Scalars("train/loss")) == 4 and "valid/ndcg@10" in events.Tags()["scalars"]
     assert json.loads((out / "coldstart.json").read_text())["method"] == "lora"
     load_adapter(out)  # the logs do not stop the folder loading as an adapter
+
+
+def test_per_domain_logging_asks_for_its_own_folder(tmp_path, capsys):
+    assert main(["train", "--per-domain", "--dataset", "demo", "--out", str(tmp_path / "bank"), "--log-with", "tensorboard"]) == 2
+    assert "--project-dir" in capsys.readouterr().err and not (tmp_path / "bank").exists()

@@ -77,6 +77,9 @@ def run(args) -> int:
             raise ConfigError("--per-domain trains on --dataset; drop --pairs")
         if args.calibration_users:
             raise ConfigError("--calibration-users is not applied to per-domain adapters; drop it or train one adapter")
+        if args.log_with and not args.project_dir:
+            # <out>/logs would hold one run per domain under one name; a folder of their own keeps them apart.
+            raise ConfigError("--log-with with --per-domain needs --project-dir: a folder for the logs of the bank's runs")
         return run_per_domain(args)
     if args.pairs and args.calibration_users:
         raise ConfigError("--calibration-users reads validation users of a --dataset split; drop it with --pairs")
