@@ -114,7 +114,8 @@ def test_columns_with_the_usual_names_are_used_not_dropped(tmp_path):
     item = dataset.items["i1"]
     assert (item.brand, item.categories, item.price, item.domain) == ("Acme", ("Beauty", "Makeup"), 3.5, "Makeup")
     assert dataset.interactions[0].label == 4.0
-    off = load_tabular(items, events, ColumnMapping(detect=False))
+    with pytest.warns(DataWarning, match="'brand', 'category', 'price' not used"):
+        off = load_tabular(items, events, ColumnMapping(detect=False))
     assert off.items["i1"].brand is None and off.report.unused["items.csv"] == ["brand", "category", "price"]
 
 
