@@ -34,6 +34,7 @@ import statistics
 import time
 from pathlib import Path
 
+import faiss
 import torch
 import torch.nn.functional as F
 
@@ -129,8 +130,6 @@ def set_sweep(index: ItemIndex, value: int) -> None:
 
 def machine() -> dict:
     """What the figures were measured on."""
-    import faiss
-
     env = environment_info()
     return {**env, "cpu_model": env["hardware"]["cpu_model"], "cpu_capability": torch.backends.cpu.get_cpu_capability(),
             "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(), "faiss": faiss.__version__,
@@ -204,8 +203,6 @@ def main() -> None:
     parser.add_argument("--out", default="benchmarks/results/ann")
     args = parser.parse_args()
     if args.threads:
-        import faiss
-
         torch.set_num_threads(args.threads)
         faiss.omp_set_num_threads(args.threads)
     began = time.perf_counter()
@@ -238,8 +235,6 @@ def main() -> None:
         start = time.perf_counter()
         index.prepare()
         build_s = time.perf_counter() - start
-        import faiss
-
         index_mib = len(faiss.serialize_index(index._searcher.index)) / 2**20
         for value in sweep or [None]:
             if value is not None:

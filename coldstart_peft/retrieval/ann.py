@@ -161,7 +161,7 @@ class FaissSearcher:
         return cls(index, nprobe=nprobe, ef_search=ef_search)
 
     def extend(self, matrix: torch.Tensor) -> None:
-        """Add the rows of ``matrix`` beyond :attr:`rows` (items appended since the build), untrained."""
+        """Add the rows of ``matrix`` beyond :attr:`rows` (items appended since the build), without retraining."""
         if len(matrix) > self.rows:
             self.index.add(np.ascontiguousarray(matrix[self.rows :].detach().to(torch.float32).cpu().numpy()))
 

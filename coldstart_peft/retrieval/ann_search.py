@@ -15,10 +15,14 @@ and in the end the allowed rows are scanned exactly.
 from __future__ import annotations
 
 from collections.abc import Collection
+from typing import TYPE_CHECKING
 
 import torch
 
 from coldstart_peft.retrieval.ann import FaissSearcher, needs_more
+
+if TYPE_CHECKING:  # index.py imports this module
+    from coldstart_peft.retrieval.index import ItemIndex
 
 OVERSAMPLE = 2
 """Candidates fetched from FAISS per wanted result, before exact rescoring."""
@@ -30,7 +34,7 @@ EXACT_FRACTION = 0.25
 """Once the candidates would be this share of the allowed rows, an exact scan of them is as cheap."""
 
 
-def allowed_rows(index, exclude: Collection[str], within: torch.Tensor | None) -> torch.Tensor:
+def allowed_rows(index: ItemIndex, exclude: Collection[str], within: torch.Tensor | None) -> torch.Tensor:
     """A boolean mask of the rows a search may return: ``within`` minus ``exclude``."""
     allowed = torch.ones(len(index), dtype=torch.bool) if within is None else within.clone()
     rows = [index.row(i) for i in exclude if i in index]
@@ -39,7 +43,7 @@ def allowed_rows(index, exclude: Collection[str], within: torch.Tensor | None) -
     return allowed
 
 
-def exact_rows(index, query: torch.Tensor, rows: torch.Tensor, bias: torch.Tensor | None, n: int):
+def exact_rows(index: ItemIndex, query: torch.Tensor, rows: torch.Tensor, bias: torch.Tensor | None, n: int):
     """The ``n`` best of ``rows`` by exact score: ``(scores, rows)``, best first."""
     totals = index.row_scores(query, rows)
     if bias is not None:
@@ -49,7 +53,7 @@ def exact_rows(index, query: torch.Tensor, rows: torch.Tensor, bias: torch.Tenso
 
 
 def search_ann(
-    index, searcher: FaissSearcher, query: torch.Tensor, n: int, exclude: Collection[str] = (),
+    index: ItemIndex, searcher: FaissSearcher, query: torch.Tensor, n: int, exclude: Collection[str] = (),
     within: torch.Tensor | None = None, bias: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
     """The ``n`` best allowed rows for one query: ``(scores, rows)``, best first.
@@ -111,7 +115,7 @@ def search_ann(
     return torch.topk(totals if bias is None else totals + bias, n)
 
 
-def search_ann_batch(index, searcher: FaissSearcher, queries: torch.Tensor, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+def search_ann_batch(index: ItemIndex, searcher: FaissSearcher, queries: torch.Tensor, n: int) -> tuple[torch.Tensor, torch.Tensor]:
     """The ``n`` best rows for each of several queries, without filters or bias: ``(scores, rows)``, ``(m, n)``.
 
     A missing result (fewer than ``n`` rows found) has score ``-inf`` and row ``-1``.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 from _retrieval_fakes import colour_catalog, tiny_bi_encoder
 
@@ -64,3 +65,30 @@ def test_full_catalog_evaluation_uses_the_priors_unless_told_not_to(tiny_base):
     alone = evaluate_full_catalog(scorer, split, priors=False)
     assert with_priors["priors"] == ["popularity", "cooccurrence"] and alone["priors"] == []
     assert with_priors["retrieval"]["ndcg@10"]["mean"] != alone["retrieval"]["ndcg@10"]["mean"]
+
+
+def test_ann_search_with_priors_returns_the_exact_top_k(tiny_base, monkeypatch):
+    pytest.importorskip("faiss")
+    from coldstart_peft.retrieval import ann_search
+
+    scored = []  # rows scored exactly per call: fewer than the catalog means the bound settled it
+    exact_rows = ann_search.exact_rows
+
+    def counting(index, query, rows, *args):
+        scored.append(len(rows))
+        return exact_rows(index, query, rows, *args)
+
+    monkeypatch.setattr(ann_search, "exact_rows", counting)
+    catalog = colour_catalog()
+    scorer = _with_priors(tiny_base, catalog)
+    texts = {i: TextSerializer().item(item) for i, item in catalog.items()}
+    recommenders = {}
+    for kind in ("exact", "ann"):
+        index = ItemIndex(scorer, "fp", kind=kind)
+        index.add(texts)
+        recommenders[kind] = Recommender(scorer, index, catalog)
+    history = ["I10", "I21"]
+    exact, approximate = (recommenders[kind].recommend(history, k=5) for kind in ("exact", "ann"))
+    assert recommenders["ann"].index._searcher is not None and scored and max(scored) < len(catalog) - len(history)
+    assert [r.item_id for r in approximate] == [r.item_id for r in exact] and exact[0].item_id == "I05"
+    np.testing.assert_allclose([r.score for r in approximate], [r.score for r in exact], rtol=1e-5, atol=1e-5)
