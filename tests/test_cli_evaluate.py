@@ -72,3 +72,18 @@ def test_a_bank_folder_evaluates_each_domain_with_its_own_adapter(tmp_path, tiny
         scorer = own.get(domain, fallback)
         expected = evaluate_ranking(scorer.score, [c for c in cases if c.domain == domain], seed=1)
         assert report[f"domain={domain}"]["mrr"]["mean"] == pytest.approx(expected["mrr"]["mean"], abs=1e-6), domain
+
+
+def test_a_bank_is_not_evaluated_on_another_split_of_its_training_data(tmp_path, tiny_base, capsys):
+    import argparse
+
+    from coldstart_peft.bank import save_bank
+    from coldstart_peft.data.commands import add_data_arguments, build_split_from_args
+
+    split = build_split_from_args(add_data_arguments(argparse.ArgumentParser()).parse_args(SMALL))
+    facts = {"split": split.kind, "split_fingerprint": split.fingerprint(), "dataset": split.dataset.name, "seed": 1,
+             "data_fingerprint": split.dataset.fingerprint(), "partition_fingerprint": split.partition_fingerprint()}  # fmt: skip
+    save_bank(tmp_path / "bank", {"Makeup": _tiny_scorer(tiny_base, 1)}, training=facts)
+    other_seed = [*SMALL[:-1], "2"]
+    assert main(["evaluate", "--adapter", str(tmp_path / "bank"), *other_seed]) == 2
+    assert "include users the adapter trained on" in capsys.readouterr().err

@@ -167,6 +167,9 @@ def train_per_domain(
                                 steps=global_steps)  # fmt: skip
     writer = BankWriter(root, global_scorer, training={
         "split": split.kind, "split_fingerprint": split.fingerprint(), "dataset": split.dataset.name,
+        # What evaluate checks before scoring the bank, as for one adapter (coldstart_peft.data.split_check).
+        "data_fingerprint": split.dataset.fingerprint(), "partition_fingerprint": split.partition_fingerprint(),
+        "seed": train_config.seed,
         "fit": dataclasses.asdict(settings), "per_domain": dataclasses.asdict(per_domain),
         "train_config": {k: v for k, v in dataclasses.asdict(train_config).items() if k != "progress"},
     })  # fmt: skip
