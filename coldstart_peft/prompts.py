@@ -83,3 +83,21 @@ def encode_prompts(
         inside = (offsets[..., 0] >= start) & (offsets[..., 1] <= end) & (offsets[..., 1] > offsets[..., 0])
         out["token_type_ids"] = (inside & encoded["attention_mask"].bool()).long()
     return out
+
+
+def tagged_history(liked: Sequence[str], disliked: Sequence[str], like: str = "liked", dislike: str = "disliked") -> str:
+    """A like/dislike history as one text in which every item carries its own verdict.
+
+    ``liked "A". liked "B". disliked "C".`` rather than two lists under two headers: a scorer that
+    averages over tokens (the cross-encoder's mean pooling) then holds the share of liked items
+    as a linear feature, which a head learns from a few dozen examples. On TALLRec's Movie
+    validation prompts, a linear probe of frozen MiniLM features fitted on 64 examples ranks
+    with this layout and is at chance with TALLRec's two lists (``benchmarks/results/tallrec``).
+
+    Args:
+        liked: titles of the items the user liked, in history order.
+        disliked: titles of the items the user disliked.
+        like: the word put before a liked item.
+        dislike: the word put before a disliked item.
+    """
+    return " ".join([f'{like} "{t}".' for t in liked] + [f'{dislike} "{t}".' for t in disliked])

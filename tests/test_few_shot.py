@@ -92,3 +92,14 @@ def test_every_scorer_trains_on_pointwise_pairs_and_reports_a_cross_validated_au
     facts = json.loads((out / "coldstart.json").read_text())["extra"]
     assert facts["plan"]["steps"] == 5 and facts["plan"]["scorer_config"]["loss"] == "bce"
     assert 0.0 <= facts["cross_validation"]["auc_low"] <= facts["cross_validation"]["auc_high"] <= 1.0
+
+
+def test_tagged_history_puts_a_verdict_before_every_item():
+    from coldstart_peft.prompts import tagged_history
+
+    text = tagged_history(["Heat (1995)", "Fargo (1996)"], ["Twister (1996)"])
+    assert text == 'liked "Heat (1995)". liked "Fargo (1996)". disliked "Twister (1996)".'
+    # The share liked is what the tokens say, whatever the titles: one verdict word per item.
+    words = tagged_history(["a", "b", "c"], ["d"], like="+", dislike="-").split()
+    assert [w for w in words if w in "+-"] == ["+", "+", "+", "-"]
+    assert tagged_history([], []) == ""
