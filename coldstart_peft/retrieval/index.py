@@ -9,37 +9,30 @@ which is the point of text-based cold start.
 Large catalogs are searched approximately through FAISS (``kind="ann"``, or ``"auto"`` from
 :data:`~coldstart_peft.retrieval.ann.ANN_THRESHOLD` items): see :mod:`coldstart_peft.retrieval.ann`.
 
-On disk an index is one safetensors file (embeddings, per-item text hashes and, for an ANN
-index, the FAISS index in FAISS's binary format) whose metadata holds the item ids and the
-fingerprint of the adapter that produced the vectors; loading it under another adapter raises
-:class:`~coldstart_peft.errors.StaleIndexError`. Keeping the FAISS index in the same file means
-one atomic write replaces both, so a cached FAISS index can never belong to other embeddings.
+On disk an index is one safetensors file (see :mod:`coldstart_peft.retrieval.index_file`)
+whose metadata holds the item ids and the fingerprint of the adapter that produced the
+vectors; loading it under another adapter raises :class:`~coldstart_peft.errors.StaleIndexError`.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
-import os
-import uuid
 from collections.abc import Collection, Iterable, Mapping
 from pathlib import Path
 from typing import Protocol
 
 import torch
-from safetensors import SafetensorError, safe_open
-from safetensors.torch import save_file
 
-from coldstart_peft.artifact import read_safetensors
-from coldstart_peft.errors import CorruptAdapterError, DataNotFoundError, StaleIndexError
+from coldstart_peft.errors import CorruptAdapterError, StaleIndexError
 from coldstart_peft.retrieval import ann
 from coldstart_peft.retrieval.ann_search import search_ann, search_ann_batch
+from coldstart_peft.retrieval.index_file import INDEX_FORMAT, INDEX_FORMAT_VERSION, read_index_file, write_index_file
 
 logger = logging.getLogger(__name__)
 
-INDEX_FORMAT = "coldstart-peft-item-index"
-INDEX_FORMAT_VERSION = "1"
+__all__ = ["INDEX_FORMAT", "INDEX_FORMAT_VERSION", "ItemIndex", "TextEncoder", "text_hash"]
+
 REBUILD_SHARE = 0.05
 """An ANN index is rebuilt once this share of rows was added or re-encoded since its build
 (those rows are scanned exactly until then)."""
@@ -347,16 +340,8 @@ class ItemIndex:
         binary format, after adding the rows appended since its build (or rebuilding it, if
         rows were re-encoded).
         """
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:8]}")
-        metadata = {
-            "format": INDEX_FORMAT,
-            "format_version": INDEX_FORMAT_VERSION,
-            "adapter_fingerprint": self.fingerprint,
-            "item_ids": json.dumps(self._ids),
-        }
-        tensors = {"embeddings": self.embeddings.contiguous(), "text_hashes": self._hashes[: len(self._ids)].contiguous()}
+        metadata = {}
+        tensors = {"embeddings": self.embeddings, "text_hashes": self._hashes[: len(self._ids)]}
         if self.uses_ann:
             # The saved FAISS index must hold every row as it is now: appended rows are added to it,
             # re-encoded ones (whose old vectors FAISS still holds) mean a rebuild.
@@ -365,12 +350,7 @@ class ItemIndex:
             self._searcher.extend(self.embeddings)
             tensors["ann_index"] = self._searcher.serialize()
             metadata["ann_factory"] = self.ann_factory or ann.default_factory(len(self._ids))
-        try:
-            save_file(tensors, str(tmp), metadata=metadata)
-            os.replace(tmp, path)
-        finally:
-            tmp.unlink(missing_ok=True)
-        return path
+        return write_index_file(path, self.fingerprint, self._ids, tensors, metadata)
 
     @classmethod
     def load(
@@ -399,26 +379,7 @@ class ItemIndex:
             StaleIndexError: the index was built with weights of another fingerprint.
             CorruptAdapterError: the file is unreadable, truncated or not an item index.
         """
-        path = Path(path)
-        if not path.is_file():
-            raise DataNotFoundError(f"no item index at {path}; build one with ItemIndex.add(...) and save it there")
-        try:
-            with safe_open(str(path), framework="pt") as handle:
-                metadata = handle.metadata() or {}
-        except (SafetensorError, OSError) as exc:
-            raise CorruptAdapterError(f"{path} is not a readable item index ({exc}); delete it to rebuild") from exc
-        if metadata.get("format") != INDEX_FORMAT:
-            raise CorruptAdapterError(f"{path} is not a coldstart-peft item index; delete it or point elsewhere")
-        if metadata.get("adapter_fingerprint") != fingerprint:
-            raise StaleIndexError(
-                f"item index {path} was built with weights of fingerprint {metadata.get('adapter_fingerprint')}, "
-                f"but the model in use has fingerprint {fingerprint}; its embeddings are stale. "
-                "Delete the file (Recommender.load rebuilds it) or rebuild it with this adapter"
-            )
-        tensors = read_safetensors(path)
-        ids = json.loads(metadata["item_ids"])
-        if len(ids) != len(tensors["embeddings"]) or len(ids) != len(tensors["text_hashes"]):
-            raise CorruptAdapterError(f"{path} lists {len(ids)} item ids for {len(tensors['embeddings'])} rows; rebuild it")
+        metadata, ids, tensors = read_index_file(path, fingerprint)
         index = cls(encoder, fingerprint, batch_size=batch_size, progress=progress, kind=kind,
                     ann_factory=ann_factory, ann_nprobe=ann_nprobe)  # fmt: skip
         index._ids = ids

@@ -17,7 +17,7 @@ from safetensors import SafetensorError, safe_open
 
 from coldstart_peft.errors import UnwritableOutputError
 from coldstart_peft.outputs import check_output_file, check_writable_dir
-from coldstart_peft.retrieval.index import INDEX_FORMAT
+from coldstart_peft.retrieval.index_file import INDEX_FORMAT
 
 logger = logging.getLogger(__name__)
 
