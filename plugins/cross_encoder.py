@@ -110,9 +110,10 @@ class CrossEncoder(Scorer):
         return pair_batch(groups, self._tokenize)
 
     def _logits(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
-        # On a CPU work grows with every padding token, so long and short pairs run apart; an
-        # accelerator is bound by launches at these sizes and gets the batch whole.
-        if self.length_block_cost is not None and inputs["attention_mask"].device.type == "cpu":
+        # A training batch holds whole groups, whose items differ in length; on a CPU work grows
+        # with every padding token, so long and short pairs run apart. Scoring batches are sorted
+        # by pair length already, and an accelerator is bound by launches at these sizes.
+        if self.training and self.length_block_cost is not None and inputs["attention_mask"].device.type == "cpu":
             return blockwise(self._block_logits, inputs, self.length_block_cost)
         return self._block_logits(inputs)
 

@@ -62,6 +62,14 @@ def _mixed_length_groups():
             TrainGroup(f"clicked {long}", [long, short, short, "soap"], [0.0, 1.0, 0.0, 0.0])]  # fmt: skip
 
 
+def _train_without_dropout(scorer):
+    """Training mode (where blocks run) with every dropout off, so two passes can be compared."""
+    scorer.train()
+    for module in scorer.modules():
+        if isinstance(module, torch.nn.Dropout):
+            module.p = 0.0
+
+
 def _loss_and_grads(scorer, batch):
     scorer.zero_grad()
     loss = scorer.compute_loss(batch)
@@ -72,7 +80,7 @@ def _loss_and_grads(scorer, batch):
 def test_blocked_cross_encoder_loss_and_gradients_equal_one_padded_batch(tiny_base):
     torch.manual_seed(0)
     scorer = build_scorer("cross-encoder", tiny_base, {"dropout": 0.0, "head": "linear", "max_length": 48}, host=HOST)
-    scorer.eval()  # gradients still flow; the backbone's own dropout would differ between the runs
+    _train_without_dropout(scorer)
     batch = scorer.collate(_mixed_length_groups())
     assert len(list(length_blocks(batch, block_cost=1))) > 1
     scorer.length_block_cost = 1
@@ -86,9 +94,9 @@ def test_blocked_cross_encoder_loss_and_gradients_equal_one_padded_batch(tiny_ba
 
 
 @pytest.mark.parametrize("kind", ["llama", "gpt2"])
-def test_blocked_cross_encoder_scores_equal_unblocked_on_decoders(tiny_decoders, kind):
+def test_blocked_cross_encoder_logits_equal_unblocked_on_decoders(tiny_decoders, kind):
     scorer = build_scorer("cross-encoder", tiny_decoders[kind], {"max_length": 48}, host=HOST)
-    scorer.eval()
+    _train_without_dropout(scorer)
     users = ["clicked red lipstick", "clicked blue mascara " * 5]
     items = ["matte red lipstick " * 4, "soap"]
     with torch.no_grad():
@@ -97,3 +105,13 @@ def test_blocked_cross_encoder_scores_equal_unblocked_on_decoders(tiny_decoders,
         scorer.length_block_cost = None
         whole = scorer.forward_pairs(users * 2, items + items[::-1])
     assert torch.allclose(blocked, whole, atol=1e-5)
+
+
+def test_scoring_runs_batches_whole(tiny_base, monkeypatch):
+    import coldstart_peft_plugins.cross_encoder as module
+
+    scorer = build_scorer("cross-encoder", tiny_base, {"max_length": 48}, host=HOST)
+    scorer.length_block_cost = 1
+    monkeypatch.setattr(module, "blockwise", lambda *a, **k: pytest.fail("scoring ran length blocks"))
+    scorer.eval()
+    scorer.score(["clicked red lipstick", "clicked blue mascara " * 5], ["soap", "matte red lipstick " * 4])
