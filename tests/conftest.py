@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import random
 from pathlib import Path
 
 import pytest
@@ -11,11 +10,12 @@ import torch
 
 from coldstart_peft.examples import RankingCase, TrainGroup
 
-# A vocabulary small enough for a 2-layer BERT to learn colour matching in seconds.
-COLOURS = ["red", "blue", "green", "black", "white", "pink", "gold", "grey"]
-KINDS = ["lipstick", "shampoo", "brush", "cream", "perfume", "soap"]
+# The method contract's toy task (shipped in coldstart_peft.testing), in a vocabulary small enough
+# for a 2-layer BERT to learn colour matching in seconds.
+from coldstart_peft.testing.toy import COLOURS, KINDS, WORDS, save_small_bundled_model  # noqa: F401
+from coldstart_peft.testing.toy import toy_groups as _toy_groups  # noqa: F401  (tests/reliability/_resume_worker.py)
+
 SPECIAL = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-WORDS = ["likes", "clicked", "a", "item", "title", ":", ";", "."]
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
@@ -59,28 +59,7 @@ def small_pretrained_base(tmp_path_factory) -> str:
     Methods that only steer existing features (IA3, prompt and prefix tuning) cannot learn
     anything on a random model, so the method contract trains on this one.
     """
-    from coldstart_peft.backbone import load_backbone, load_tokenizer
-
-    folder = tmp_path_factory.mktemp("minilm-2-layers")
-    model = load_backbone()
-    model.encoder.layer = model.encoder.layer[:2]
-    model.config.num_hidden_layers = 2
-    model.save_pretrained(folder)
-    load_tokenizer().save_pretrained(folder)
-    return str(folder)
-
-
-def _toy_groups(n: int, n_negatives: int, seed: int) -> list[TrainGroup]:
-    rng = random.Random(seed)
-    groups = []
-    for _ in range(n):
-        colour = rng.choice(COLOURS)
-        user = f"likes {colour} {rng.choice(KINDS)} ; clicked {colour} {rng.choice(KINDS)}"
-        positive = f"{colour} {rng.choice(KINDS)}"
-        others = [c for c in COLOURS if c != colour]
-        negatives = [f"{c} {rng.choice(KINDS)}" for c in rng.sample(others, n_negatives)]
-        groups.append(TrainGroup(user, [positive, *negatives], [1.0] + [0.0] * n_negatives))
-    return groups
+    return save_small_bundled_model(tmp_path_factory.mktemp("minilm-2-layers"))
 
 
 @pytest.fixture(scope="session")
@@ -90,9 +69,9 @@ def toy_task() -> tuple[list[TrainGroup], list[RankingCase]]:
     Returns (training groups, ranking cases); a model that reads text ranks the positive
     first, while any text-blind scorer stays at chance.
     """
-    train = _toy_groups(160, 3, seed=1)
-    cases = [RankingCase(g.user_text, g.item_texts, 0) for g in _toy_groups(24, 5, seed=2)]
-    return train, cases
+    from coldstart_peft.testing import toy_task as contract_task
+
+    return contract_task()
 
 
 @pytest.fixture(scope="session")
