@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from accelerate import Accelerator, PartialState
+from accelerate import Accelerator
 from accelerate.utils import set_seed
 
 from coldstart_peft.assembly import apply_method, build_scorer, make_method
@@ -28,7 +28,7 @@ from coldstart_peft.method import Method
 from coldstart_peft.progress import phase
 from coldstart_peft.priors import FEATURES, Priors, check_features
 from coldstart_peft.scorer import Scorer
-from coldstart_peft.training import TrainConfig, TrainResult, make_accelerator, plan_steps, train
+from coldstart_peft.training import TrainConfig, TrainResult, make_accelerator, plan_steps, process_state, train
 
 logger = logging.getLogger("coldstart_peft")
 
@@ -181,7 +181,7 @@ def fit_on_split(
     """
     settings = settings or FitSettings()
     train_config = train_config or TrainConfig()
-    show = train_config.progress and PartialState().is_main_process
+    show = train_config.progress and process_state().is_main_process
     with phase(f"building training groups from {split.kind} split", enabled=show):
         groups = training_groups(
             split, n_negatives=sampled_negatives(settings, host), seed=train_config.seed,
@@ -192,7 +192,7 @@ def fit_on_split(
     scorer, method, accelerator = build_for_training(settings, train_config, len(groups), host)
     # A scorer without priors has nothing to calibrate.
     calibration = all_valid[: settings.calibration_users] if settings.calibration_users and scorer.priors is not None else []
-    if PartialState().is_main_process:
+    if process_state().is_main_process:
         capped = settings.max_groups is not None and len(groups) >= settings.max_groups
         logger.info(plan_line(len(split.train_sequences()), len(groups), len(valid), len(calibration), capped))
     if scorer.priors is not None:  # fitted here, so before_training already sees the full model

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import torch
-from accelerate import Accelerator
+from accelerate import Accelerator, PartialState
 from accelerate.data_loader import skip_first_batches
 from accelerate.utils import DataLoaderConfiguration, set_seed
 from torch.utils.data import DataLoader
@@ -233,6 +233,15 @@ def _on_step(method: Method, model: torch.nn.Module, step: int) -> None:
             f"method {method.name!r} ({type(method).__module__}) failed in on_step at step {step}: "
             f"{type(exc).__name__}: {exc}; fix or update the plugin, or train with another method"
         ) from exc
+
+
+def process_state() -> PartialState:
+    """This process's place in the run (rank, main or not), set up as :func:`make_accelerator` sets it.
+
+    A ``PartialState()`` made with other arguments before the Accelerator exists would be
+    replaced by it: under ``torchrun`` every rank then reads as the main process.
+    """
+    return PartialState(cpu=not torch.cuda.is_available())
 
 
 def make_accelerator(config: TrainConfig) -> Accelerator:

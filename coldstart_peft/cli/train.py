@@ -12,7 +12,6 @@ import os
 import shutil
 from pathlib import Path
 
-from accelerate import PartialState
 
 from coldstart_peft.artifact import adapter_bytes, check_replaceable, save_adapter
 from coldstart_peft.bank.commands import add_per_domain_arguments, run_per_domain
@@ -41,7 +40,7 @@ from coldstart_peft.outputs import check_writable_dir
 from coldstart_peft.provenance import file_fingerprint, groups_fingerprint
 from coldstart_peft.recipes import build_for_training, fit_on_split, plan_line
 from coldstart_peft.run_log import LOGS_FOLDER, check_trackers, save_history
-from coldstart_peft.training import TrainConfig, train, training_summary
+from coldstart_peft.training import TrainConfig, process_state, train, training_summary
 
 
 def register(commands) -> None:
@@ -91,7 +90,7 @@ def run(args) -> int:
     if config.log_with and not config.project_dir:
         # Saving replaces --out as a whole, so the tracker writes beside it and the folder moves in afterwards.
         config.project_dir = str(_staged_logs(out))
-        if PartialState().is_main_process and _staged_logs(out).is_dir():
+        if process_state().is_main_process and _staged_logs(out).is_dir():
             shutil.rmtree(_staged_logs(out))  # an earlier run's, left by a failure: only this command makes that folder
     check_trackers(config.log_with, config.project_dir)
     check_replaceable(out)  # before training, not after hours of it
@@ -131,7 +130,7 @@ def _train_on_pairs(args, config: TrainConfig, out: Path) -> int:
     # By default only few-shot like/dislike files are cross-validated: a file that ranks has --valid-pairs.
     auto = not valid_pairs and is_pointwise(groups) and len(pairs) <= AUTO_CV_PAIRS and both_labels
     folds = args.cv_folds if args.cv_folds is not None else 5 if auto else 0
-    if PartialState().is_main_process:  # a pairs file's groups are its distinct user texts
+    if process_state().is_main_process:  # a pairs file's groups are its distinct user texts
         logging.getLogger("coldstart_peft").info(plan_line(len(groups), len(groups), len(valid or ()), 0))
     cv = None
     if folds:
@@ -166,7 +165,7 @@ def _staged_logs(out: Path) -> Path:
 
 def _save(scorer, result, out: Path, facts: dict, method: str) -> int:
     """Write the adapter and its history on the main process only, then report what was trained."""
-    state = PartialState()  # the state the training run set up (one process, or each of torchrun's)
+    state = process_state()  # the state the training run set up (one process, or each of torchrun's)
     if state.is_main_process:
         save_adapter(scorer, out, extra=facts)
         size = adapter_bytes(out)  # the adapter itself, before the history and logs join it
