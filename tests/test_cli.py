@@ -116,3 +116,14 @@ def test_valid_pairs_without_pairs_is_refused(tmp_path, capsys):
     code = main(["train", "--dataset", "demo", "--valid-pairs", str(valid), "--out", str(tmp_path / "o")])
     assert code == 2 and "--valid-pairs validates a --pairs run" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+
+
+def test_pairs_with_dataset_tables_is_refused(tmp_path, capsys):
+    pairs = tmp_path / "pairs.jsonl"
+    pairs.write_text('{"user_text": "u", "item_text": "i", "label": 1}\n')
+    table = tmp_path / "items.csv"
+    table.write_text("item_id,title\n1,soap\n")
+    code = main(["train", "--pairs", str(pairs), "--items", str(table), "--interactions", str(table),
+                 "--out", str(tmp_path / "o")])  # fmt: skip
+    assert code == 2 and "--pairs trains on a labeled-pairs file" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()

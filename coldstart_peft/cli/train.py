@@ -82,6 +82,9 @@ def run(args) -> int:
         return run_per_domain(args)
     if args.pairs and args.calibration_users:
         raise ConfigError("--calibration-users reads validation users of a --dataset split; drop it with --pairs")
+    if args.pairs and (getattr(args, "items", None) or getattr(args, "interactions", None) or getattr(args, "column", None)):
+        raise ConfigError("--pairs trains on a labeled-pairs file; --items, --interactions and --column describe a "
+                          "dataset: pass one or the other")
     if args.valid_pairs and not args.pairs:
         raise ConfigError("--valid-pairs validates a --pairs run; a --dataset run validates on its split's validation users")
     config = train_config_from_args(args)
