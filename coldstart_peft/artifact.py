@@ -46,6 +46,7 @@ from coldstart_peft.host import PluginHost, default_host
 from coldstart_peft.load_options import merged_load_options
 from coldstart_peft.manifest_check import check_manifest_fields
 from coldstart_peft.method import count_parameters
+from coldstart_peft.outputs import replace_dir
 from coldstart_peft.portable import make_peft_files_portable
 from coldstart_peft.priors.storage import migrate_scorer_config, priors_from_manifest, save_tables
 from coldstart_peft.provenance import environment_info
@@ -169,17 +170,6 @@ def read_manifest(directory: Path) -> dict[str, Any]:
     return check_manifest_fields(manifest, Path(directory) / MANIFEST)
 
 
-def _replace_dir(tmp: Path, target: Path) -> None:
-    """Move ``tmp`` to ``target``; the old ``target`` survives until the new one is in place."""
-    if target.exists():
-        old = target.with_name(f".{target.name}.old-{uuid.uuid4().hex[:8]}")
-        os.replace(target, old)
-        os.replace(tmp, target)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(tmp, target)
-
-
 def check_replaceable(directory: str | Path) -> None:
     """Raise unless ``directory`` is absent, empty, or an adapter folder this library wrote.
 
@@ -283,7 +273,7 @@ def save_adapter(
             "environment": environment_info(),
         }
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, default=_json_default), encoding="utf-8")
-        _replace_dir(tmp, target)
+        replace_dir(tmp, target)
     except OSError as exc:  # disk full, quota, permissions: the previous adapter is still in place
         shutil.rmtree(tmp, ignore_errors=True)
         raise AdapterError(

@@ -13,7 +13,6 @@ sentence-transformers is an optional dependency (``pip install 'coldstart-peft[e
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import tempfile
 import uuid
@@ -22,7 +21,7 @@ from typing import Any
 
 from coldstart_peft.artifact import adapter_fingerprint, load_adapter
 from coldstart_peft.errors import ExportError, MissingDependencyError, OverwriteRefusedError
-from coldstart_peft.outputs import check_writable_dir, json_format
+from coldstart_peft.outputs import check_writable_dir, json_format, replace_dir
 
 EXPORT_FORMAT = "coldstart-peft-sentence-transformers"
 MARKER = "coldstart_export.json"
@@ -140,7 +139,7 @@ def export_sentence_transformers(adapter: str | Path, out: str | Path, base_mode
                                         similarity_fn_name=scorer.config.similarity)  # fmt: skip
             model.save(str(tmp), create_model_card=False)
         (tmp / MARKER).write_text(json.dumps(_marker(adapter, scorer, prompts), indent=2), encoding="utf-8")
-        _replace(tmp, out)
+        replace_dir(tmp, out)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return out
@@ -159,15 +158,3 @@ def _marker(adapter: str | Path, scorer, prompts: dict[str, str]) -> dict[str, A
         "prompts": prompts,
         "not_exported": NOT_EXPORTED,
     }
-
-
-def _replace(tmp: Path, out: Path) -> None:
-    """Put ``tmp`` at ``out``; an earlier export there is removed only once the new one is complete."""
-    if out.exists():
-        old = out.with_name(f".{out.name}.old-{uuid.uuid4().hex[:8]}")
-        os.replace(out, old)
-        os.replace(tmp, out)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(tmp, out)

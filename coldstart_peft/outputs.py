@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 import uuid
 from collections.abc import Callable
@@ -129,3 +130,14 @@ def write_json_report(path: str | Path, report: dict[str, Any]) -> Path:
     """
     check_output_file(path, is_report_file, "report file")
     return write_text_atomic(path, json.dumps({"format": REPORT_FORMAT, **report}, indent=2, default=str))
+
+
+def replace_dir(tmp: Path, target: Path) -> None:
+    """Move ``tmp`` to ``target``; the old ``target`` survives until the new one is in place."""
+    if target.exists():
+        old = target.with_name(f".{target.name}.old-{uuid.uuid4().hex[:8]}")
+        os.replace(target, old)
+        os.replace(tmp, target)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(tmp, target)

@@ -28,7 +28,8 @@ from pathlib import Path
 from typing import Any
 
 from coldstart_peft import __version__
-from coldstart_peft.artifact import _replace_dir, read_json_manifest
+from coldstart_peft.artifact import read_json_manifest
+from coldstart_peft.outputs import replace_dir
 from coldstart_peft.errors import AdapterError
 
 BANK_MANIFEST = "manifest.json"
@@ -145,7 +146,7 @@ def copy_adapter(source: Path, target: Path) -> Path:
     tmp = target.with_name(f".{target.name}.tmp-{uuid.uuid4().hex[:8]}")
     try:
         shutil.copytree(source, tmp)
-        _replace_dir(tmp, target)
+        replace_dir(tmp, target)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
