@@ -96,9 +96,10 @@ class Scorer(nn.Module):
     one input per pair: such a scorer embeds each distinct text once per adapter, so an
     :class:`~coldstart_peft.bank.AdapterBank` groups its pairs by domain instead of mixing them."""
     length_block_cost: int | None = CPU_BLOCK_COST
-    """On a CPU, a scorer may run a padded batch as length blocks (:func:`~coldstart_peft.blockwise`)
-    priced at this many tokens per extra pass; ``None`` runs every batch whole (the bank's mixed
-    batches need that: they pair each backbone call with the whole batch's rows)."""
+    """On a CPU, a scorer may run a padded training batch as length blocks
+    (:func:`~coldstart_peft.blockwise`) priced at this many tokens per extra pass; ``None`` runs
+    every batch whole. Scoring never uses blocks: its batches are sorted by length already, and
+    the bank's mixed batches pair each backbone call with the whole batch's rows."""
     merged: bool = False
     """Whether the method's weights are folded into the base (see :meth:`merge_for_inference`)."""
 

@@ -78,13 +78,12 @@ def _rows(value, rows: torch.Tensor, length: int):
 
 @contextlib.contextmanager
 def _backbone_replaced(scorer: Scorer, module: nn.Module):
-    original, cost = scorer.backbone, scorer.length_block_cost
-    # Recording and replay pair each backbone call with the whole batch's rows, in order.
-    scorer.backbone, scorer.length_block_cost = module, None
+    original = scorer.backbone
+    scorer.backbone = module
     try:
         yield module
     finally:
-        scorer.backbone, scorer.length_block_cost = original, cost
+        scorer.backbone = original
 
 
 @torch.no_grad()
