@@ -43,7 +43,8 @@ class BatchedLora:
 
     def __init__(self, layers: list[LoraLinear]):
         self.layers = layers
-        self._stacks: dict[tuple[str, ...], list[tuple[torch.Tensor, torch.Tensor]]] = {}
+        self._keys: tuple[str, ...] | None = None
+        self._stacks: list[tuple[torch.Tensor, torch.Tensor]] = []
 
     @classmethod
     def build(cls, model: nn.Module) -> BatchedLora | None:
@@ -63,10 +64,14 @@ class BatchedLora:
 
     def forget(self) -> None:
         """Drop the stacks (adapters were added, removed or changed)."""
-        self._stacks.clear()
+        self._keys, self._stacks = None, []
 
-    def _stack(self, keys: tuple[str, ...]) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        if keys not in self._stacks:
+    def _stack(self) -> tuple[tuple[str, ...], list[tuple[torch.Tensor, torch.Tensor]]]:
+        # Every loaded adapter is stacked once, not the subset a batch holds: with many domains
+        # nearly every batch holds a different subset, and rebuilding per subset cost more than the
+        # gather it feeds (and grew a cache without bound).
+        if self._keys is None:
+            keys = tuple(sorted({k for layer in self.layers for k in layer.lora_A}))
             stacks = []
             for layer in self.layers:
                 weight = layer.base_layer.weight
@@ -79,16 +84,16 @@ class BatchedLora:
                         a[slot, :, :r] = layer.lora_A[key].weight.detach().T
                         b[slot, :r] = layer.lora_B[key].weight.detach().T * layer.scaling[key]
                 stacks.append((a, b))
-            self._stacks[keys] = stacks
-        return self._stacks[keys]
+            self._keys, self._stacks = keys, stacks
+        return self._keys, self._stacks
 
     @contextlib.contextmanager
     def rows(self, names: Sequence[str]) -> Iterator[None]:
         """Inside the block, row ``i`` of every batch the model runs uses adapter ``names[i]``."""
-        keys = tuple(sorted(set(names) - {BASE}))
+        keys, stacks = self._stack()
         slot = {k: i for i, k in enumerate(keys, start=1)}
         index = torch.tensor([slot.get(n, 0) for n in names])
-        for layer, (a, b) in zip(self.layers, self._stack(keys)):
+        for layer, (a, b) in zip(self.layers, stacks):
             rows = index.to(a.device)
             layer.forward = functools.partial(_forward, layer, a[rows], b[rows])
         try:

@@ -51,3 +51,21 @@ def test_mixed_batches_run_whole_where_length_blocks_would_split_them(tmp_path, 
     mixed = bank.score(USERS, items, domains=MIXED, mixed=True, batched_lora=batched, batch_size=12)
     np.testing.assert_allclose(mixed, grouped, atol=1e-5)
     assert bank.scorer.length_block_cost == 1
+
+
+def test_batches_with_different_domain_subsets_share_one_stack(tmp_path, tiny_base):
+    tiny_bank(tmp_path / "bank", tiny_base)
+    bank = AdapterBank.load(tmp_path / "bank")
+    bank.scorer.precision = "fp32"
+    batched = bank._slots.batched()
+    subsets = [MIXED, [d for d in MIXED if d != MIXED[0]]]  # all three domains, then two of them
+    results, stacks = [], []
+    for domains in subsets:
+        users = USERS[: len(domains)]
+        items = ITEMS[: len(domains)]
+        results.append((bank.score(users, items, domains=domains, mixed=True),
+                        bank.score(users, items, domains=domains, mixed=False)))  # fmt: skip
+        stacks.append(batched._stack()[1])  # the stacks the batches above used
+    for mixed, grouped in results:
+        np.testing.assert_allclose(mixed, grouped, atol=1e-5)
+    assert stacks[0] is stacks[1], "a batch holding another subset of domains rebuilt the stacks"
