@@ -260,13 +260,17 @@ class ZeroShotBaseline(Baseline):
         return [np.stack([self.cache[k] for k in (c.candidate_ids or c.candidate_texts)]) @ u for c, u in zip(cases, users)]
 
 
+# The peers subclass Baseline, so they are imported once it exists (the package imports this module first).
+from coldstart_peft.evaluation.peers import BM25Baseline, ItemKNNBaseline  # noqa: E402
+
 BASELINES = {"popularity": PopularityBaseline, "tfidf": TfidfBaseline, "hybrid": HybridBaseline,
-             "cooccurrence": CooccurrenceBaseline, "hybrid+cooc": HybridCooccurrenceBaseline, "zero-shot": ZeroShotBaseline}  # fmt: skip
+             "cooccurrence": CooccurrenceBaseline, "hybrid+cooc": HybridCooccurrenceBaseline, "zero-shot": ZeroShotBaseline,
+             "item-knn": ItemKNNBaseline, "bm25": BM25Baseline}  # fmt: skip
 """Baseline name -> class; every class builds with no arguments."""
 
 
 def make_baseline(name: str, **options) -> Baseline:
-    """Build a baseline by name (``popularity``, ``tfidf``, ``hybrid``, ``zero-shot``).
+    """Build a baseline by name (any key of :data:`BASELINES`, e.g. ``hybrid``, ``item-knn``, ``bm25``).
 
     Raises:
         UnknownNameError: the name is not a baseline.
