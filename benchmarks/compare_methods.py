@@ -1,13 +1,17 @@
 """Compare every registered method, and the no-fine-tuning baselines, on one cold-start split.
 
 Same split, same seed, same budget for every method; each method trains in its own process so
-its peak memory is its own. Writes ``results.json``, ``results.md`` (sorted by NDCG@10) and
+its peak memory is its own. ``--split`` picks cold users, cold items or a held-out domain,
+``--negatives`` the sampled protocol's 99 negatives (uniform or popularity-proportional), and
+``--full-catalog`` also ranks each test user's target against the split's whole candidate pool
+(known items excluded) for every method and baseline, through one shared protocol. Writes ``results.json``, ``results.md`` (sorted by NDCG@10) and
 ``pareto.png`` (NDCG@10 against trainable parameters, adapter weight bytes and training seconds,
 each with its Pareto frontier) under ``--out``; ``--replot`` redraws it from ``results.json``.
 
 Example:
     python benchmarks/compare_methods.py --dataset demo --preset smoke --out runs/compare-smoke
     python benchmarks/compare_methods.py --dataset beauty --preset cpu --out benchmarks/results/beauty-cpu
+    python benchmarks/compare_methods.py --dataset beauty --split cold-item --negatives popularity --preset cpu --out runs/ci
 """
 
 from __future__ import annotations
@@ -24,13 +28,21 @@ from pathlib import Path
 
 PRESETS = {
     # seconds of training per method, test users, validation users (during training / to
-    # calibrate the prior weights after it), scorer batch
-    "smoke": {"seconds": 6, "test_users": 40, "valid_users": 10, "calibration_users": 40, "batch_size": 16},
-    "cpu": {"seconds": 240, "test_users": 1000, "valid_users": 100, "calibration_users": 500, "batch_size": 32},
-    "gpu": {"seconds": 900, "test_users": 0, "valid_users": 500, "calibration_users": 1000, "batch_size": 128},
+    # calibrate the prior weights after it), scorer batch, full-catalog ranking unless told
+    "smoke": {"seconds": 6, "test_users": 40, "valid_users": 10, "calibration_users": 40, "batch_size": 16, "full_catalog": False},
+    "cpu": {"seconds": 240, "test_users": 1000, "valid_users": 100, "calibration_users": 500, "batch_size": 32, "full_catalog": True},
+    "gpu": {"seconds": 900, "test_users": 0, "valid_users": 500, "calibration_users": 1000, "batch_size": 128, "full_catalog": True},
 }
-BASELINES = ("popularity", "tfidf", "hybrid", "cooccurrence", "hybrid+cooc", "zero-shot")
 METRICS = ("ndcg@10", "hr@10", "mrr", "auc")
+FULL_METRICS = ("recall@10", "recall@20", "ndcg@10", "ndcg@20", "mrr")
+"""Reported for the full-catalog protocol, as ``metrics_full`` / ``ci95_full`` of each row."""
+
+
+def baseline_names() -> list[str]:
+    """Every registered baseline (:data:`coldstart_peft.evaluation.baselines.BASELINES`), in registry order."""
+    from coldstart_peft.evaluation.baselines import BASELINES
+
+    return list(BASELINES)
 
 
 def machine() -> dict:
@@ -47,11 +59,18 @@ def machine() -> dict:
 
 
 def _split(args):
-    from coldstart_peft.data import cold_user_split, load_dataset
+    from coldstart_peft.data import load_dataset
+    from coldstart_peft.data.cold_start import make_split
 
-    preset = PRESETS[args.preset]
-    return cold_user_split(load_dataset(args.dataset), k=args.k_context, n_negatives=99, seed=args.seed,
-                           max_test_users=preset["test_users"] or None)  # fmt: skip
+    options = {"k": args.k_context, "n_negatives": 99, "seed": args.seed, "negative_sampling": args.negatives,
+               "max_test_users": PRESETS[args.preset]["test_users"] or None}  # fmt: skip
+    if args.split == "cold-domain":
+        options["domain"] = args.domain  # None: the most common domain
+    return make_split(load_dataset(args.dataset), args.split, **options)
+
+
+def _full_catalog(args) -> bool:
+    return PRESETS[args.preset]["full_catalog"] if args.full_catalog is None else args.full_catalog
 
 
 def _prior_table_bytes(folder: Path) -> int:
@@ -62,10 +81,30 @@ def _prior_table_bytes(folder: Path) -> int:
     return path.stat().st_size if path.is_file() else 0
 
 
-def _metrics(summary: dict) -> tuple[dict, dict]:
-    means = {m: summary[m]["mean"] for m in METRICS}
-    intervals = {m: [summary[m]["low"], summary[m]["high"]] for m in METRICS}
+def _metrics(summary: dict, names=METRICS) -> tuple[dict, dict]:
+    means = {m: summary[m]["mean"] for m in names}
+    intervals = {m: [summary[m]["low"], summary[m]["high"]] for m in names}
     return means, intervals
+
+
+def _full_row(report: dict) -> dict:
+    means, intervals = _metrics(report["retrieval"], FULL_METRICS)
+    return {"metrics_full": means, "ci95_full": intervals}
+
+
+def full_catalog_of_method(scorer, split, args) -> dict:
+    """A trained scorer's full-catalog figures: its item embeddings times its users', plus its priors.
+
+    The same candidate pool and exclusions as :func:`~coldstart_peft.evaluation.full_pool.evaluate_baseline_full_pool`;
+    a scorer without item embeddings (a cross-encoder) gets a note instead.
+    """
+    from coldstart_peft.evaluation.full_catalog import evaluate_full_catalog
+    from coldstart_peft.evaluation.full_pool import FULL_POOL_KS
+
+    if not callable(getattr(scorer, "encode", None)):
+        return {"full_catalog_note": f"the {args.scorer} scorer scores (user, item) pairs one by one and has no item "
+                                     "embeddings to rank a catalog with; no full-catalog figures"}  # fmt: skip
+    return _full_row(evaluate_full_catalog(scorer, split, items=split.candidate_pool(), ks=FULL_POOL_KS, seed=args.seed))
 
 
 def run_method(args) -> dict:
@@ -96,6 +135,7 @@ def run_method(args) -> dict:
             calibration = calibrate_priors(scorer, split.ranking_cases("valid")[: preset["calibration_users"]])
             before = _metrics(summary)[0]
             summary = evaluate_ranking(scorer.score, cases, seed=args.seed)
+        full = full_catalog_of_method(scorer, split, args) if _full_catalog(args) else {}
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(args.save_adapters) / args.method if args.save_adapters else Path(tmp) / "adapter"
         size = adapter_bytes(save_adapter(scorer, folder))
@@ -109,27 +149,59 @@ def run_method(args) -> dict:
         "score_pairs_per_s": sum(len(c.candidate_texts) for c in cases) / score_seconds,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
         "metrics": means, "ci95": intervals, "steps": result.steps,
-        "calibration": calibration, "metrics_before_calibration": before,
+        "calibration": calibration, "metrics_before_calibration": before, **full,
     }  # fmt: skip
 
 
 def run_baseline(name: str, args) -> dict:
     """Fit and evaluate one no-fine-tuning baseline in this process."""
     from coldstart_peft.evaluation.baselines import evaluate_baseline, make_baseline
+    from coldstart_peft.evaluation.full_pool import evaluate_baseline_full_pool
 
     split = _split(args)
     cases = split.ranking_cases("test")
     started = time.perf_counter()
-    report = evaluate_baseline(make_baseline(name).fit(split), cases, seed=args.seed)
+    baseline = make_baseline(name).fit(split)
+    report = evaluate_baseline(baseline, cases, seed=args.seed)
     seconds = time.perf_counter() - started
     means, intervals = _metrics(report["overall"])
+    full = _full_row(evaluate_baseline_full_pool(baseline, split, seed=args.seed)) if _full_catalog(args) else {}
     return {
         "method": name, "scorer": "baseline", "trainable_params": 0, "trainable_pct": 0.0, "adapter_bytes": 0,
         "train_seconds": 0.0, "train_pairs_per_s": 0.0,
         "score_pairs_per_s": sum(len(c.candidate_texts) for c in cases) / seconds,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
-        "metrics": means, "ci95": intervals,
+        "metrics": means, "ci95": intervals, **full,
     }  # fmt: skip
+
+
+def _interval(row: dict, metric: str, full: bool = False) -> str:
+    means, intervals = (row["metrics_full"], row["ci95_full"]) if full else (row["metrics"], row["ci95"])
+    low, high = intervals[metric]
+    return f"{means[metric]:.3f} [{low:.3f}, {high:.3f}]"
+
+
+def full_catalog_table(results: dict) -> list[str]:
+    """The full-catalog table (best NDCG@10 first), or no lines when the run had none."""
+    protocol = results.get("protocol", {})
+    if not protocol.get("full_catalog"):
+        return []
+    rows = results["results"]
+    ranked = sorted((r for r in rows if "metrics_full" in r), key=lambda r: -r["metrics_full"]["ndcg@10"])
+    lines = ["", f"## Full catalog: each target ranked against all {protocol['full_catalog_pool']:,} items of the pool "
+             f"({protocol['full_catalog_pool_kind']}), the user's known items excluded", "",
+             "| method | scorer | Recall@10 | Recall@20 | NDCG@10 | NDCG@20 | MRR |", "|" + "---|" * 7]  # fmt: skip
+    for r in ranked:
+        cells = [_interval(r, m, full=True) for m in ("recall@10", "recall@20", "ndcg@10", "ndcg@20")]
+        lines.append(f"| {r['method']} | {r['scorer']} | " + " | ".join(cells) + f" | {r['metrics_full']['mrr']:.3f} |")
+    lines += [f"| {r['method']} | {r['scorer']} | {r['full_catalog_note']} | | | | |" for r in rows if "full_catalog_note" in r]
+    return lines
+
+
+def _pool_kind(split) -> str:
+    if split.candidate_pool() == sorted(split.dataset.items):
+        return "the whole catalog"
+    return "the cold items" if split.kind == "cold-item" else f"the held-out domain {split.config.get('domain')!r}"
 
 
 def markdown(results: dict) -> str:
@@ -156,11 +228,15 @@ def markdown(results: dict) -> str:
                   f"window of a context item ({audit['cooccurs_same_user']:.1%} by a training user who also bought a "
                   f"context item); {audit['target_in_context']:.1%} repeat a context item; "
                   f"{audit['target_unseen_in_training']:.1%} were never bought in training."]  # fmt: skip
+    lines += full_catalog_table(results)
     wall = f" Whole run: {results['wall_seconds'] / 60:.1f} min." if "wall_seconds" in results else ""
+    protocol = results.get("protocol", {})
+    sampled = (f"Sampled protocol: the target among {protocol.get('n_negatives', 99)} "
+               f"{protocol.get('negatives', 'uniform')}-sampled negatives, {protocol.get('n_test_users')} test users.\n\n")  # fmt: skip
     return (f"# {results['dataset']} {results['split']}, preset {results['preset']}, seed {results['seed']}\n\n"
             f"Machine: {m['cpu']}, {m['cores']} cores, GPU {m['gpu']}; torch {m['torch']}, "
             f"transformers {m['transformers']}, peft {m['peft']}; CPU capability {m.get('cpu_capability')}, "
-            f"commit {code.get('commit')}{' (dirty)' if code.get('dirty') else ''}.{wall}\n\n" + "\n".join(lines) + "\n")  # fmt: skip
+            f"commit {code.get('commit')}{' (dirty)' if code.get('dirty') else ''}.{wall}\n\n{sampled}" + "\n".join(lines) + "\n")  # fmt: skip
 
 
 COSTS = (
@@ -263,7 +339,14 @@ def pareto(results: dict, path: Path) -> dict[str, list[str]]:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", default="beauty")
-    parser.add_argument("--split", default="cold-user", choices=["cold-user"])
+    parser.add_argument("--split", default="cold-user", choices=["cold-user", "cold-item", "cold-domain"],
+                        help="cold-item: negatives among the cold items; cold-domain: one domain held out of training")
+    parser.add_argument("--domain", default=None, help="the held-out domain of --split cold-domain (default: the most common)")
+    parser.add_argument("--negatives", default="uniform", choices=["uniform", "popularity"],
+                        help="how the 99 sampled negatives are drawn: uniformly, or in proportion to training-user counts")
+    parser.add_argument("--full-catalog", action=argparse.BooleanOptionalAction, default=None,
+                        help="also rank each target against the split's whole candidate pool (default: on in the cpu "
+                             "and gpu presets, off in smoke)")
     parser.add_argument("--methods", default=None, help="comma-separated methods and baselines (default: all)")
     parser.add_argument("--scorer", default="bi-encoder")
     parser.add_argument("--scorer-config", action="append", metavar="KEY=VALUE",
@@ -280,6 +363,8 @@ def main(argv=None) -> int:
     parser.add_argument("--replot", action="store_true", help="redraw pareto.png from the results.json in --out; train nothing")
     parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.domain is not None and args.split != "cold-domain":
+        parser.error("--domain names the held-out domain of --split cold-domain; add --split cold-domain or drop --domain")
 
     if args.replot:
         out = Path(args.out)
@@ -297,32 +382,38 @@ def main(argv=None) -> int:
     from coldstart_peft.priors import FEATURES
     from coldstart_peft.provenance import git_revision
 
-    names = args.methods.split(",") if args.methods else [*BASELINES, *default_host().methods.names()]
+    baselines = baseline_names()
+    names = args.methods.split(",") if args.methods else [*baselines, *default_host().methods.names()]
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     split = _split(args)
+    from coldstart_peft.evaluation import target_audit
+
+    # What the split gives away to signals without a language model, printed with every run.
+    audit = target_audit(split)
+    full_catalog = _full_catalog(args)
     # Two result files are comparable only if both fingerprints match.
     results = {"machine": machine(), "code": git_revision(__file__), "dataset": args.dataset, "split": args.split, "preset": args.preset,
-               "seed": args.seed, "protocol": {"k_context": args.k_context, "n_negatives": 99,
-               "n_test_users": len(split.ranking_cases("test"))},
+               "seed": args.seed, "protocol": {"split": split.kind, "split_config": split.config, "k_context": args.k_context,
+               "n_negatives": 99, "negatives": args.negatives, "n_test_users": len(split.test),
+               "full_catalog": full_catalog, "full_catalog_pool": len(split.candidate_pool()) if full_catalog else None,
+               "full_catalog_pool_kind": _pool_kind(split), "full_catalog_excludes": "each user's context items, never the target",
+               "repeat_purchases_kept": True, "repeat_purchase_share": audit.get("target_in_context")},
                "data_fingerprint": split.dataset.fingerprint(), "split_fingerprint": split.fingerprint(),
                "settings": {"scorer": args.scorer, "scorer_config": args.scorer_config or [], "priors": list(FEATURES) if args.priors else [],
                             "train_negatives": sampled_negatives(FitSettings(scorer=args.scorer, n_negatives=args.train_negatives)),
                             **PRESETS[args.preset]},
                "results": []}  # fmt: skip
-    from coldstart_peft.evaluation import target_audit
-
-    # What the split gives away to signals without a language model, printed with every run.
-    results["audit"] = target_audit(split)
+    results["audit"] = audit
     print("audit of the test targets: " + ", ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}"
                                                     for k, v in results["audit"].items()), flush=True)  # fmt: skip
     started = time.perf_counter()
     budget = PRESETS[args.preset]["seconds"]
     for index, name in enumerate(names, start=1):
-        left = sum(budget * 1.5 for n in names[index - 1 :] if n not in BASELINES)
+        left = sum(budget * 1.5 for n in names[index - 1 :] if n not in baselines)
         print(f"[{index}/{len(names)}] {name} — about {left / 60:.1f} min of training left "
               f"({(time.perf_counter() - started) / 60:.1f} min elapsed)", flush=True)  # fmt: skip
-        if name in BASELINES:
+        if name in baselines:
             row = run_baseline(name, args)
         else:
             command = [sys.executable, __file__, "--worker", name, *[a for a in (argv or sys.argv[1:])]]
@@ -334,7 +425,8 @@ def main(argv=None) -> int:
             row = json.loads(lines[-1][7:])
         results["results"].append(row)
         results["wall_seconds"] = round(time.perf_counter() - started, 1)
-        print(f"  NDCG@10 {row['metrics']['ndcg@10']:.4f}  HR@10 {row['metrics']['hr@10']:.4f}", flush=True)
+        full = f"  full-catalog NDCG@10 {row['metrics_full']['ndcg@10']:.4f}" if "metrics_full" in row else ""
+        print(f"  NDCG@10 {row['metrics']['ndcg@10']:.4f}  HR@10 {row['metrics']['hr@10']:.4f}{full}", flush=True)
         (out / "results.json").write_text(json.dumps(results, indent=2))  # nothing lost if a later method dies
     (out / "results.md").write_text(markdown(results))
     pareto(results, out / "pareto.png")

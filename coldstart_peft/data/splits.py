@@ -101,6 +101,17 @@ class ColdStartSplit:
         """Interaction counts per item over the training sequences (the popularity baseline's prior)."""
         return Counter(i for seq in self.train_sequences().values() for i in seq)
 
+    def candidate_pool(self) -> list[str]:
+        """The items a full-catalog ranking ranks each target against, sorted.
+
+        The pool the sampled negatives come from: the whole catalog for cold users (and for
+        ``negative_pool="all"``), the cold items of a cold-item split, the held-out domain's
+        items of a cold-domain split.
+        """
+        if self.kind == "cold-user" or self.config.get("negative_pool") == "all" or not self.excluded_items:
+            return sorted(self.dataset.items)
+        return sorted(self.excluded_items)
+
     def ranking_cases(self, which: str = "test", serializer: TextSerializer | None = None) -> list[RankingCase]:
         """Render ``valid`` or ``test`` records as :class:`RankingCase` objects.
 
@@ -205,20 +216,26 @@ class ColdStartSplit:
         )  # fmt: skip
 
 
-def sample_negatives(rng: np.random.Generator, pool: list[str], exclude: set[str], n: int | None) -> list[str]:
-    """Draw ``n`` distinct items uniformly from ``pool`` minus ``exclude``.
+def sample_negatives(
+    rng: np.random.Generator, pool: list[str], exclude: set[str], n: int | None, weights: np.ndarray | None = None
+) -> list[str]:
+    """Draw ``n`` distinct items from ``pool`` minus ``exclude``, uniformly or in proportion to ``weights``.
 
     Args:
         rng: the random generator (its state advances).
         pool: candidate negatives, in a fixed order so seeds reproduce.
         exclude: items that must not be drawn (everything the user interacted with).
         n: how many; ``None`` returns every allowed item (full-catalog ranking).
+        weights: one non-negative weight per pool item (popularity-sampled negatives); ``None``
+            draws uniformly, with the same random stream as before weights existed.
 
     Returns:
         The negatives; fewer than ``n`` only when the pool is that small.
     """
     if n is None:
         return [i for i in pool if i not in exclude]
+    if weights is not None:
+        return _sample_weighted(rng, pool, exclude, n, np.asarray(weights, dtype=np.float64))
     # Rejection sampling is fast while exclusions are rare; small or crowded pools filter first.
     for _ in range(50 if n < len(pool) // 2 else 0):
         chosen: list[str] = []
@@ -232,3 +249,31 @@ def sample_negatives(rng: np.random.Generator, pool: list[str], exclude: set[str
                     return chosen
     allowed = [i for i in pool if i not in exclude]
     return [allowed[i] for i in rng.permutation(len(allowed))[:n]]
+
+
+def _sample_weighted(rng: np.random.Generator, pool: list[str], exclude: set[str], n: int, weights: np.ndarray) -> list[str]:
+    """Successive draws in proportion to ``weights``, each without the items already drawn or excluded.
+
+    Items of weight 0 come only once every weighted allowed item is taken, uniformly among them.
+    """
+    cdf = np.cumsum(weights)
+    total = float(cdf[-1]) if len(cdf) else 0.0
+    # Rejecting repeats and exclusions from draws with replacement is exactly sampling without
+    # replacement from the renormalized weights, and needs no per-user copy of the pool.
+    for _ in range(50 if total > 0 and n < np.count_nonzero(weights) // 2 else 0):
+        chosen: list[str] = []
+        seen: set[str] = set()
+        for index in np.searchsorted(cdf, rng.random(4 * n) * total, side="right"):
+            item = pool[min(int(index), len(pool) - 1)]
+            if item not in exclude and item not in seen:
+                seen.add(item)
+                chosen.append(item)
+                if len(chosen) == n:
+                    return chosen
+    allowed = np.array([j for j, item in enumerate(pool) if item not in exclude], dtype=np.int64)
+    weighted = allowed[weights[allowed] > 0]
+    take = min(n, len(weighted))
+    picks = list(rng.choice(weighted, size=take, replace=False, p=weights[weighted] / weights[weighted].sum())) if take else []
+    rest = allowed[weights[allowed] <= 0]
+    picks += list(rest[rng.permutation(len(rest))[: n - take]])
+    return [pool[j] for j in picks]

@@ -7,6 +7,7 @@ of catalog items, not of one rendering of their text.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from collections import Counter, defaultdict
 from collections.abc import Sequence
@@ -49,6 +50,22 @@ class Baseline:
         """Score many cases; baselines with batched models override this."""
         return [self.score_case(case) for case in cases]
 
+    def score_pool(self, cases: Sequence[RankingCase], item_ids: Sequence[str], item_texts: Sequence[str]) -> np.ndarray:
+        """Score every item of a pool for each case's user: ``(cases, items)``, for full-catalog ranking.
+
+        The default gives each case the whole pool as its candidates and calls
+        :meth:`score_cases`, so any baseline ranks a catalog; baselines override it with one
+        vectorised product where they can (the figures must not change, only the time).
+
+        Args:
+            cases: the users (their own candidates are ignored).
+            item_ids: the pool's item ids, one column each.
+            item_texts: the pool's item texts, aligned with ``item_ids``.
+        """
+        pooled = [dataclasses.replace(c, candidate_ids=list(item_ids), candidate_texts=list(item_texts), target=0)
+                  for c in cases]  # fmt: skip
+        return np.stack(self.score_cases(pooled)) if pooled else np.zeros((0, len(item_ids)))
+
 
 class PopularityBaseline(Baseline):
     """Score = how often training users interacted with the item (0 for unseen items, tied)."""
@@ -61,6 +78,10 @@ class PopularityBaseline(Baseline):
 
     def score_case(self, case: RankingCase) -> np.ndarray:
         return np.array([self.counts.get(i, 0) for i in _ids(case)], dtype=np.float64)
+
+    def score_pool(self, cases, item_ids, item_texts) -> np.ndarray:
+        row = np.array([self.counts.get(i, 0) for i in item_ids], dtype=np.float64)
+        return np.tile(row, (len(cases), 1))
 
 
 class TfidfBaseline(Baseline):
@@ -94,12 +115,18 @@ class TfidfBaseline(Baseline):
         self.matrix = self.vectorizer.fit_transform([self._text(item) for item in items.values()])
         return self
 
-    def score_case(self, case: RankingCase) -> np.ndarray:
+    def _query(self, case: RankingCase) -> str:
         context = case.context_ids
-        query = " ".join(self.titles[i] for i in context) if context is not None else case.user_text
-        vector = self.vectorizer.transform([query])
+        return " ".join(self.titles[i] for i in context) if context is not None else case.user_text
+
+    def score_case(self, case: RankingCase) -> np.ndarray:
+        vector = self.vectorizer.transform([self._query(case)])
         rows = [self.index[i] for i in _ids(case)]
         return np.asarray((self.matrix[rows] @ vector.T).todense()).ravel()
+
+    def score_pool(self, cases, item_ids, item_texts) -> np.ndarray:
+        queries = self.vectorizer.transform([self._query(c) for c in cases])
+        return (queries @ self.matrix[[self.index[i] for i in item_ids]].T).toarray()
 
 
 class HybridBaseline(Baseline):
@@ -133,6 +160,10 @@ class HybridBaseline(Baseline):
     def score_case(self, case: RankingCase) -> np.ndarray:
         return self.tfidf.score_case(case) + self.lam * np.log1p(self.popularity.score_case(case))
 
+    def score_pool(self, cases, item_ids, item_texts) -> np.ndarray:
+        pop = np.log1p(self.popularity.score_pool(cases, item_ids, item_texts))
+        return self.tfidf.score_pool(cases, item_ids, item_texts) + self.lam * pop
+
 
 class CooccurrenceBaseline(Baseline):
     """Item-to-item co-occurrence: log(1 + how often training users bought the candidate near a context item).
@@ -163,6 +194,17 @@ class CooccurrenceBaseline(Baseline):
     def score_case(self, case: RankingCase) -> np.ndarray:
         context = case.context_ids or []
         return np.log1p([sum(self.counts[c][i] for c in context if c in self.counts) for i in _ids(case)])
+
+    def score_pool(self, cases, item_ids, item_texts) -> np.ndarray:
+        # Walk each context item's few neighbours rather than every pool item.
+        column = {item: j for j, item in enumerate(item_ids)}
+        out = np.zeros((len(cases), len(item_ids)), dtype=np.float64)
+        for row, case in enumerate(cases):
+            for c in case.context_ids or []:
+                for item, count in self.counts.get(c, {}).items():
+                    if item in column:
+                        out[row, column[item]] += count
+        return np.log1p(out)
 
 
 class HybridCooccurrenceBaseline(Baseline):
@@ -202,6 +244,11 @@ class HybridCooccurrenceBaseline(Baseline):
     def score_case(self, case: RankingCase) -> np.ndarray:
         text, pop, co = self._parts(case)
         return text + self.lam * pop + self.mu * co
+
+    def score_pool(self, cases, item_ids, item_texts) -> np.ndarray:
+        pop = np.log1p(self.popularity.score_pool(cases, item_ids, item_texts))
+        text = self.tfidf.score_pool(cases, item_ids, item_texts)
+        return text + self.lam * pop + self.mu * self.cooccurrence.score_pool(cases, item_ids, item_texts)
 
 
 class ZeroShotBaseline(Baseline):
@@ -258,6 +305,13 @@ class ZeroShotBaseline(Baseline):
         self.prepare(cases)
         users = self.embed([case.user_text for case in cases])
         return [np.stack([self.cache[k] for k in (c.candidate_ids or c.candidate_texts)]) @ u for c, u in zip(cases, users)]
+
+    def score_pool(self, cases, item_ids, item_texts) -> np.ndarray:
+        pending = {i: t for i, t in zip(item_ids, item_texts) if i not in self.cache}
+        keys = sorted(pending, key=lambda k: len(pending[k]))  # the item cache is shared with score_cases
+        self.cache.update(zip(keys, self.embed([pending[k] for k in keys])))
+        items = np.stack([self.cache[i] for i in item_ids])
+        return self.embed([case.user_text for case in cases]) @ items.T
 
 
 # The peers subclass Baseline, so they are imported once it exists (the package imports this module first).

@@ -18,17 +18,12 @@ from tqdm.auto import tqdm
 
 from coldstart_peft.data.splits import CaseRecord, ColdStartSplit
 from coldstart_peft.data.text import TextSerializer
-from coldstart_peft.evaluation.metrics import metrics_from_ranks, summarize
+from coldstart_peft.evaluation.full_pool import full_pool_summary, pool_ranks
 from coldstart_peft.retrieval.catalog_prior import CatalogPrior
 from coldstart_peft.retrieval.index import ItemIndex
 from coldstart_peft.retrieval.recommender import Reranker, rerank_scores
 
 FULL_CATALOG_KS = (10, 20, 50)
-
-
-def _recall_names(per_row: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    # One relevant item per user: the hit rate at K is the recall at K.
-    return {name.replace("hr@", "recall@"): values for name, values in per_row.items()}
 
 
 def evaluate_full_catalog(
@@ -46,6 +41,7 @@ def evaluate_full_catalog(
     progress: bool = False,
     seed: int = 0,
     priors: bool = True,
+    items: Sequence[str] | None = None,
 ) -> dict:
     """Recall@K / NDCG@K / MRR of a split's cold users over the whole catalog.
 
@@ -67,6 +63,9 @@ def evaluate_full_catalog(
         priors: rank by the encoder plus its priors (:attr:`Scorer.priors`, when it has them),
             exactly as :meth:`Scorer.score` and :class:`~coldstart_peft.retrieval.Recommender`
             do; ``False`` ranks by the encoder's similarity alone.
+        items: the item ids to rank (when ``index`` is ``None``); ``None`` for the whole catalog.
+            Pass :meth:`ColdStartSplit.candidate_pool` to rank cold items among cold items, as
+            :func:`~coldstart_peft.evaluation.full_pool.evaluate_baseline_full_pool` does.
 
     Returns:
         ``{"n_cases", "n_items", "retrieval": summary, "rerank": summary (with a reranker),
@@ -88,7 +87,7 @@ def evaluate_full_catalog(
     if index is None:
         started = time.perf_counter()
         index = ItemIndex(encoder, "evaluation", progress=progress)
-        index.add({i: serializer.item(item) for i, item in dataset.items.items()})
+        index.add({i: serializer.item(dataset.items[i]) for i in (items if items is not None else dataset.items)})
         seconds["encode_catalog"] = time.perf_counter() - started
     started = time.perf_counter()
     user_texts = [
@@ -98,7 +97,8 @@ def evaluate_full_catalog(
     users = encoder.encode(user_texts, progress=progress)
     seconds["encode_users"] = time.perf_counter() - started
     fitted = getattr(encoder, "priors", None) if priors else None
-    prior = CatalogPrior(fitted, index, {i: serializer.item(item) for i, item in dataset.items.items()}) if fitted else None
+    prior = CatalogPrior(fitted, index, {i: serializer.item(dataset.items[i]) for i in index.ids}) if fitted else None
+    pool = index.ids
 
     started = time.perf_counter()
     n = len(records)
@@ -109,15 +109,10 @@ def evaluate_full_catalog(
         scores = index.scores(users[start:stop])
         if prior is not None:
             scores += prior.scores(user_texts[start:stop], [r.context for r in records[start:stop]])
-        for offset, record in enumerate(records[start:stop]):
-            if exclude_seen:
-                rows = [index.row(i) for i in set(record.context) if i != record.target]
-                if rows:
-                    scores[offset, rows] = float("-inf")
-        targets = torch.tensor([index.row(r.target) for r in records[start:stop]])
-        positive = scores[torch.arange(stop - start), targets][:, None]
-        better[start:stop] = (scores > positive).sum(1).numpy()
-        tied[start:stop] = ((scores == positive).sum(1) - 1).numpy()
+        batch = records[start:stop]
+        if not exclude_seen:  # nothing known to leave out: only the targets are read
+            batch = [CaseRecord(r.user_id, [], r.target, [], r.segment, r.domain) for r in batch]
+        better[start:stop], tied[start:stop] = pool_ranks(scores, pool, batch)
         if reranker is not None:
             top = torch.topk(scores, min(n_candidates, scores.shape[1]), dim=1).indices
             for offset in range(stop - start):
@@ -127,7 +122,7 @@ def evaluate_full_catalog(
         "n_cases": n,
         "n_items": len(index),
         "priors": list(prior.priors.features) if prior is not None else [],
-        "retrieval": summarize(_recall_names(metrics_from_ranks(better, tied, ks)), seed=seed),
+        "retrieval": full_pool_summary(better, tied, ks, seed=seed),
     }
     if reranker is not None:
         started = time.perf_counter()
@@ -135,7 +130,7 @@ def evaluate_full_catalog(
             reranker, index, records, user_texts, candidates, better, tied, dataset.items, serializer, progress
         )
         seconds["rerank"] = time.perf_counter() - started
-        report["rerank"] = summarize(_recall_names(metrics_from_ranks(rerank_better, rerank_tied, ks)), seed=seed)
+        report["rerank"] = full_pool_summary(rerank_better, rerank_tied, ks, seed=seed)
         report["reranked_cases"] = reranked
     report["seconds"] = {k: round(v, 2) for k, v in seconds.items()}
     return report

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import argparse
+import importlib.util
 import json
 import subprocess
 import sys
@@ -10,13 +12,40 @@ from pathlib import Path
 import pytest
 
 SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "compare_methods.py"
+FULL_METRICS = {"recall@10", "recall@20", "ndcg@10", "ndcg@20", "mrr"}
+
+
+@pytest.fixture(scope="module")
+def compare():
+    spec = importlib.util.spec_from_file_location("compare_methods", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _first_table_ndcgs(table: str) -> list[float]:
+    """NDCG@10 of each row of the sampled table (the one before the first blank line after it)."""
+    rows = []
+    for line in table.splitlines():
+        if line.startswith("| ") and "NDCG" not in line:
+            rows.append(float(line.split("|")[3].split()[0]))
+        elif rows:
+            break
+    return rows
+
+
+def _check_full(row: dict) -> None:
+    assert set(row["metrics_full"]) == FULL_METRICS == set(row["ci95_full"])
+    for name, (low, high) in row["ci95_full"].items():
+        assert 0.0 <= low <= row["metrics_full"][name] <= high <= 1.0
+    assert row["metrics_full"]["recall@10"] <= row["metrics_full"]["recall@20"]
 
 
 @pytest.mark.slow
 def test_smoke_preset_writes_the_promised_files(tmp_path):
     proc = subprocess.run(
         [sys.executable, str(SCRIPT), "--dataset", "demo", "--preset", "smoke", "--methods",
-         "popularity,zero-shot,lora,prompt", "--out", str(tmp_path)],
+         "popularity,zero-shot,lora,prompt", "--full-catalog", "--out", str(tmp_path)],
         capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -24,7 +53,11 @@ def test_smoke_preset_writes_the_promised_files(tmp_path):
     assert set(results["machine"]) >= {"cpu", "cores", "gpu", "torch", "transformers", "peft"}
     assert isinstance(results["machine"]["cores"], int)
     assert results["dataset"] == "demo" and results["split"] == "cold-user" and results["preset"] == "smoke"
-    assert results["protocol"] == {"k_context": 3, "n_negatives": 99, "n_test_users": 40}
+    protocol = results["protocol"]
+    assert {k: protocol[k] for k in ("split", "k_context", "n_negatives", "negatives", "n_test_users", "full_catalog")} == {
+        "split": "cold-user", "k_context": 3, "n_negatives": 99, "negatives": "uniform", "n_test_users": 40, "full_catalog": True}
+    assert protocol["full_catalog_pool"] == 600 and protocol["split_config"]["max_test_users"] == 40  # the demo catalog
+    assert protocol["repeat_purchases_kept"] is True and protocol["repeat_purchase_share"] == results["audit"]["target_in_context"]
     assert len(results["data_fingerprint"]) == 16 and len(results["split_fingerprint"]) == 16
     audit = results["audit"]
     assert audit["cases"] == 40 and all(0.0 <= audit[k] <= 1.0 for k in audit if k != "cases")
@@ -37,6 +70,7 @@ def test_smoke_preset_writes_the_promised_files(tmp_path):
         assert keys <= set(row)
         assert set(row["metrics"]) == {"ndcg@10", "hr@10", "mrr", "auc"}
         assert all(0.0 <= v <= 1.0 for v in row["metrics"].values())
+        _check_full(row)  # bi-encoder methods and baselines alike
     assert rows["popularity"]["trainable_params"] == 0 and rows["zero-shot"]["adapter_bytes"] == 0
     assert 0 < rows["prompt"]["trainable_params"] < rows["lora"]["trainable_params"]
     assert rows["lora"]["adapter_bytes"] > 0 and rows["lora"]["train_seconds"] > 0
@@ -44,6 +78,44 @@ def test_smoke_preset_writes_the_promised_files(tmp_path):
     # The whole run includes every method's training, so it cannot be shorter than their sum.
     assert results["wall_seconds"] >= sum(r["train_seconds"] for r in rows.values())
     table = (tmp_path / "results.md").read_text()
-    ndcgs = [float(line.split("|")[3].split()[0]) for line in table.splitlines() if line.startswith("| ") and "NDCG" not in line]
+    ndcgs = _first_table_ndcgs(table)
     assert ndcgs == sorted(ndcgs, reverse=True) and len(ndcgs) == 4
+    assert "## Full catalog" in table and all(f"| {name} |" in table.split("## Full catalog")[1] for name in rows)
     assert (tmp_path / "pareto.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_cold_item_popularity_negatives_and_full_catalog_for_baselines(compare, tmp_path, capsys):
+    assert compare.main(["--dataset", "demo", "--preset", "smoke", "--split", "cold-item", "--negatives", "popularity",
+                         "--full-catalog", "--methods", "popularity,tfidf", "--out", str(tmp_path)]) == 0  # fmt: skip
+    results = json.loads((tmp_path / "results.json").read_text())
+    protocol = results["protocol"]
+    assert protocol["split"] == "cold-item" and protocol["negatives"] == "popularity" and protocol["full_catalog"]
+    assert protocol["split_config"]["negative_sampling"] == "popularity" and protocol["split_config"]["negative_pool"] == "cold"
+    assert protocol["full_catalog_pool"] == 60 and protocol["full_catalog_pool_kind"] == "the cold items"  # 10% of 600
+    rows = {r["method"]: r for r in results["results"]}
+    assert set(rows) == {"popularity", "tfidf"}
+    for row in rows.values():
+        _check_full(row)
+    # Cold items were never bought in training: popularity ties them all, text does not.
+    assert rows["tfidf"]["metrics_full"]["ndcg@10"] > rows["popularity"]["metrics_full"]["ndcg@10"]
+    table = (tmp_path / "results.md").read_text()
+    assert "popularity-sampled negatives" in table and "60 items of the pool (the cold items)" in table
+    assert (tmp_path / "pareto.png").is_file() and "audit of the test targets" in capsys.readouterr().out
+
+
+def test_a_pair_scorer_gets_a_note_not_a_crash(compare):
+    class PairsOnly:  # a cross-encoder: no item embeddings
+        pass
+
+    row = compare.full_catalog_of_method(PairsOnly(), None, argparse.Namespace(scorer="cross-encoder", seed=0))
+    assert "cross-encoder" in row["full_catalog_note"] and "metrics_full" not in row
+    note = {"method": "x", "scorer": "cross-encoder", **row}
+    assert row["full_catalog_note"] in "\n".join(compare.full_catalog_table(
+        {"protocol": {"full_catalog": True, "full_catalog_pool": 5, "full_catalog_pool_kind": "the whole catalog"},
+         "results": [note]}))  # fmt: skip
+
+
+def test_domain_without_the_cold_domain_split_is_refused(compare, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        compare.main(["--dataset", "demo", "--domain", "Makeup"])
+    assert exit_info.value.code == 2 and "--split cold-domain" in capsys.readouterr().err
