@@ -1,0 +1,78 @@
+"""SASRec peer (benchmarks/peers): learns a sequential pattern on a toy log, scores big candidate sets in one call."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from coldstart_peft.data import ColdStartSplit, Dataset, Interaction, Item
+from coldstart_peft.examples import RankingCase
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+from peers import PEERS, SASRecBaseline  # noqa: E402
+from peers.sasrec import UNSEEN_SCORE  # noqa: E402
+
+N_ITEMS = 60
+TOY = dict(hidden=32, max_length=8, dropout=0.1, lr=5e-3, batch_size=64, max_epochs=10, eval_every=5, patience=2, threads=1)
+
+
+def _case(context: list[int], candidates: list, target: int = 0) -> RankingCase:
+    ids = [f"i{c}" if isinstance(c, int) else c for c in candidates]
+    return RankingCase("u", ids, target=target, context_ids=[f"i{c}" for c in context], candidate_ids=ids)
+
+
+def _successor_cases(rng: np.random.Generator, n: int) -> list[RankingCase]:
+    # Context a, a+1, a+2 -> the next item is a+3, among 19 random others.
+    cases = []
+    for _ in range(n):
+        a = int(rng.integers(0, N_ITEMS - 3))
+        others = rng.choice([i for i in range(N_ITEMS) if i != a + 3], 19, replace=False).tolist()
+        cases.append(_case([a, a + 1, a + 2], [a + 3, *others]))
+    return cases
+
+
+@pytest.fixture(scope="module")
+def trained() -> SASRecBaseline:
+    rng = np.random.default_rng(0)
+    # Every training user walks the catalog in order: item i is always followed by i + 1.
+    sequences = {}
+    for u in range(300):
+        start = int(rng.integers(0, N_ITEMS - 5))  # every item appears
+        sequences[f"u{u}"] = [f"i{start + t}" for t in range(6)]
+    return SASRecBaseline(**TOY).train(sequences, _successor_cases(rng, 50))
+
+
+def test_sasrec_is_registered_as_a_peer():
+    assert PEERS["sasrec"] is SASRecBaseline and SASRecBaseline().config.dropout == 0.5
+
+
+def test_sasrec_learns_that_each_item_is_followed_by_the_next(trained):
+    cases = _successor_cases(np.random.default_rng(1), 200)
+    scores = np.stack(trained.score_cases(cases))
+    hit_at_1 = float((scores.argmax(1) == 0).mean())
+    assert hit_at_1 > 0.6  # chance is 1 in 20
+    evaluated = [r for r in trained.history if "valid_ndcg@10" in r]
+    assert evaluated and trained.best_valid_ndcg == max(r["valid_ndcg@10"] for r in evaluated)
+
+
+def test_sasrec_scores_unseen_items_at_the_bottom_and_1000_candidates_in_one_call(trained):
+    catalog = [f"i{n}" for n in range(N_ITEMS)] + [f"new{n}" for n in range(1100)]
+    cases = [_case([n, n + 1], catalog, target=n + 2) for n in range(40)]
+    batched = trained.score_cases(cases, batch_size=16)
+    assert all(s.shape == (len(catalog),) for s in batched)
+    assert all((s[N_ITEMS:] == UNSEEN_SCORE).all() and (s[:N_ITEMS] > UNSEEN_SCORE).all() for s in batched)
+    assert np.allclose(batched[39], trained.score_case(cases[39]))  # batching does not change a score
+    # A context of unseen items only gives no signal: every known candidate ties at 0.
+    assert trained.score_case(_case([], ["i1", "i2", "nope"])).tolist() == [0.0, 0.0, UNSEEN_SCORE]
+
+
+def test_sasrec_fits_a_split_and_stops_at_its_time_budget():
+    items = {f"i{n}": Item(f"i{n}", title=f"item {n}") for n in range(20)}
+    log = [(f"u{u}", f"i{(u + t) % 20}") for u in range(40) for t in range(5)]
+    dataset = Dataset("toy", items, [Interaction(u, i, float(n)) for n, (u, i) in enumerate(log)])
+    split = ColdStartSplit("cold-user", dataset, {}, [f"u{u}" for u in range(40)], [], [])
+    sasrec = SASRecBaseline(**{**TOY, "max_epochs": 1000, "time_budget_s": 0.0}).fit(split)
+    assert sasrec.epochs_run == 1 and len(sasrec.items) == 20
