@@ -247,22 +247,41 @@ class SASRecBaseline(Baseline):
         return self.score_cases([case])[0]
 
     @torch.no_grad()
+    def _user_rows(self, cases: Sequence[RankingCase]) -> tuple[np.ndarray, np.ndarray]:
+        """Scores of every item column (0 is padding) for each case, and whether it had a known context item."""
+        self.model.eval()
+        contexts = [[self.index[i] for i in (c.context_ids or []) if i in self.index] for c in cases]
+        users = self.model(_left_pad(contexts, self.config.max_length))[:, -1]
+        return (users @ self.model.items.weight.T).double().numpy(), np.array([bool(c) for c in contexts])
+
+    def _columns(self, ids: Sequence[str]) -> np.ndarray:
+        return np.fromiter((self.index.get(i, 0) for i in ids), np.int64, len(ids))
+
     def score_cases(self, cases: Sequence[RankingCase], batch_size: int = 256) -> list[np.ndarray]:
         """Score many cases: one forward pass and one product with the item table per batch of cases."""
-        self.model.eval()
-        table = self.model.items.weight
         out = []
         with _torch_threads(self.config.threads):
             for start in range(0, len(cases), batch_size):
                 batch = cases[start : start + batch_size]
-                contexts = [[self.index[i] for i in (c.context_ids or []) if i in self.index] for c in batch]
-                users = self.model(_left_pad(contexts, self.config.max_length))[:, -1]
-                rows = (users @ table.T).double().numpy()
-                for case, context, row in zip(batch, contexts, rows):
+                rows, known = self._user_rows(batch)
+                for case, row, has_context in zip(batch, rows, known):
                     if case.candidate_ids is None:
                         raise DataError("sasrec needs item ids; build cases with ColdStartSplit.ranking_cases()")
-                    columns = np.fromiter((self.index.get(i, 0) for i in case.candidate_ids), np.int64, len(case.candidate_ids))
-                    scores = row[columns] if context else np.zeros(len(columns))
+                    columns = self._columns(case.candidate_ids)
+                    scores = row[columns] if has_context else np.zeros(len(columns))
                     scores[columns == 0] = UNSEEN_SCORE
                     out.append(scores)
         return out
+
+    def score_pool(self, cases: Sequence[RankingCase], item_ids: Sequence[str], item_texts: Sequence[str] = (),
+                   batch_size: int = 256) -> np.ndarray:  # fmt: skip
+        """Score every item of ``item_ids`` for each case's context: an array (cases, items)."""
+        columns, blocks = self._columns(item_ids), []
+        with _torch_threads(self.config.threads):
+            for start in range(0, len(cases), batch_size):
+                rows, known = self._user_rows(cases[start : start + batch_size])
+                block = rows[:, columns]
+                block[~known] = 0.0
+                block[:, columns == 0] = UNSEEN_SCORE
+                blocks.append(block)
+        return np.concatenate(blocks) if blocks else np.zeros((0, len(item_ids)))

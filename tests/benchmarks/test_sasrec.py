@@ -76,3 +76,12 @@ def test_sasrec_fits_a_split_and_stops_at_its_time_budget():
     split = ColdStartSplit("cold-user", dataset, {}, [f"u{u}" for u in range(40)], [], [])
     sasrec = SASRecBaseline(**{**TOY, "max_epochs": 1000, "time_budget_s": 0.0}).fit(split)
     assert sasrec.epochs_run == 1 and len(sasrec.items) == 20
+
+
+def test_sasrec_score_pool_equals_scoring_the_pool_as_candidates(trained):
+    pool = [f"i{n}" for n in range(N_ITEMS)] + ["never-seen"]
+    contexts = [[n, n + 1] for n in range(30)] + [[]]
+    matrix = trained.score_pool([_case(c, ["i0"]) for c in contexts], pool, pool, batch_size=8)
+    expected = np.stack(trained.score_cases([_case(c, pool) for c in contexts]))
+    assert matrix.shape == (31, N_ITEMS + 1) and np.allclose(matrix, expected)
+    assert (matrix[:, -1] == UNSEEN_SCORE).all() and (matrix[-1, :-1] == 0).all() and matrix[:-1, :-1].std() > 0
