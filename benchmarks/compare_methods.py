@@ -4,7 +4,8 @@ Same split, same seed, same budget for every method; each method trains in its o
 its peak memory is its own. ``--split`` picks cold users, cold items or a held-out domain,
 ``--negatives`` the sampled protocol's 99 negatives (uniform or popularity-proportional), and
 ``--full-catalog`` also ranks each test user's target against the split's whole candidate pool
-(known items excluded) for every method and baseline, through one shared protocol. Writes ``results.json``, ``results.md`` (sorted by NDCG@10) and
+(known items excluded) for every method and baseline, through one shared protocol.
+Writes ``results.json``, ``results.md`` (sorted by NDCG@10, the full-catalog table after it) and
 ``pareto.png`` (NDCG@10 against trainable parameters, adapter weight bytes and training seconds,
 each with its Pareto frontier) under ``--out``; ``--replot`` redraws it from ``results.json``.
 
@@ -327,7 +328,7 @@ def pareto(results: dict, path: Path) -> dict[str, list[str]]:
                         arrowprops={"arrowstyle": "-", "color": "grey", "lw": 0.5})  # fmt: skip
         ax.set_xlabel(label)
         ax.grid(alpha=0.3)
-    axes[0].set_ylabel("cold-user NDCG@10 (95% interval)")
+    axes[0].set_ylabel(f"{results['split']} NDCG@10, 1 + 99 (95% interval)")
     fig.suptitle(f"{results['dataset']} {results['split']} ({results['preset']} preset): quality vs cost; "
                  "bold: on the Pareto frontier (baselines at zero cost included)")  # fmt: skip
     fig.tight_layout()

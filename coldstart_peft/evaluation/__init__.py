@@ -12,6 +12,7 @@ from coldstart_peft.evaluation.baselines import (
 )
 from coldstart_peft.evaluation.audit import target_audit
 from coldstart_peft.evaluation.full_catalog import FULL_CATALOG_KS, evaluate_full_catalog
+from coldstart_peft.evaluation.full_pool import evaluate_baseline_full_pool, known_items, pool_ranks
 from coldstart_peft.evaluation.metrics import (
     auc,
     bootstrap_ci,
@@ -35,7 +36,7 @@ from coldstart_peft.evaluation.ranking import (
 )
 
 __all__ = [
-    "target_audit",
+    "target_audit", "evaluate_baseline_full_pool", "known_items", "pool_ranks",
     "BASELINES", "Baseline", "HybridBaseline", "PopularityBaseline", "TfidfBaseline", "ZeroShotBaseline",
     "evaluate_baseline", "make_baseline", "FULL_CATALOG_KS", "evaluate_full_catalog", "metrics_from_ranks",
     "auc", "bootstrap_ci", "evaluate_by_segment", "evaluate_pointwise", "evaluate_ranking", "hit_rate_at_k",
