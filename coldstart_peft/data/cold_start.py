@@ -77,7 +77,7 @@ def cold_user_split(
     Args:
         dataset: the dataset.
         k: known items per cold user (0 = demographics/query only).
-        n_negatives: negatives drawn uniformly from items the user never interacted with;
+        n_negatives: negatives drawn (as ``negative_sampling`` says) from items the user never interacted with;
             ``None`` ranks against the whole catalog.
         seed: the seed of every random choice.
         fractions: train/valid/test shares of users.

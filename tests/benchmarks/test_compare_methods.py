@@ -119,3 +119,16 @@ def test_domain_without_the_cold_domain_split_is_refused(compare, capsys):
     with pytest.raises(SystemExit) as exit_info:
         compare.main(["--dataset", "demo", "--domain", "Makeup"])
     assert exit_info.value.code == 2 and "--split cold-domain" in capsys.readouterr().err
+
+
+def test_cold_domain_holds_out_the_named_domain_or_the_most_common(compare):
+    def split(domain=None):
+        return compare._split(argparse.Namespace(dataset="demo", preset="smoke", split="cold-domain", k_context=3,
+                                                 seed=0, negatives="uniform", domain=domain))  # fmt: skip
+
+    default, named = split(), split("Skin Care")
+    counts = {d: sum(i.domain == d for i in default.dataset.items.values()) for d in default.dataset.domains}
+    assert default.config["domain"] == max(counts, key=counts.get) != "Skin Care"
+    assert named.config["domain"] == "Skin Care" and set(named.candidate_pool()) == set(named.excluded_items)
+    assert all(named.dataset.items[i].domain == "Skin Care" for i in named.candidate_pool())
+    assert all(r.target in named.excluded_items for r in named.test)
