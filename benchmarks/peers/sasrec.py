@@ -69,7 +69,8 @@ class SASRecConfig:
     eval_every: int = 5
     patience: int = 4
     time_budget_s: float | None = None
-    threads: int = 2
+    # One thread: on a CPU shared with other jobs, two threads spin-wait on each other far more than they gain.
+    threads: int = 1
     seed: int = 0
 
 
