@@ -56,12 +56,20 @@ def leave_one_out(sequences: dict[str, list[str]], n_negatives: int, seed: int):
     return train, valid, test
 
 
+def check_outputs(out: Path) -> None:
+    """Refuse, before any training, to replace a results.json or results.md this script did not write."""
+    from coldstart_peft.outputs import check_output_file, is_report_file
+
+    check_output_file(out / "results.json", is_report_file, "results.json")
+    check_output_file(out / "results.md", lambda p: p.read_text(encoding="utf-8").startswith(MD_HEADING), "results.md")
+
+
 def write_results(out: Path, report: dict) -> None:
     """Write results.json (replaceable on a rerun) and results.md, refusing to replace a file it did not write."""
-    from coldstart_peft.outputs import check_output_file, write_json_report, write_text_atomic
+    from coldstart_peft.outputs import write_json_report, write_text_atomic
 
+    check_outputs(out)
     md = out / "results.md"
-    check_output_file(md, lambda p: p.read_text(encoding="utf-8").startswith(MD_HEADING), "results.md")
     write_json_report(out / "results.json", report)
     test, machine, code = report["test"], report["machine"], report["code"]
     rows = [f"| {name} | {test[name]['mean']:.3f} [{test[name]['low']:.3f}, {test[name]['high']:.3f}] | "
@@ -99,6 +107,7 @@ def main(argv: list[str] | None = None) -> dict:
     from peers import SASRecBaseline
 
     out = check_writable_dir(args.out, "--out")
+    check_outputs(Path(out))
     started = time.monotonic()
     sequences = load_dataset(args.dataset).sequences()
     if args.max_users is not None:

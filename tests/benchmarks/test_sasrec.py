@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from coldstart_peft.data import ColdStartSplit, Dataset, Interaction, Item
+from coldstart_peft.errors import OverwriteRefusedError
 from coldstart_peft.examples import RankingCase
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
@@ -85,3 +86,41 @@ def test_sasrec_score_pool_equals_scoring_the_pool_as_candidates(trained):
     expected = np.stack(trained.score_cases([_case(c, pool) for c in contexts]))
     assert matrix.shape == (31, N_ITEMS + 1) and np.allclose(matrix, expected)
     assert (matrix[:, -1] == UNSEEN_SCORE).all() and (matrix[-1, :-1] == 0).all() and matrix[:-1, :-1].std() > 0
+
+
+def _warm_script():
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "sasrec_warm.py"
+    spec = importlib.util.spec_from_file_location("sasrec_warm", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_leave_one_out_holds_out_the_last_two_items_with_unseen_negatives():
+    rng = np.random.default_rng(3)
+    sequences = {f"u{u}": [f"i{i}" for i in rng.choice(300, 6, replace=False)] for u in range(50)} | {"short": ["i1", "i2"]}
+    train, valid, test = _warm_script().leave_one_out(sequences, n_negatives=99, seed=0)
+    assert "short" not in train and len(valid) == len(test) == 50
+    for v, t in zip(valid, test):
+        seq = sequences[v.user_id]
+        assert train[v.user_id] == seq[:-2] and v.context_ids == seq[:-2] and t.context_ids == seq[:-1]
+        assert v.candidate_ids[v.target] == seq[-2] and t.candidate_ids[t.target] == seq[-1]
+        for case in (v, t):
+            assert len(set(case.candidate_ids)) == 100 and not set(case.candidate_ids[1:]) & set(seq)
+
+
+def test_sasrec_warm_writes_its_results_on_the_demo_data(tmp_path):
+    import json
+
+    report = _warm_script().main(["--dataset", "demo", "--max-users", "120", "--time-budget", "0", "--eval-every", "1",
+                                  "--out", str(tmp_path)])  # fmt: skip
+    saved = json.loads((tmp_path / "results.json").read_text())
+    assert saved["training"]["epochs_run"] == report["training"]["epochs_run"] == 1 and saved["n_test_users"] == 120
+    assert {"cpu_model", "cpu_capability"} <= set(saved["machine"]) and "commit" in saved["code"]
+    assert 0.0 <= saved["test"]["ndcg@10"]["mean"] <= 1.0 and "| ndcg@10 |" in (tmp_path / "results.md").read_text()
+    (tmp_path / "results.md").write_text("my notes")
+    with pytest.raises(OverwriteRefusedError, match="not a file this library wrote"):
+        _warm_script().main(["--dataset", "demo", "--max-users", "120", "--time-budget", "0", "--out", str(tmp_path)])
+    assert (tmp_path / "results.md").read_text() == "my notes" and json.loads((tmp_path / "results.json").read_text()) == saved
