@@ -191,7 +191,6 @@ class BM25Baseline(Baseline):
         except ImportError as exc:
             raise MissingDependencyError("the bm25 baseline needs bm25s; pip install bm25s") from exc
         items = split.dataset.items
-        self._bm25s = bm25s
         self.index = {item_id: row for row, item_id in enumerate(items)}
         self.titles = {item_id: item.title for item_id, item in items.items()}
         text = TfidfBaseline(candidate_field=self.candidate_field)._text  # one text choice for both lexical baselines
@@ -202,9 +201,11 @@ class BM25Baseline(Baseline):
         return self
 
     def _query_scores(self, case: RankingCase) -> np.ndarray:
+        import bm25s  # fit imported it already; kept out of module import so the CLI starts without it
+
         context = case.context_ids
         query = " ".join(self.titles.get(i, "") for i in context) if context is not None else case.user_text
-        tokens = self._bm25s.tokenize([query], stopwords=self.stopwords, return_ids=False, show_progress=False)[0]
+        tokens = bm25s.tokenize([query], stopwords=self.stopwords, return_ids=False, show_progress=False)[0]
         known = [t for t in tokens if t in self.vocab]
         if not known:
             return np.zeros(len(self.index), dtype=np.float32)
