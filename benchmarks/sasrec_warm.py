@@ -28,8 +28,6 @@ PUBLISHED = {"ndcg@10": (0.316, 0.367), "hr@10": (0.47, 0.51)}
 """SASRec on this protocol in S3-Rec (CIKM 2020) and the papers that reuse its numbers."""
 MD_HEADING = "# SASRec, warm users"
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
 
 def leave_one_out(sequences: dict[str, list[str]], n_negatives: int, seed: int):
     """Training sequences and the validation and test cases of the leave-one-out protocol.
@@ -104,6 +102,9 @@ def main(argv: list[str] | None = None) -> dict:
     from coldstart_peft.hardware import hardware_facts
     from coldstart_peft.outputs import check_writable_dir
     from coldstart_peft.provenance import git_revision
+
+    if "peers" not in sys.modules:  # run as a script: the peers package sits next to it
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
     from peers import SASRecBaseline
 
     out = check_writable_dir(args.out, "--out")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import sys
 from pathlib import Path
 
@@ -12,9 +13,22 @@ from coldstart_peft.data import ColdStartSplit, Dataset, Interaction, Item
 from coldstart_peft.errors import OverwriteRefusedError
 from coldstart_peft.examples import RankingCase
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
-from peers import PEERS, SASRecBaseline  # noqa: E402
-from peers.sasrec import UNSEEN_SCORE  # noqa: E402
+BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
+
+
+def _load_peers():
+    # Loaded by path as the package "peers" (the name the benchmark scripts import), without
+    # putting benchmarks/ on sys.path, where its script names would shadow other modules.
+    if "peers" not in sys.modules:
+        spec = importlib.util.spec_from_file_location("peers", BENCHMARKS / "peers" / "__init__.py",
+                                                      submodule_search_locations=[str(BENCHMARKS / "peers")])  # fmt: skip
+        sys.modules["peers"] = module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    return sys.modules["peers"]
+
+
+peers = _load_peers()
+PEERS, SASRecBaseline, UNSEEN_SCORE = peers.PEERS, peers.SASRecBaseline, peers.sasrec.UNSEEN_SCORE
 
 N_ITEMS = 60
 TOY = dict(hidden=32, max_length=8, dropout=0.1, lr=5e-3, batch_size=64, max_epochs=10, eval_every=5, patience=2, threads=1)
@@ -89,10 +103,7 @@ def test_sasrec_score_pool_equals_scoring_the_pool_as_candidates(trained):
 
 
 def _warm_script():
-    import importlib.util
-
-    path = Path(__file__).resolve().parents[2] / "benchmarks" / "sasrec_warm.py"
-    spec = importlib.util.spec_from_file_location("sasrec_warm", path)
+    spec = importlib.util.spec_from_file_location("sasrec_warm", BENCHMARKS / "sasrec_warm.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
