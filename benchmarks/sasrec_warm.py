@@ -77,7 +77,7 @@ def write_results(out: Path, report: dict) -> None:
             f"sampled negatives; test metrics with 95% bootstrap intervals. {training['epochs_run']} epochs "
             f"(best validation NDCG@10 {training['best_valid_ndcg@10']:.3f}) in {training['seconds']:.0f} s under a "
             f"{training['time_budget_s']:.0f} s budget on {machine['cpu_model']} ({machine['cpu_capability']}, "
-            f"{report['threads']} threads, a CPU shared with other jobs); commit {code.get('commit')}"
+            f"{report['threads']} torch thread(s), a CPU shared with other jobs); commit {code.get('commit')}"
             f"{' (dirty)' if code.get('dirty') else ''}.\n\n| metric | this run | published SASRec |\n|---|---|---|\n"
             + "\n".join(rows) + "\n")  # fmt: skip
     write_text_atomic(md, text)
