@@ -29,21 +29,55 @@ from pathlib import Path
 
 PRESETS = {
     # seconds of training per method, test users, validation users (during training / to
-    # calibrate the prior weights after it), scorer batch, full-catalog ranking unless told
-    "smoke": {"seconds": 6, "test_users": 40, "valid_users": 10, "calibration_users": 40, "batch_size": 16, "full_catalog": False},
-    "cpu": {"seconds": 240, "test_users": 1000, "valid_users": 100, "calibration_users": 500, "batch_size": 32, "full_catalog": True},
-    "gpu": {"seconds": 900, "test_users": 0, "valid_users": 500, "calibration_users": 1000, "batch_size": 128, "full_catalog": True},
+    # calibrate the prior weights after it), scorer batch, full-catalog ranking unless told,
+    # the most seconds a peer (SASRec) trains before early stopping would end it
+    "smoke": {"seconds": 6, "test_users": 40, "valid_users": 10, "calibration_users": 40, "batch_size": 16, "full_catalog": False, "peer_seconds": 3},
+    "cpu": {"seconds": 240, "test_users": 1000, "valid_users": 100, "calibration_users": 500, "batch_size": 32, "full_catalog": True, "peer_seconds": 600},
+    "gpu": {"seconds": 900, "test_users": 0, "valid_users": 500, "calibration_users": 1000, "batch_size": 128, "full_catalog": True, "peer_seconds": 1800},
 }
 METRICS = ("ndcg@10", "hr@10", "mrr", "auc")
 FULL_METRICS = ("recall@10", "recall@20", "ndcg@10", "ndcg@20", "mrr")
 """Reported for the full-catalog protocol, as ``metrics_full`` / ``ci95_full`` of each row."""
 
 
+def peers() -> dict:
+    """The benchmark-side peers (``benchmarks/peers``: SASRec), by name.
+
+    Loaded by path as the package ``peers``: this file also runs as a module of the tests, where
+    ``benchmarks/`` is not on ``sys.path`` (and must not be: its script names would shadow modules).
+    """
+    import importlib.util
+
+    if "peers" not in sys.modules:
+        folder = Path(__file__).resolve().parent / "peers"
+        spec = importlib.util.spec_from_file_location("peers", folder / "__init__.py", submodule_search_locations=[str(folder)])
+        sys.modules["peers"] = module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    return sys.modules["peers"].PEERS
+
+
 def baseline_names() -> list[str]:
-    """Every registered baseline (:data:`coldstart_peft.evaluation.baselines.BASELINES`), in registry order."""
+    """Every registered baseline (:data:`coldstart_peft.evaluation.baselines.BASELINES`), then the peers."""
     from coldstart_peft.evaluation.baselines import BASELINES
 
-    return list(BASELINES)
+    return [*BASELINES, *peers()]
+
+
+def make_peer_or_baseline(name: str, args):
+    """A registered baseline, or a peer trained for the preset's ``peer_seconds`` on the split's validation users."""
+    from coldstart_peft.evaluation.baselines import make_baseline
+
+    found = peers().get(name)
+    if found is None:
+        return make_baseline(name)
+    # Early stopping reads the split's validation users (fit's default); the budget bounds a run
+    # that has not converged by then, and the result file records it.
+    return found(time_budget_s=PRESETS[args.preset]["peer_seconds"], threads=torch_threads(), seed=args.seed)
+
+
+def torch_threads() -> int:
+    """The threads a peer trains with: every core of this machine (compare_methods runs one job at a time)."""
+    return max(1, os.cpu_count() or 1)
 
 
 def machine() -> dict:
@@ -156,13 +190,14 @@ def run_method(args) -> dict:
 
 def run_baseline(name: str, args) -> dict:
     """Fit and evaluate one no-fine-tuning baseline in this process."""
-    from coldstart_peft.evaluation.baselines import evaluate_baseline, make_baseline
+    from coldstart_peft.evaluation.baselines import evaluate_baseline
     from coldstart_peft.evaluation.full_pool import evaluate_baseline_full_pool
 
     split = _split(args)
     cases = split.ranking_cases("test")
     started = time.perf_counter()
-    baseline = make_baseline(name).fit(split)
+    baseline = make_peer_or_baseline(name, args).fit(split)
+    fit_seconds = time.perf_counter() - started
     report = evaluate_baseline(baseline, cases, seed=args.seed)
     seconds = time.perf_counter() - started
     means, intervals = _metrics(report["overall"])
@@ -172,7 +207,10 @@ def run_baseline(name: str, args) -> dict:
         "train_seconds": 0.0, "train_pairs_per_s": 0.0,
         "score_pairs_per_s": sum(len(c.candidate_texts) for c in cases) / seconds,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
-        "metrics": means, "ci95": intervals, **full,
+        "metrics": means, "ci95": intervals, **full, "fit_seconds": round(fit_seconds, 1),
+        **({"peer": {"epochs": baseline.epochs_run, "best_valid_ndcg@10": baseline.best_valid_ndcg,
+                     "budget_s": baseline.config.time_budget_s, "validation": [r for r in baseline.history if "valid_ndcg@10" in r]}}
+           if name in peers() else {}),
     }  # fmt: skip
 
 

@@ -132,3 +132,18 @@ def test_cold_domain_holds_out_the_named_domain_or_the_most_common(compare):
     assert named.config["domain"] == "Skin Care" and set(named.candidate_pool()) == set(named.excluded_items)
     assert all(named.dataset.items[i].domain == "Skin Care" for i in named.candidate_pool())
     assert all(r.target in named.excluded_items for r in named.test)
+
+
+@pytest.mark.slow
+def test_peers_run_by_name_with_the_presets_budget(compare, tmp_path):
+    assert "sasrec" in compare.baseline_names() and "item-knn" in compare.baseline_names()
+    assert compare.main(["--dataset", "demo", "--preset", "smoke", "--full-catalog", "--methods", "sasrec,popularity",
+                         "--out", str(tmp_path)]) == 0  # fmt: skip
+    rows = {r["method"]: r for r in json.loads((tmp_path / "results.json").read_text())["results"]}
+    assert set(rows) == {"sasrec", "popularity"}
+    for row in rows.values():
+        _check_full(row)
+    peer = rows["sasrec"]["peer"]
+    assert peer["budget_s"] == compare.PRESETS["smoke"]["peer_seconds"] and peer["epochs"] >= 1
+    assert peer["validation"] and all("valid_ndcg@10" in r for r in peer["validation"])
+    assert "peer" not in rows["popularity"]
