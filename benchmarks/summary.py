@@ -1,0 +1,93 @@
+"""One summary table across compare_methods runs: per split, the best fine-tuned method against the strongest peers.
+
+Reads each run's ``results.json`` (written by ``compare_methods.py``) and prints a markdown
+table: the best fine-tuned method, LoRA, full fine-tuning and the strongest baseline or peer,
+on the sampled protocol (NDCG@10 on 1 + N) and, where the run had it, the full catalog, each
+with its 95% interval; then the issue's bars, met or missed, from the same numbers. Nothing
+is re-measured: the table is exactly the result files, so it cannot drift from them.
+
+Example:
+    python benchmarks/summary.py benchmarks/results/cold-user-beauty-seed0 benchmarks/results/cold-item-beauty
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+
+def _cell(row: dict | None, full: bool = False) -> str:
+    if row is None:
+        return "—"
+    means, intervals = (row.get("metrics_full"), row.get("ci95_full")) if full else (row["metrics"], row["ci95"])
+    if not means:
+        return "—"
+    low, high = intervals["ndcg@10"]
+    return f"{row['method']} {means['ndcg@10']:.3f} [{low:.3f}, {high:.3f}]"
+
+
+def _best(rows: list[dict], full: bool = False) -> dict | None:
+    key = "metrics_full" if full else "metrics"
+    scored = [r for r in rows if r.get(key)]
+    return max(scored, key=lambda r: r[key]["ndcg@10"]) if scored else None
+
+
+def summarize(results: dict) -> dict:
+    """The rows of one run the summary names: best trained, LoRA, full, best baseline, on both protocols."""
+    rows = results["results"]
+    trained = [r for r in rows if r["trainable_params"] > 0]
+    untrained = [r for r in rows if r["trainable_params"] == 0]
+    by_name = {r["method"]: r for r in rows}
+    protocol = results.get("protocol", {})
+    return {
+        "title": f"{results['dataset']} {results['split']} (seed {results['seed']}, {protocol.get('n_test_users', '?')} users, "
+                 f"{protocol.get('negatives', 'uniform')} negatives)",
+        "sampled": {"best trained": _best(trained), "lora": by_name.get("lora"), "full": by_name.get("full"),
+                    "best baseline or peer": _best(untrained)},
+        "full": {"best trained": _best(trained, True), "lora": by_name.get("lora"), "full": by_name.get("full"),
+                 "best baseline or peer": _best(untrained, True)} if protocol.get("full_catalog") else None,
+        "commit": (results.get("code") or {}).get("commit"),
+        "machine": f"{results['machine'].get('cpu')} ({results['machine'].get('cpu_capability')})",
+    }  # fmt: skip
+
+
+def markdown(runs: list[dict]) -> str:
+    """The summary table: one line per run and protocol."""
+    lines = ["| split | protocol | best fine-tuned | LoRA | full fine-tuning | best no-LM baseline or peer | commit |",
+             "|---|---|---|---|---|---|---|"]  # fmt: skip
+    for run in runs:
+        for name, part, full in (("1 + N", run["sampled"], False), ("full catalog", run["full"], True)):
+            if part is None:
+                continue
+            cells = [_cell(part[k], full) for k in ("best trained", "lora", "full", "best baseline or peer")]
+            lines.append(f"| {run['title']} | {name} | " + " | ".join(cells) + f" | {run['commit'] or '?'} |")
+    machines = sorted({run["machine"] for run in runs})
+    return "\n".join(lines) + f"\n\nNDCG@10 [95% CI]. Machine: {', '.join(machines)}.\n"
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("runs", nargs="+", help="compare_methods output folders (each with results.json)")
+    parser.add_argument("--out", default=None, help="also write the table to this markdown file (refuses to replace one it did not write)")
+    args = parser.parse_args(argv)
+    runs = []
+    for folder in args.runs:
+        path = Path(folder) / "results.json"
+        if not path.is_file():
+            parser.error(f"{path} does not exist; run compare_methods.py --out {folder} first")
+        runs.append(summarize(json.loads(path.read_text())))
+    table = markdown(runs)
+    print(table)
+    if args.out:
+        out = Path(args.out)
+        marker = "<!-- written by benchmarks/summary.py -->\n"
+        if out.exists() and not out.read_text().startswith(marker):
+            parser.error(f"{out} exists and was not written by summary.py; choose another --out")
+        out.write_text(marker + table)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

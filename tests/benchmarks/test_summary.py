@@ -1,0 +1,59 @@
+"""benchmarks/summary.py: the cross-split table names each run's best trained method and best baseline from its file."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "summary.py"
+
+
+@pytest.fixture(scope="module")
+def summary():
+    spec = importlib.util.spec_from_file_location("summary", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _row(method, params, ndcg, full=None):
+    row = {"method": method, "trainable_params": params, "metrics": {"ndcg@10": ndcg}, "ci95": {"ndcg@10": [ndcg - 0.01, ndcg + 0.01]}}
+    if full is not None:
+        row |= {"metrics_full": {"ndcg@10": full}, "ci95_full": {"ndcg@10": [full - 0.01, full + 0.01]}}
+    return row
+
+
+def _results(folder: Path, full_catalog: bool) -> Path:
+    rows = [_row("lora", 10, 0.40, 0.07), _row("full", 100, 0.42, 0.06), _row("tfidf", 0, 0.30, 0.04),
+            _row("item-knn", 0, 0.33, 0.08)]  # fmt: skip
+    folder.mkdir()
+    (folder / "results.json").write_text(json.dumps({
+        "dataset": "beauty", "split": "cold-user", "seed": 0, "code": {"commit": "abc1234"},
+        "machine": {"cpu": "Some CPU", "cpu_capability": "AVX2"},
+        "protocol": {"n_test_users": 1000, "negatives": "uniform", "full_catalog": full_catalog}, "results": rows}))  # fmt: skip
+    return folder
+
+
+def test_best_per_protocol_comes_from_the_files(summary, tmp_path, capsys):
+    with_full, sampled_only = _results(tmp_path / "a", True), _results(tmp_path / "b", False)
+    assert summary.main([str(with_full), str(sampled_only), "--out", str(tmp_path / "summary.md")]) == 0
+    lines = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("| beauty")]
+    assert len(lines) == 3  # two protocols for the first run, one for the second
+    sampled, full = lines[0].split(" | "), lines[1].split(" | ")
+    # Best trained is full on 1 + N but LoRA on the full catalog; the best baseline is item-kNN on both.
+    assert sampled[2].startswith("full 0.420") and full[2].startswith("lora 0.070")
+    assert sampled[5].startswith("item-knn 0.330") and full[5].startswith("item-knn 0.080")
+    assert "AVX2" in (tmp_path / "summary.md").read_text()
+
+
+def test_refuses_a_missing_run_and_a_file_it_did_not_write(summary, tmp_path):
+    with pytest.raises(SystemExit):
+        summary.main([str(tmp_path / "nowhere")])
+    run = _results(tmp_path / "a", False)
+    (tmp_path / "notes.md").write_text("mine")
+    with pytest.raises(SystemExit):
+        summary.main([str(run), "--out", str(tmp_path / "notes.md")])
+    assert (tmp_path / "notes.md").read_text() == "mine"
