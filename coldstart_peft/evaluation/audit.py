@@ -41,11 +41,12 @@ def target_audit(split: ColdStartSplit, which: str = "test", window: int | None 
     n = len(records)
     if not n:
         return {"cases": 0}
+    # Before any lookup below: indexing the defaultdicts adds keys, and would make every target look bought.
+    unseen = sum(r.target not in buyers for r in records)
     repeat = sum(r.target in r.context for r in records)
     same_user = sum(any(buyers[r.target] & buyers[c] for c in r.context if c != r.target) for r in records)
     # Symmetric, as the prior's table is: either item may have come first.
     in_window = sum(any(c in after[r.target] or r.target in after[c] for c in r.context if c != r.target) for r in records)
-    unseen = sum(r.target not in buyers for r in records)
     return {
         "cases": n,
         "target_in_context": repeat / n,

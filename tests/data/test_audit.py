@@ -33,3 +33,16 @@ def test_repeats_and_unseen_targets():
     train_items = {i for s in split.train_sequences().values() for i in s}
     assert audit["target_unseen_in_training"] == pytest.approx(sum(r.target not in train_items for r in test) / len(test))
     assert 0.0 <= audit["cooccurs_in_window"] <= audit["cooccurs_same_user"] <= 1.0
+
+
+def test_cold_item_targets_are_all_unseen_in_training():
+    from coldstart_peft.data import cold_item_split
+
+    users = [f"u{i:03d}" for i in range(200)]
+    items = {f"i{j:02d}": Item(f"i{j:02d}", title=f"item {j}") for j in range(40)}
+    interactions = [Interaction(u, f"i{(n + t) % 40:02d}", float(t)) for n, u in enumerate(users) for t in range(6)]
+    split = cold_item_split(Dataset("audit", items, interactions), k=3, n_negatives=5, seed=0, item_fraction=0.2)
+    audit = target_audit(split)
+    # Every target is a cold item, which training never shows; looking up co-occurrence first must not hide that.
+    assert audit["cases"] > 0 and audit["target_unseen_in_training"] == 1.0
+    assert audit["cooccurs_same_user"] == audit["cooccurs_in_window"] == 0.0
