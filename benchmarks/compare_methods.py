@@ -72,12 +72,8 @@ def make_peer_or_baseline(name: str, args):
         return make_baseline(name)
     # Early stopping reads the split's validation users (fit's default); the budget bounds a run
     # that has not converged by then, and the result file records it.
-    return found(time_budget_s=PRESETS[args.preset]["peer_seconds"], threads=torch_threads(), seed=args.seed)
-
-
-def torch_threads() -> int:
-    """The threads a peer trains with: every core of this machine (compare_methods runs one job at a time)."""
-    return max(1, os.cpu_count() or 1)
+    # Every core: compare_methods runs one job at a time.
+    return found(time_budget_s=PRESETS[args.preset]["peer_seconds"], threads=os.cpu_count() or 1, seed=args.seed)
 
 
 def machine() -> dict:

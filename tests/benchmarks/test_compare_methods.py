@@ -3,24 +3,21 @@
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "compare_methods.py"
+from _scripts import BENCHMARKS, load_benchmark
+
+SCRIPT = BENCHMARKS / "compare_methods.py"
 FULL_METRICS = {"recall@10", "recall@20", "ndcg@10", "ndcg@20", "mrr"}
 
 
 @pytest.fixture(scope="module")
 def compare():
-    spec = importlib.util.spec_from_file_location("compare_methods", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("compare_methods.py")
 
 
 def _first_table_ndcgs(table: str) -> list[float]:

@@ -2,21 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "tallrec.py"
+from _scripts import load_benchmark
 
 
 def _tallrec():
-    spec = importlib.util.spec_from_file_location("tallrec", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["tallrec"] = module  # its dataclass looks its module up there
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("tallrec.py", register=True)
 
 
 @pytest.mark.realdata

@@ -8,24 +8,21 @@ hardware computes it natively.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 import statistics
 import subprocess
-from pathlib import Path
 
 import pytest
 import torch
 
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "throughput.py"
+from _scripts import BENCHMARKS, load_benchmark
+
+SCRIPT = BENCHMARKS / "throughput.py"
 
 
 def load_script():
-    spec = importlib.util.spec_from_file_location("throughput_benchmark", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("throughput.py", "throughput_benchmark")
 
 
 def positive(value) -> bool:
