@@ -210,6 +210,20 @@ class Scorer(nn.Module):
         """The scorer's logits of aligned (user, item) text pairs, differentiable, without priors."""
         raise NotImplementedError
 
+    def pair_inputs(self, user_texts: Sequence[str], item_texts: Sequence[str]) -> dict[str, torch.Tensor] | None:
+        """The encoder inputs of aligned pairs on the scorer's device, for :meth:`pair_logits`.
+
+        A scorer that reads each pair as one input may split :meth:`forward_pairs` into this and
+        :meth:`pair_logits`: an :class:`~coldstart_peft.bank.AdapterBank` scoring a mixed-domain
+        batch then tokenizes it once and runs each domain's head on its rows of the same inputs.
+        The base class returns ``None`` (no split: the bank tokenizes each domain's rows again).
+        """
+        return None
+
+    def pair_logits(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The logits of :meth:`pair_inputs`' output, or of any subset of its rows."""
+        raise NotImplementedError
+
     @torch.no_grad()
     def score(
         self,

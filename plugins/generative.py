@@ -138,7 +138,12 @@ class Generative(Scorer):
         return ranking_loss(self.config.loss, logits, batch["labels"], batch["group_index"])
 
     def forward_pairs(self, user_texts: Sequence[str], item_texts: Sequence[str]) -> torch.Tensor:
-        inputs = {k: v.to(self.device) for k, v in self._tokenize(user_texts, item_texts).items()}
+        return self._logits(self.pair_inputs(user_texts, item_texts))
+
+    def pair_inputs(self, user_texts: Sequence[str], item_texts: Sequence[str]) -> dict[str, torch.Tensor]:
+        return {k: v.to(self.device) for k, v in self._tokenize(user_texts, item_texts).items()}
+
+    def pair_logits(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
         return self._logits(inputs)
 
 

@@ -9,7 +9,9 @@ separately from its encoder, so the batch runs in two steps:
    active get their final scores from this pass.
 2. For each other domain in the batch, its head is switched in and the scorer runs on that
    domain's rows with the backbone replaced by :class:`_Replay`, which serves the recorded
-   encoder outputs instead of encoding again. Only tokenization and the small head rerun.
+   encoder outputs instead of encoding again. Only the small head reruns, on those rows of the
+   batch's tokenized inputs (:meth:`~coldstart_peft.Scorer.pair_inputs`); a scorer that does
+   not expose them tokenizes the rows again.
 
 This relies on one property of a scorer: each backbone call encodes the given pairs row by
 row, in order (true of the cross-encoder, one call, and the bi-encoder, two calls). The replay
@@ -76,6 +78,11 @@ def _rows(value, rows: torch.Tensor, length: int):
     return value[:, :length] if value.dim() > 2 else value
 
 
+def _logits(scorer: Scorer, users: list[str], items: list[str], inputs: dict[str, torch.Tensor] | None) -> torch.Tensor:
+    """The scorer's logits from its own tokenized inputs when it exposes them, else from the texts."""
+    return scorer.forward_pairs(users, items) if inputs is None else scorer.pair_logits(inputs)
+
+
 @contextlib.contextmanager
 def _backbone_replaced(scorer: Scorer, module: nn.Module):
     original = scorer.backbone
@@ -123,8 +130,9 @@ def score_mixed(
                 out[idx] = logits.float().cpu().numpy()
                 continue
             use = batched if batched is not None and batched.covers(distinct) else None
+            inputs = scorer.pair_inputs(users, items)
             with _backbone_replaced(scorer, _Recording(scorer.backbone, names, use)) as recording:
-                logits = scorer.forward_pairs(users, items).float().cpu().numpy()
+                logits = _logits(scorer, users, items, inputs).float().cpu().numpy()
             batch_out = np.empty(len(idx), dtype=np.float32)
             for key in distinct:
                 rows = [r for r, name in enumerate(names) if name == key]
@@ -132,8 +140,10 @@ def score_mixed(
                     batch_out[rows] = logits[rows]
                     continue
                 activate_head(key)
-                with _backbone_replaced(scorer, _Replay(recording.calls, torch.tensor(rows))):
-                    sub = scorer.forward_pairs([users[r] for r in rows], [items[r] for r in rows])
+                picked = torch.tensor(rows)
+                with _backbone_replaced(scorer, _Replay(recording.calls, picked)):
+                    sub = _logits(scorer, [users[r] for r in rows], [items[r] for r in rows],
+                                  None if inputs is None else {k: v[picked.to(v.device)] for k, v in inputs.items()})  # fmt: skip
                 batch_out[rows] = sub.float().cpu().numpy()
             out[idx] = batch_out
     return out

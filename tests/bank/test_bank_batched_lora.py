@@ -69,3 +69,21 @@ def test_batches_with_different_domain_subsets_share_one_stack(tmp_path, tiny_ba
     for mixed, grouped in results:
         np.testing.assert_allclose(mixed, grouped, atol=1e-5)
     assert stacks[0] is stacks[1], "a batch holding another subset of domains rebuilt the stacks"
+
+
+@pytest.mark.parametrize("split", [True, False])
+def test_a_mixed_batch_is_tokenized_once_where_the_scorer_splits_its_inputs(tmp_path, tiny_base, monkeypatch, split):
+    tiny_bank(tmp_path / "bank", tiny_base)
+    bank = AdapterBank.load(tmp_path / "bank")
+    bank.scorer.precision = "fp32"
+    grouped = bank.score(USERS, ITEMS, domains=MIXED, mixed=False)
+    if not split:  # a third-party scorer with forward_pairs only: each domain's rows are tokenized again
+        real_inputs = bank.scorer.pair_inputs
+        monkeypatch.setattr(bank.scorer, "forward_pairs", lambda users, items: bank.scorer.pair_logits(real_inputs(users, items)))
+        monkeypatch.setattr(bank.scorer, "pair_inputs", lambda users, items: None)
+    calls = []
+    real = bank.scorer._tokenize
+    monkeypatch.setattr(bank.scorer, "_tokenize", lambda users, items: calls.append(len(users)) or real(users, items))
+    mixed = bank.score(USERS, ITEMS, domains=MIXED, mixed=True, batch_size=len(USERS))
+    np.testing.assert_allclose(mixed, grouped, atol=1e-5)
+    assert calls == ([len(USERS)] if split else [len(USERS), 4, 4])
