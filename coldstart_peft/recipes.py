@@ -87,6 +87,8 @@ class FitSettings:
         base_model: HF model name or folder; ``None`` for the bundled MiniLM.
         n_negatives: sampled negatives per training group; ``None`` for the scorer's
             ``default_negatives`` (1 for the bi-encoder, 7 for the cross-encoder).
+        hard_negatives: share of the sampled negatives drawn from the positive's own domain
+            (harder than uniform ones: same kind of product, different item).
         max_groups: cap on training groups (a budget knob); ``None`` for all.
         valid_users: validation users scored during training.
         valid_candidates: candidates per validation user (positive included).
@@ -105,6 +107,7 @@ class FitSettings:
     scorer_config: dict[str, Any] | None = None
     base_model: str | None = None
     n_negatives: int | None = None
+    hard_negatives: float = 0.0
     max_groups: int | None = None
     valid_users: int = 100
     valid_candidates: int = 20
@@ -184,8 +187,8 @@ def fit_on_split(
     show = train_config.progress and process_state().is_main_process
     with phase(f"building training groups from {split.kind} split", enabled=show):
         groups = training_groups(
-            split, n_negatives=sampled_negatives(settings, host), seed=train_config.seed,
-            serializer=serializer, max_groups=settings.max_groups,
+            split, n_negatives=sampled_negatives(settings, host), hard_negative_fraction=settings.hard_negatives,
+            seed=train_config.seed, serializer=serializer, max_groups=settings.max_groups,
         )
     all_valid = split.ranking_cases("valid", serializer)
     valid = trim_candidates(all_valid[: settings.valid_users], settings.valid_candidates, seed=train_config.seed)

@@ -50,3 +50,23 @@ def test_calibration_is_refused_only_where_asked_for_and_impossible(tmp_path):
     with pytest.raises(ConfigError, match="--calibration-users"):
         run(args)
     assert not (tmp_path / "o").exists()
+
+
+def test_hard_negatives_reach_the_training_groups(monkeypatch):
+    from types import SimpleNamespace
+
+    import coldstart_peft.recipes as recipes
+
+    seen = {}
+
+    class Stop(Exception):
+        pass
+
+    def groups(split, **options):
+        seen.update(options)
+        raise Stop
+
+    monkeypatch.setattr(recipes, "training_groups", groups)
+    with pytest.raises(Stop):
+        recipes.fit_on_split(SimpleNamespace(kind="cold-user"), FitSettings(hard_negatives=0.75))
+    assert seen["hard_negative_fraction"] == 0.75

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from coldstart_peft.data.schema import Item
+from coldstart_peft.errors import ConfigError
 
 ITEM_LABELS = {"title": "", "brand": "Brand", "category": "Category", "price": "Price", "description": "Description"}
 """Item fields that can be serialized and the label each gets (the title goes unlabeled, first)."""
@@ -56,6 +57,8 @@ class TextConfig:
         max_history: most recent items kept in the user context (oldest dropped first).
         skip_category_root: drop the first category level (``"Beauty"``), the same for every item.
         history_label: prefix of the user's recent items.
+        history_extras: item fields (keys of :data:`ITEM_LABELS` other than the title) added in
+            brackets after each title in the user context, e.g. ``("brand",)``; each keeps its budget.
         include_demographics: add user attributes (MovieLens age, gender, occupation) when present.
         separator: joins the labeled parts.
     """
@@ -68,8 +71,18 @@ class TextConfig:
     max_history: int = 5
     skip_category_root: bool = True
     history_label: str = "Recently bought"
+    history_extras: tuple[str, ...] = ()
     include_demographics: bool = True
     separator: str = "; "
+
+    def __post_init__(self):
+        self.history_extras = tuple(self.history_extras)
+        unknown = sorted({*self.item_fields, *self.history_extras} - set(ITEM_LABELS))
+        if unknown or "title" in self.history_extras:
+            raise ConfigError(
+                f"unknown item fields {unknown} (or 'title' in history_extras, where the title is always first); "
+                f"choose from {sorted(ITEM_LABELS)}"
+            )
 
 
 class TextSerializer:
@@ -124,6 +137,12 @@ class TextSerializer:
         self._item_cache[item.item_id] = text
         return text
 
+    def _history_entry(self, item: Item) -> str:
+        title = self._cut(item.title or item.item_id, "history_title")
+        extras = [self._cut(self._field(item, name), name) for name in self.config.history_extras]
+        extras = [value for value in extras if value]
+        return f"{title} ({', '.join(extras)})" if extras else title
+
     def demographics(self, attributes: dict | None) -> str:
         """Serialize user attributes, e.g. ``"age 24, male, technician"``; empty when there are none."""
         if not attributes:
@@ -147,7 +166,7 @@ class TextSerializer:
         """
         parts = []
         recent = list(history)[-self.config.max_history :] if self.config.max_history else []
-        titles = [self._cut(item.title or item.item_id, "history_title") for item in recent]
+        titles = [self._history_entry(item) for item in recent]
         if titles:
             parts.append(f"{self.config.history_label}: " + " | ".join(titles))
         if query:

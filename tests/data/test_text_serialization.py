@@ -34,3 +34,21 @@ def test_tokenizer_budget_counts_wordpieces():
             return "".join(pieces)
 
     assert truncate("abcdef", 3, tokenizer=Chars()) == "abc"
+
+
+def test_history_extras_follow_each_title_within_their_budgets():
+    history = [Item("1", title="Lip balm", brand="Acme Labs", categories=("Beauty", "Makeup", "Lips")),
+               Item("2", title="Soap")]  # fmt: skip
+    config = TextConfig(history_extras=("brand", "category"), budgets={"history_title": 12, "brand": 1, "category": 10})
+    assert TextSerializer(config).user(history) == "Recently bought: Lip balm (Acme, Makeup > Lips) | Soap"
+
+
+def test_unknown_or_title_history_extras_are_refused():
+    import pytest
+
+    from coldstart_peft.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="colour"):
+        TextConfig(history_extras=("colour",))
+    with pytest.raises(ConfigError, match="title"):
+        TextConfig(history_extras=("title",))

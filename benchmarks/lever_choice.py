@@ -1,0 +1,165 @@
+"""Recipe levers at equal training time, chosen on validation users: how the library's defaults are picked.
+
+Each ``--arm`` trains the default recipe (bi-encoder + LoRA + priors + calibration) with some
+settings changed, for the same ``--seconds``, and scores it on validation users that
+calibration never saw (``--calibration-users`` onwards), never on test users. TF-IDF and
+zero-shot MiniLM are scored on the same users for reference. The library's default for a lever
+is whichever arm wins here; the test tables (``compare_methods.py``) then run once.
+
+An arm is ``NAME:KEY=VALUE,KEY=VALUE`` (``NAME`` alone is the default recipe). Keys:
+
+* ``dropout``: LoRA dropout.
+* ``hard_negatives``: share of sampled negatives from the positive's own domain (0 to 1).
+* ``negatives``: sampled negatives per training group.
+* ``history_extras``: item fields after each title in the user context, joined by ``+``
+  (e.g. ``brand+category``); ``none`` for titles only.
+* ``priors``: ``on`` or ``off``.
+
+Writes ``lever_choice.json`` and ``lever_choice.md`` under ``--out`` and prints the table.
+
+Example:
+    python benchmarks/lever_choice.py --split cold-item --seconds 150 \\
+        --arm default --arm brand:history_extras=brand+category --arm hard:hard_negatives=1 \\
+        --out benchmarks/results/levers-cold-item
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import time
+from pathlib import Path
+
+from coldstart_peft import TrainConfig
+from coldstart_peft.data import load_dataset, make_split
+from coldstart_peft.data.text import TextConfig, TextSerializer
+from coldstart_peft.errors import ConfigError
+from coldstart_peft.evaluation.baselines import evaluate_baseline, make_baseline
+from coldstart_peft.evaluation.metrics import summarize
+from coldstart_peft.evaluation.ranking import metrics_from_scores
+from coldstart_peft.hardware import hardware_facts, resolve_precision
+from coldstart_peft.provenance import git_revision
+from coldstart_peft.recipes import FitSettings, fit_on_split
+
+KEYS = ("dropout", "hard_negatives", "negatives", "history_extras", "priors")
+REFERENCES = ("tfidf", "zero-shot")
+
+
+def parse_arm(spec: str) -> tuple[str, dict[str, str]]:
+    """``"name:key=value,key=value"`` → ``(name, {key: value})``; unknown keys are refused."""
+    name, _, rest = spec.partition(":")
+    changes = {}
+    for part in filter(None, rest.split(",")):
+        key, sep, value = part.partition("=")
+        if not sep or key not in KEYS:
+            raise ConfigError(f"arm {spec!r}: {part!r} is not KEY=VALUE with KEY one of {', '.join(KEYS)}")
+        changes[key] = value
+    if not name:
+        raise ConfigError(f"arm {spec!r} has no name; write NAME or NAME:KEY=VALUE,...")
+    return name, changes
+
+
+def arm_setup(changes: dict[str, str], calibration_users: int) -> tuple[FitSettings, TextSerializer]:
+    """The recipe settings and text serializer an arm's changes describe."""
+    settings = FitSettings(calibration_users=calibration_users)
+    text = TextConfig()
+    if "dropout" in changes:
+        settings.method_config = {"dropout": float(changes["dropout"])}
+    if "hard_negatives" in changes:
+        settings.hard_negatives = float(changes["hard_negatives"])
+    if "negatives" in changes:
+        settings.n_negatives = int(changes["negatives"])
+    if "priors" in changes:
+        settings.priors = {"on": True, "off": False}[changes["priors"]]
+    if "history_extras" in changes:
+        extras = () if changes["history_extras"] == "none" else tuple(changes["history_extras"].split("+"))
+        text = dataclasses.replace(text, history_extras=extras)
+    return settings, TextSerializer(text)
+
+
+def _summary(scores, cases, seed: int) -> dict:
+    summary = summarize(metrics_from_scores(scores, cases), seed=seed)
+    return {k: summary[k] for k in ("ndcg@10", "hr@10", "mrr")}
+
+
+def run_arm(split, name: str, changes: dict[str, str], args) -> dict:
+    """Train one arm for ``args.seconds``; score the validation users calibration never saw."""
+    settings, serializer = arm_setup(changes, args.calibration_users)
+    held_out = split.ranking_cases("valid", serializer)[args.calibration_users :]
+    config = TrainConfig(epochs=1, batch_size=32, time_budget_s=args.seconds, seed=args.seed, progress=False,
+                         eval_every=10_000)  # fmt: skip
+    started = time.perf_counter()
+    _, result = fit_on_split(split, settings, config, serializer=serializer, test_cases=held_out)
+    return {
+        "arm": name, "changes": changes, "steps": result.steps, "train_seconds": result.seconds,
+        "train_pairs_per_s": result.pairs_per_second, "precision": result.precision,
+        "wall_seconds": time.perf_counter() - started, "held_out_users": len(held_out),
+        "metrics": _summary(result.test_scores, held_out, args.seed),
+    }  # fmt: skip
+
+
+def run_reference(split, name: str, args) -> dict:
+    held_out = split.ranking_cases("valid")[args.calibration_users :]
+    report = evaluate_baseline(make_baseline(name).fit(split), held_out, seed=args.seed)["overall"]
+    return {"arm": name, "changes": {}, "baseline": True, "held_out_users": len(held_out),
+            "metrics": {k: report[k] for k in ("ndcg@10", "hr@10", "mrr")}}  # fmt: skip
+
+
+def markdown(report: dict) -> str:
+    machine = report["machine"]
+    lines = [
+        f"# Recipe levers at equal time ({report['seconds']:.0f} s per arm), {report['dataset']} {report['split']}, "
+        f"{machine['cpu_model']} ({machine['cpu_capability']})",
+        "",
+        f"Default recipe with the changes shown, seed {report['seed']}, precision {report['precision']}; scored on "
+        f"{report['arms'][0]['held_out_users']} validation users calibration never saw (no test users). Commit "
+        f"{report['code']['commit']}{' (dirty tree)' if report['code']['dirty'] else ''}.",
+        "",
+        "| arm | changes | steps | train pairs/s | NDCG@10 [95% CI] | HR@10 | MRR |",
+        "|---|---|---:|---:|---|---:|---:|",
+    ]
+    for arm in report["arms"]:
+        m = arm["metrics"]
+        changes = ", ".join(f"{k}={v}" for k, v in arm["changes"].items()) or ("baseline" if arm.get("baseline") else "—")
+        steps = "—" if arm.get("baseline") else arm["steps"]
+        speed = "—" if arm.get("baseline") else f"{arm['train_pairs_per_s']:.1f}"
+        lines.append(
+            f"| {arm['arm']} | {changes} | {steps} | {speed} | "
+            f"{m['ndcg@10']['mean']:.4f} [{m['ndcg@10']['low']:.4f}, {m['ndcg@10']['high']:.4f}] | "
+            f"{m['hr@10']['mean']:.4f} | {m['mrr']['mean']:.4f} |"
+        )
+    lines += ["", f"Winner on validation: {report['winner']}."]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dataset", default="beauty")
+    parser.add_argument("--split", default="cold-user", choices=("cold-user", "cold-item", "cold-domain"))
+    parser.add_argument("--seconds", type=float, default=150.0, help="training time per arm (default: 150)")
+    parser.add_argument("--arm", action="append", required=True, help="NAME or NAME:KEY=VALUE,... (repeatable)")
+    parser.add_argument("--calibration-users", type=int, default=500, help="validation users used by calibration")
+    parser.add_argument("--no-references", action="store_true", help="skip the TF-IDF and zero-shot rows")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path, default=Path("runs/lever-choice"))
+    args = parser.parse_args(argv)
+    specs = [parse_arm(spec) for spec in args.arm]  # refuse a bad arm before any training
+    if args.out.exists() and any(args.out.glob("lever_choice.*")):
+        parser.error(f"{args.out} already holds a lever choice; pass a new --out")
+    split = make_split(load_dataset(args.dataset), args.split, k=3, n_negatives=99, seed=args.seed, max_test_users=1000)
+    arms = [run_arm(split, name, changes, args) for name, changes in specs]
+    winner = max(arms, key=lambda arm: arm["metrics"]["ndcg@10"]["mean"])["arm"]
+    references = [] if args.no_references else [run_reference(split, name, args) for name in REFERENCES]
+    report = {"machine": hardware_facts(), "code": git_revision(__file__), "dataset": args.dataset, "split": args.split,
+              "seconds": args.seconds, "seed": args.seed, "precision": resolve_precision("auto").name,
+              "arms": arms + references, "winner": winner}  # fmt: skip
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "lever_choice.json").write_text(json.dumps(report, indent=2))
+    (args.out / "lever_choice.md").write_text(markdown(report))
+    print(markdown(report))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

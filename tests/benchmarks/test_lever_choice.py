@@ -1,0 +1,27 @@
+"""The lever-choice script's arm specs: parsed into recipe settings, bad ones refused before training."""
+
+from __future__ import annotations
+
+import pytest
+
+from _scripts import load_benchmark
+from coldstart_peft.errors import ConfigError
+
+levers = load_benchmark("lever_choice.py")
+
+
+def test_an_arm_sets_each_lever_it_names_and_nothing_else():
+    name, changes = levers.parse_arm("rich:history_extras=brand+category,hard_negatives=0.5,dropout=0,priors=off")
+    settings, serializer = levers.arm_setup(changes, calibration_users=300)
+    assert name == "rich"
+    assert serializer.config.history_extras == ("brand", "category")
+    assert (settings.hard_negatives, settings.method_config, settings.priors) == (0.5, {"dropout": 0.0}, False)
+    assert settings.calibration_users == 300 and settings.n_negatives is None
+    default, serializer = levers.arm_setup(levers.parse_arm("default")[1], calibration_users=500)
+    assert default.hard_negatives == 0.0 and default.priors is True and serializer.config.history_extras == ()
+
+
+@pytest.mark.parametrize("spec", ["x:temperature=2", "x:dropout", ":dropout=0"])
+def test_a_bad_arm_is_refused_with_the_keys_it_may_use(spec):
+    with pytest.raises(ConfigError):
+        levers.parse_arm(spec)
