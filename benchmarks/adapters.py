@@ -98,7 +98,7 @@ def main() -> None:
     parser.add_argument("--pairs", type=int, default=64, help="pairs per throughput batch")
     parser.add_argument("--mixed-domains", default="4,16", help="domains spread over one mixed batch (comma-separated)")
     parser.add_argument("--max-length", type=int, default=128)
-    parser.add_argument("--precision", default="auto", help="scorer precision: auto (bf16 on CPU), fp32, bf16")
+    parser.add_argument("--precision", default="auto", help="scorer precision: auto (bf16 where the hardware computes it natively, else fp32), fp32, bf16")
     args = parser.parse_args()
     counts = [int(c) for c in args.counts.split(",")]
     out = Path(args.out)

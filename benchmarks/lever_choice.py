@@ -148,7 +148,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.out.exists() and any(args.out.glob("lever_choice.*")):
         parser.error(f"{args.out} already holds a lever choice; pass a new --out")
     split = make_split(load_dataset(args.dataset), args.split, k=3, n_negatives=99, seed=args.seed, max_test_users=1000)
-    arms = [run_arm(split, name, changes, args) for name, changes in specs]
+    arms = []
+    for index, (name, changes) in enumerate(specs, 1):
+        print(f"arm {index}/{len(specs)} {name}: training for {args.seconds:.0f} s ...", flush=True)
+        arms.append(run_arm(split, name, changes, args))
+        done = arms[-1]
+        print(f"arm {name}: {done['steps']} steps, validation NDCG@10 {done['metrics']['ndcg@10']['mean']:.4f}", flush=True)
     winner = max(arms, key=lambda arm: arm["metrics"]["ndcg@10"]["mean"])["arm"]
     references = [] if args.no_references else [run_reference(split, name, args) for name in REFERENCES]
     report = {"machine": hardware_facts(), "code": git_revision(__file__), "dataset": args.dataset, "split": args.split,
