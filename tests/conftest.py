@@ -21,7 +21,13 @@ SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
 def pytest_configure(config):
-    torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+    # pytest-xdist workers share the cores: each gets its share of threads, and so do the CLI and
+    # training subprocesses the tests start, or two workers' matmuls would fight over every core.
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    threads = max(1, min(2, (os.cpu_count() or 1) // workers))
+    torch.set_num_threads(threads)
+    if workers > 1:
+        os.environ.setdefault("OMP_NUM_THREADS", str(threads))
 
 
 @pytest.fixture(autouse=True)
