@@ -71,7 +71,9 @@ def arm_setup(changes: dict[str, str], calibration_users: int) -> tuple[FitSetti
     if "negatives" in changes:
         settings.n_negatives = int(changes["negatives"])
     if "priors" in changes:
-        settings.priors = {"on": True, "off": False}[changes["priors"]]
+        if changes["priors"] not in ("on", "off"):
+            raise ConfigError(f"priors={changes['priors']!r}: write priors=on or priors=off")
+        settings.priors = changes["priors"] == "on"
     if "history_extras" in changes:
         extras = () if changes["history_extras"] == "none" else tuple(changes["history_extras"].split("+"))
         text = dataclasses.replace(text, history_extras=extras)

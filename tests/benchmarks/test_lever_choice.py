@@ -25,3 +25,9 @@ def test_an_arm_sets_each_lever_it_names_and_nothing_else():
 def test_a_bad_arm_is_refused_with_the_keys_it_may_use(spec):
     with pytest.raises(ConfigError):
         levers.parse_arm(spec)
+
+
+@pytest.mark.parametrize("changes", [{"priors": "yes"}, {"history_extras": "brand+colour"}])
+def test_a_bad_lever_value_is_refused_by_name(changes):
+    with pytest.raises(ConfigError, match="priors=on|colour"):
+        levers.arm_setup(changes, calibration_users=500)
