@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 
+import coldstart_peft.recipes as recipes
 from coldstart_peft.cli import build_parser
 from coldstart_peft.cli.options import fit_settings_from_args
 from coldstart_peft.errors import ConfigError
@@ -53,10 +56,6 @@ def test_calibration_is_refused_only_where_asked_for_and_impossible(tmp_path):
 
 
 def test_hard_negatives_reach_the_training_groups(monkeypatch):
-    from types import SimpleNamespace
-
-    import coldstart_peft.recipes as recipes
-
     seen = {}
 
     class Stop(Exception):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from coldstart_peft import apply_method, build_scorer, create_host
-from coldstart_peft.bank import save_bank
+from coldstart_peft.bank import AdapterBank, save_bank
 
 HOST = create_host(load_entrypoints=False)
 SCORER_CONFIG = {"max_length": 48, "dropout": 0.0}
@@ -40,6 +40,13 @@ def tiny_bank(root, tiny_base: str, method: str = "lora", with_global: bool = Tr
     global_scorer = tiny_scorer(tiny_base, method, 99) if with_global else None
     save_bank(root, scorers, global_scorer)
     return scorers, global_scorer
+
+
+def load_fp32(root, **options) -> AdapterBank:
+    """``AdapterBank.load(root, **options)`` scoring in fp32, so scores compare within 1e-5 on any CPU."""
+    bank = AdapterBank.load(root, **options)
+    bank.scorer.precision = "fp32"
+    return bank
 
 
 def base_scores(tiny_base: str, users=USERS, items=ITEMS):

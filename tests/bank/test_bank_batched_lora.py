@@ -5,16 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from _bank_helpers import ITEMS, MIXED, USERS, tiny_bank
-from coldstart_peft.bank import AdapterBank, FallbackConfig
+from _bank_helpers import ITEMS, MIXED, USERS, load_fp32, tiny_bank
+from coldstart_peft.bank import FallbackConfig
 from coldstart_peft.bank import batched_lora
 
 
 @pytest.mark.parametrize("with_base_rows", [False, True])
 def test_batched_mixed_batches_equal_grouped_and_peft_mixed(tmp_path, tiny_base, monkeypatch, with_base_rows):
     tiny_bank(tmp_path / "bank", tiny_base)
-    bank = AdapterBank.load(tmp_path / "bank", fallback=FallbackConfig(chain=("base",)))
-    bank.scorer.precision = "fp32"
+    bank = load_fp32(tmp_path / "bank", fallback=FallbackConfig(chain=("base",)))
     domains = [("Nails" if with_base_rows and i % 4 == 0 else d) for i, d in enumerate(MIXED)]
     grouped = bank.score(USERS, ITEMS, domains=domains, mixed=False)
     peft_mixed = bank.score(USERS, ITEMS, domains=domains, mixed=True, batched_lora=False)
@@ -32,8 +31,7 @@ def test_the_stacks_follow_a_hot_swap(tmp_path, tiny_base):
     from coldstart_peft import save_adapter
 
     tiny_bank(tmp_path / "bank", tiny_base)
-    bank = AdapterBank.load(tmp_path / "bank")
-    bank.scorer.precision = "fp32"
+    bank = load_fp32(tmp_path / "bank")
     bank.score(USERS, ITEMS, domains=MIXED, mixed=True)  # builds the stacks
     bank.add("Makeup", save_adapter(tiny_scorer(tiny_base, "lora", 31), tmp_path / "new"), replace=True)
     np.testing.assert_allclose(bank.score(USERS, ITEMS, domains=MIXED, mixed=True),
@@ -43,8 +41,7 @@ def test_the_stacks_follow_a_hot_swap(tmp_path, tiny_base):
 @pytest.mark.parametrize("batched", [True, False])
 def test_mixed_batches_run_whole_where_length_blocks_would_split_them(tmp_path, tiny_base, batched):
     tiny_bank(tmp_path / "bank", tiny_base)
-    bank = AdapterBank.load(tmp_path / "bank")
-    bank.scorer.precision = "fp32"
+    bank = load_fp32(tmp_path / "bank")
     bank.scorer.length_block_cost = 1  # any length difference would split a batch into blocks
     items = [item + " soap" * (i % 5) * 3 for i, item in enumerate(ITEMS)]
     grouped = bank.score(USERS, items, domains=MIXED, mixed=False)
@@ -55,8 +52,7 @@ def test_mixed_batches_run_whole_where_length_blocks_would_split_them(tmp_path, 
 
 def test_batches_with_different_domain_subsets_share_one_stack(tmp_path, tiny_base):
     tiny_bank(tmp_path / "bank", tiny_base)
-    bank = AdapterBank.load(tmp_path / "bank")
-    bank.scorer.precision = "fp32"
+    bank = load_fp32(tmp_path / "bank")
     batched = bank._slots.batched()
     subsets = [MIXED, [d for d in MIXED if d != MIXED[0]]]  # all three domains, then two of them
     results, stacks = [], []
@@ -74,8 +70,7 @@ def test_batches_with_different_domain_subsets_share_one_stack(tmp_path, tiny_ba
 @pytest.mark.parametrize("split", [True, False])
 def test_a_mixed_batch_is_tokenized_once_where_the_scorer_splits_its_inputs(tmp_path, tiny_base, monkeypatch, split):
     tiny_bank(tmp_path / "bank", tiny_base)
-    bank = AdapterBank.load(tmp_path / "bank")
-    bank.scorer.precision = "fp32"
+    bank = load_fp32(tmp_path / "bank")
     grouped = bank.score(USERS, ITEMS, domains=MIXED, mixed=False)
     if not split:  # a third-party scorer with forward_pairs only: each domain's rows are tokenized again
         real_inputs = bank.scorer.pair_inputs

@@ -11,7 +11,7 @@ from peft import PeftModel
 from peft.tuners.tuners_utils import BaseTunerLayer
 from safetensors.torch import load_file, save_file
 
-from _bank_helpers import HOST, ITEMS, SCORER_CONFIG, USERS, tiny_bank
+from _bank_helpers import HOST, ITEMS, SCORER_CONFIG, USERS, load_fp32, tiny_bank
 from coldstart_peft import CorruptAdapterError, apply_method, build_scorer, save_adapter
 from coldstart_peft.artifact import HEAD, read_safetensors
 from coldstart_peft.bank import AdapterBank
@@ -31,12 +31,6 @@ def _scorer(tiny_base: str, method: str, seed: int, **config):
             if parameter.requires_grad:
                 parameter.add_(torch.randn(parameter.shape, generator=generator) * 0.3)
     return scorer
-
-
-def _load(root) -> AdapterBank:
-    bank = AdapterBank.load(root)
-    bank.scorer.precision = "fp32"
-    return bank
 
 
 def _with_peft_loader(monkeypatch):
@@ -94,13 +88,13 @@ def test_fast_add_equals_plain_peft_loading(tmp_path, tiny_base, monkeypatch, ta
     config = {"target_modules": targets} if targets else {}
     save_adapter(_scorer(tiny_base, "lora", 7, **config), tmp_path / "new")
 
-    fast = _load(tmp_path / "bank")
+    fast = load_fp32(tmp_path / "bank")
     calls = _count_peft_loads(monkeypatch)
     fast.add("Nails", tmp_path / "new")
     assert calls == []  # the fast path took it
     added = _state(fast)  # before any scoring, which would switch every module to eval mode
     _with_peft_loader(monkeypatch)
-    slow = _load(tmp_path / "bank")
+    slow = load_fp32(tmp_path / "bank")
     slow.add("Nails", tmp_path / "new")
     assert calls[-1] == str(tmp_path / "new")
     _assert_same_state(added, _state(slow))
@@ -153,7 +147,7 @@ def test_fast_add_refuses_what_peft_loading_refuses(tmp_path, tiny_base, monkeyp
     tiny_bank(tmp_path / "bank", tiny_base)
     save_adapter(_scorer(tiny_base, "lora", 7), tmp_path / "bad")
     corrupt(tmp_path / "bad")
-    fast = _load(tmp_path / "bank")
+    fast = load_fp32(tmp_path / "bank")
     scores = fast.score(USERS, ITEMS, domains="Makeup")
     before = _state(fast)
     calls = _count_peft_loads(monkeypatch)
@@ -164,7 +158,7 @@ def test_fast_add_refuses_what_peft_loading_refuses(tmp_path, tiny_base, monkeyp
     np.testing.assert_array_equal(fast.score(USERS, ITEMS, domains="Makeup"), scores)
 
     _with_peft_loader(monkeypatch)
-    slow = _load(tmp_path / "bank")
+    slow = load_fp32(tmp_path / "bank")
     with pytest.raises(CorruptAdapterError, match=match):
         slow.add("Makeup", tmp_path / "bad", replace=True)
 
@@ -175,7 +169,7 @@ def test_what_the_fast_path_cannot_build_goes_to_peft(tmp_path, tiny_base, monke
     tiny_bank(tmp_path / "bank", tiny_base, method)
     scorer = _scorer(tiny_base, method, 7, **config)
     save_adapter(scorer, tmp_path / "new")
-    bank = _load(tmp_path / "bank")
+    bank = load_fp32(tmp_path / "bank")
     calls = _count_peft_loads(monkeypatch)
     bank.add("Nails", tmp_path / "new")
     assert calls == [str(tmp_path / "new")]
@@ -191,11 +185,11 @@ def test_an_untested_peft_release_gets_the_public_loader(tmp_path, tiny_base, mo
     tiny_bank(tmp_path / "bank", tiny_base)
     save_adapter(_scorer(tiny_base, "lora", 7), tmp_path / "new")
     assert lora_attach.fast_path_supported(), "CI installs a peft the fast path is tested with"
-    fast = _load(tmp_path / "bank")
+    fast = load_fp32(tmp_path / "bank")
     fast.add("Nails", tmp_path / "new")
     monkeypatch.setattr(lora_attach, "FAST_PATH_PEFT", ("999.",))
     calls = _count_peft_loads(monkeypatch)
-    public = _load(tmp_path / "bank")
+    public = load_fp32(tmp_path / "bank")
     public.add("Nails", tmp_path / "new")
     assert calls[-1] == str(tmp_path / "new") and len(calls) > 1, "every adapter, the bank's own too, went through peft"
     np.testing.assert_array_equal(public.score(USERS, ITEMS, domains="Nails"), fast.score(USERS, ITEMS, domains="Nails"))

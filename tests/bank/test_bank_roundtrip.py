@@ -9,7 +9,7 @@ import textwrap
 
 import numpy as np
 
-from _bank_helpers import DOMAINS, ITEMS, USERS, tiny_bank
+from _bank_helpers import DOMAINS, ITEMS, USERS, load_fp32, tiny_bank
 from coldstart_peft import __version__
 from coldstart_peft.bank import AdapterBank, read_manifest
 
@@ -56,8 +56,7 @@ def test_layout_and_manifest(tmp_path, tiny_base):
 
 def test_lazy_loading_attaches_on_first_use(tmp_path, tiny_base):
     scorers, _ = tiny_bank(tmp_path / "bank", tiny_base)
-    bank = AdapterBank.load(tmp_path / "bank", lazy=True)
-    bank.scorer.precision = "fp32"
+    bank = load_fp32(tmp_path / "bank", lazy=True)
     assert bank._names == {}
     np.testing.assert_allclose(bank.score(USERS, ITEMS, domains="Makeup"), scorers["Makeup"].score(USERS, ITEMS), atol=1e-5)
     assert set(bank._names) == {"Makeup"}

@@ -5,16 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from _bank_helpers import ITEMS, MIXED, USERS, tiny_bank
+from _bank_helpers import ITEMS, MIXED, USERS, load_fp32, tiny_bank
 from coldstart_peft import ConfigError
-from coldstart_peft.bank import AdapterBank
 
 
 @pytest.mark.parametrize("method", ["lora", "ia3", "bottleneck"])
 def test_grouped_equals_one_at_a_time_equals_own_scorer(tmp_path, tiny_base, method):
     scorers, _ = tiny_bank(tmp_path / "bank", tiny_base, method)
-    bank = AdapterBank.load(tmp_path / "bank")
-    bank.scorer.precision = "fp32"
+    bank = load_fp32(tmp_path / "bank")
     expected = np.array([scorers[d].score([u], [i])[0] for u, i, d in zip(USERS, ITEMS, MIXED)])
     grouped = bank.score(USERS, ITEMS, domains=MIXED, mixed=False)
     one_at_a_time = np.array([bank.score([u], [i], domains=d)[0] for u, i, d in zip(USERS, ITEMS, MIXED)])
@@ -29,8 +27,7 @@ def test_grouped_equals_one_at_a_time_equals_own_scorer(tmp_path, tiny_base, met
 
 def test_mixed_batch_with_fallback_rows_and_rank(tmp_path, tiny_base):
     scorers, global_scorer = tiny_bank(tmp_path / "bank", tiny_base)
-    bank = AdapterBank.load(tmp_path / "bank")
-    bank.scorer.precision = "fp32"
+    bank = load_fp32(tmp_path / "bank")
     domains = [*MIXED[:-2], "Unknown", None]  # rows routed to the global adapter share the batch
     mixed = bank.score(USERS, ITEMS, domains=domains, mixed=True, batch_size=4)
     grouped = bank.score(USERS, ITEMS, domains=domains, mixed=False)
@@ -44,8 +41,7 @@ def test_mixed_batch_with_fallback_rows_and_rank(tmp_path, tiny_base):
 
 def test_merged_fast_path_matches_the_bank(tmp_path, tiny_base):
     tiny_bank(tmp_path / "bank", tiny_base)
-    bank = AdapterBank.load(tmp_path / "bank")
-    bank.scorer.precision = "fp32"
+    bank = load_fp32(tmp_path / "bank")
     merged = bank.merged_scorer("Makeup")
     merged.precision = "fp32"
     np.testing.assert_allclose(merged.score(USERS, ITEMS), bank.score(USERS, ITEMS, domains="Makeup"), atol=1e-5)
@@ -57,8 +53,7 @@ def test_default_batching_mixes_pair_readers_and_groups_text_embedders(tmp_path,
     import coldstart_peft.bank.bank as bank_module
 
     tiny_bank(tmp_path / "bank", tiny_base)
-    bank = AdapterBank.load(tmp_path / "bank")
-    bank.scorer.precision = "fp32"
+    bank = load_fp32(tmp_path / "bank")
     grouped = bank.score(USERS, ITEMS, domains=MIXED, mixed=False)
     calls = []
     real = bank_module.score_mixed

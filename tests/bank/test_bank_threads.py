@@ -9,17 +9,10 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
-from _bank_helpers import DOMAINS, ITEMS, MIXED, USERS, tiny_bank, tiny_scorer
+from _bank_helpers import DOMAINS, ITEMS, MIXED, USERS, load_fp32, tiny_bank, tiny_scorer
 from coldstart_peft import AdapterError, save_adapter
-from coldstart_peft.bank import AdapterBank
 
 THREADS, CALLS = 4, 6
-
-
-def _load(root):
-    bank = AdapterBank.load(root)
-    bank.scorer.precision = "fp32"
-    return bank
 
 
 def _close(a, b) -> bool:
@@ -33,7 +26,7 @@ def _run_all(jobs):
 
 def test_threads_scoring_different_domains_and_mixed_batches_get_single_threaded_results(tmp_path, tiny_base):
     tiny_bank(tmp_path / "bank", tiny_base)
-    bank = _load(tmp_path / "bank")
+    bank = load_fp32(tmp_path / "bank")
     expected = {d: bank.score(USERS, ITEMS, domains=d) for d in DOMAINS}
     expected["mixed"] = bank.score(USERS, ITEMS, domains=MIXED)
     expected["grouped"] = bank.score(USERS, ITEMS, domains=MIXED, mixed=False)
@@ -48,7 +41,7 @@ def test_threads_scoring_different_domains_and_mixed_batches_get_single_threaded
 
 def test_a_hot_swap_is_atomic_for_concurrent_readers(tmp_path, tiny_base):
     scorers, _ = tiny_bank(tmp_path / "bank", tiny_base)
-    bank = _load(tmp_path / "bank")
+    bank = load_fp32(tmp_path / "bank")
     old = bank.score(USERS, ITEMS, domains="Makeup")
     replacements = [tiny_scorer(tiny_base, "lora", seed) for seed in (11, 12)]
     folders = [save_adapter(s, tmp_path / f"new{i}") for i, s in enumerate(replacements)]
@@ -76,7 +69,7 @@ def test_a_hot_swap_is_atomic_for_concurrent_readers(tmp_path, tiny_base):
 
 def test_concurrent_adds_of_one_domain_let_exactly_one_win(tmp_path, tiny_base):
     tiny_bank(tmp_path / "bank", tiny_base)
-    bank = _load(tmp_path / "bank")
+    bank = load_fp32(tmp_path / "bank")
     candidates = [tiny_scorer(tiny_base, "lora", seed) for seed in range(20, 20 + THREADS)]
     folders = [save_adapter(s, tmp_path / f"nails{i}") for i, s in enumerate(candidates)]
     barrier = threading.Barrier(THREADS)
@@ -100,7 +93,7 @@ def test_concurrent_adds_of_one_domain_let_exactly_one_win(tmp_path, tiny_base):
 
 def test_serving_holds_the_model_on_one_route(tmp_path, tiny_base):
     scorers, _ = tiny_bank(tmp_path / "bank", tiny_base)
-    bank = _load(tmp_path / "bank")
+    bank = load_fp32(tmp_path / "bank")
     other = threading.Thread(target=lambda: bank.score(USERS, ITEMS, domains="Hair Care"))
     with bank.serving("Makeup") as scorer:
         other.start()
@@ -115,7 +108,7 @@ def test_removing_the_last_adapter_gives_a_named_error(tmp_path, tiny_base):
     from coldstart_peft.errors import EmptyBankError
 
     tiny_bank(tmp_path / "bank", tiny_base, with_global=False)
-    bank = _load(tmp_path / "bank")
+    bank = load_fp32(tmp_path / "bank")
     for domain in DOMAINS:
         bank.remove(domain)
     with pytest.raises(EmptyBankError, match="bank.add"):

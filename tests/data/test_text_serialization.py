@@ -1,6 +1,9 @@
 """Text templates and per-field budgets."""
 
+import pytest
+
 from coldstart_peft.data import Item, TextConfig, TextSerializer, truncate
+from coldstart_peft.errors import ConfigError
 
 
 def test_truncate_counts_words():
@@ -44,10 +47,6 @@ def test_history_extras_follow_each_title_within_their_budgets():
 
 
 def test_unknown_or_title_history_extras_are_refused():
-    import pytest
-
-    from coldstart_peft.errors import ConfigError
-
     with pytest.raises(ConfigError, match="colour"):
         TextConfig(history_extras=("colour",))
     with pytest.raises(ConfigError, match="title"):
