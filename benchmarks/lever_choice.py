@@ -9,6 +9,9 @@ is whichever arm wins here; the test tables (``compare_methods.py``) then run on
 An arm is ``NAME:KEY=VALUE,KEY=VALUE`` (``NAME`` alone is the default recipe). Keys:
 
 * ``dropout``: LoRA dropout.
+* ``backbone_dropout``: the backbone's own dropout while training (``ScorerConfig.backbone_dropout``);
+  ``model`` for the rate in the model's config.
+* ``scorer``: the registered scorer to train (e.g. ``cross-encoder``).
 * ``hard_negatives``: share of sampled negatives from the positive's own domain (0 to 1).
 * ``negatives``: sampled negatives per training group.
 * ``history_extras``: item fields after each title in the user context, joined by ``+``
@@ -42,7 +45,7 @@ from coldstart_peft.hardware import hardware_facts, resolve_precision
 from coldstart_peft.provenance import git_revision
 from coldstart_peft.recipes import FitSettings, fit_on_split
 
-KEYS = ("dropout", "hard_negatives", "negatives", "history_extras", "priors")
+KEYS = ("dropout", "backbone_dropout", "scorer", "hard_negatives", "negatives", "history_extras", "priors")
 REFERENCES = ("tfidf", "zero-shot")
 
 
@@ -66,6 +69,11 @@ def arm_setup(changes: dict[str, str], calibration_users: int) -> tuple[FitSetti
     text = TextConfig()
     if "dropout" in changes:
         settings.method_config = {"dropout": float(changes["dropout"])}
+    if "backbone_dropout" in changes:
+        value = changes["backbone_dropout"]
+        settings.scorer_config = {"backbone_dropout": None if value == "model" else float(value)}
+    if "scorer" in changes:
+        settings.scorer = changes["scorer"]
     if "hard_negatives" in changes:
         settings.hard_negatives = float(changes["hard_negatives"])
     if "negatives" in changes:

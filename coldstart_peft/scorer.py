@@ -34,11 +34,17 @@ class ScorerConfig:
     """Settings shared by every scorer."""
 
     max_length: int = dataclasses.field(default=256, metadata={"help": "token budget of one input"})
+    backbone_dropout: float | None = dataclasses.field(
+        default=None,
+        metadata={"help": "dropout of every torch.nn.Dropout inside the backbone while training (None: the model's own)"},
+    )
 
     def validate(self) -> None:
         """Raise :class:`ConfigError` on impossible values."""
         if self.max_length < 8:
             raise ConfigError(f"max_length must be at least 8 tokens, got {self.max_length}")
+        if self.backbone_dropout is not None and not 0.0 <= self.backbone_dropout < 1.0:
+            raise ConfigError(f"backbone_dropout must be in [0, 1) or None, got {self.backbone_dropout}")
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-serializable view, stored in adapter manifests."""
@@ -52,6 +58,24 @@ def takes_ids(score_pairs) -> bool:
     except (TypeError, ValueError):  # builtins and some C callables have no signature
         return False
     return "item_ids" in parameters and "context_ids" in parameters
+
+
+def set_backbone_dropout(backbone: nn.Module, p: float | None) -> int:
+    """Set the rate of every :class:`torch.nn.Dropout` in ``backbone`` to ``p``; ``None`` leaves them.
+
+    Runs when the scorer is built, before a method adds modules of its own, so a method's dropout
+    (LoRA's ``lora_dropout``) keeps its setting. BERT and GPT-2 read their attention dropout from
+    such a module at every call, so at 0 their attention can take SDPA's fused kernels.
+
+    Returns:
+        How many modules were set.
+    """
+    if p is None:
+        return 0
+    dropouts = [module for module in backbone.modules() if isinstance(module, nn.Dropout)]
+    for module in dropouts:
+        module.p = p
+    return len(dropouts)
 
 
 def inference_autocast(precision: str, device: torch.device):
@@ -109,6 +133,7 @@ class Scorer(nn.Module):
             config = build_config(self.config_class, config)
         self.config = config
         self.backbone = backbone
+        set_backbone_dropout(backbone, getattr(config, "backbone_dropout", None))
         self.tokenizer = tokenizer
         self.priors: Priors | None = None
         """The prior component composed with this scorer (see :meth:`attach_priors`), or ``None``."""
