@@ -4,6 +4,8 @@ All sides use the same backbone (the bundled MiniLM unless ``--base-model``), th
 (user text, item text) pairs, the same batch size in pairs, the same number of optimizer steps
 and LoRA r=8, alpha=16 on the same modules (query, key, value); the HF scripts use dropout 0.05
 as peft's examples do, ours the library's default 0 (the ``lora_dropout`` row measures what it gives).
+The HF scripts keep the model's own dropout (0.1 in MiniLM's config); ours the library's
+``ScorerConfig.backbone_dropout`` default, 0 (the ``backbone_dropout`` row measures what it gives).
 
 * ours: ``build_scorer(--scorer)`` (default ``cross-encoder``) + ``make_method("lora")`` +
   ``train(...)`` with the engine's defaults: ``precision="auto"``, which is bf16 only where the
@@ -46,7 +48,8 @@ hf-competent meets the target of 1.5x (``TARGET``).
 Speed features, each switched off alone on our engine (factor = all on / that one off):
 training: precision (``auto`` as resolved against the other of fp32 and bf16), dynamic padding
 (every batch padded to ``--max-length``), LoRA dropout 0 (against the HF scripts' 0.05), length
-blocks (``Scorer.length_block_cost = None``: each batch in one pass). Scoring, from the scorer as
+blocks (``Scorer.length_block_cost = None``: each batch in one pass), backbone dropout
+(``backbone_dropout=None``: the model's own rate, as the HF scripts train). Scoring, from the scorer as
 served (LoRA merged in place, as ``load_adapter(merge=True)`` and the CLI do): precision (as in training), length-sorted
 batches (batches in input order through ``forward_pairs``, still padded to their longest pair;
 for the bi-encoder this also drops its one embedding per distinct text), dynamic padding (every
@@ -241,13 +244,13 @@ def median_rate(samples: list[float]) -> dict:
 
 def train_ours(
     args, groups: Sequence[TrainGroup], *, precision: str = "auto", dynamic_padding: bool = True, lora: dict | None = None,
-    length_blocks: bool = True,
+    length_blocks: bool = True, scorer_config: dict | None = None,
 ) -> tuple[float, dict]:  # fmt: skip
     """Pairs/s of the engine over the timed steps, and the precision, padding and LoRA it trained with."""
     fresh_accelerate()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    scorer = build_scorer(args.scorer, args.base_model, {"max_length": args.max_length})
+    scorer = build_scorer(args.scorer, args.base_model, {"max_length": args.max_length, **(scorer_config or {})})
     if not length_blocks:
         scorer.length_block_cost = None
     method = make_method("lora", lora)
@@ -261,7 +264,7 @@ def train_ours(
     if result.steps != total or result.train_pairs != total * args.batch_size or len(stamps) != total:
         raise RuntimeError(f"engine ran {result.steps} steps / {result.train_pairs} pairs, expected {total} / {total * args.batch_size}")
     info = {"precision": result.precision, "padding": "dynamic" if dynamic_padding else f"max_length {args.max_length}",
-            "lora_dropout": method.config.dropout}  # fmt: skip
+            "lora_dropout": method.config.dropout, "backbone_dropout": scorer.config.backbone_dropout}  # fmt: skip
     return args.steps * args.batch_size / (stamps[-1] - stamps[args.warmup - 1]), info
 
 
@@ -497,7 +500,8 @@ def markdown(report: dict) -> str:
         f"{report['data']['train']['mean_tokens']:.1f} (training), {report['data']['score']['mean_tokens']:.1f} (scoring).", "",
         f"| phase | ours | ours pairs/s | HF script | HF pairs/s | ours / HF | >= {TARGET}x |",
         "|---|---|---:|---|---:|---:|:-:|",
-        row("training", f"engine defaults ({o['precision']}, dynamic padding, LoRA dropout {o['lora_dropout']})", o,
+        row("training", f"engine defaults ({o['precision']}, dynamic padding, LoRA dropout {o['lora_dropout']}, "
+                        f"backbone dropout {o['backbone_dropout']})", o,
             f"hf-competent ({hc['precision']}, DataCollatorWithPadding, group_by_length)", hc, tr["ratios"]["vs_hf_competent"], True),
         row("training", f"engine defaults ({o['precision']}, dynamic padding)", o,
             f"hf-naive ({hn['precision']}, padding max_length {s['max_length']})", hn, tr["ratios"]["vs_hf_naive"], False),
@@ -515,7 +519,8 @@ def markdown(report: dict) -> str:
     for phase, block, on in (("training", tr, tr["ours"]), ("scoring", sc, sc["ours"])):
         for feature, entry in block["features"].items():
             label = {"precision": f"precision: auto ({entry.get('auto')}) -> {entry.get('other')}",
-                     "lora_dropout": f"LoRA dropout {entry.get('ours')} -> {entry.get('other')}"}.get(feature, feature.replace("_", " "))
+                     "lora_dropout": f"LoRA dropout {entry.get('ours')} -> {entry.get('other')}",
+                     "backbone_dropout": f"backbone dropout {entry.get('ours')} -> {entry.get('other')}"}.get(feature, feature.replace("_", " "))
             lines.append(f"| {phase} | {label} | {on['pairs_per_s']:.1f} | {entry['off_pairs_per_s']:.1f} | {entry['factor']:.2f}x |")
     return "\n".join(lines) + "\n"
 
@@ -549,6 +554,7 @@ def measure_training(args, groups: Sequence[TrainGroup], auto: hardware.Precisio
         "no_dynamic_padding": lambda: train_ours(args, groups, dynamic_padding=False),
         "hf_lora_dropout": lambda: train_ours(args, groups, lora={"dropout": LORA["dropout"]}),
         "no_length_blocks": lambda: train_ours(args, groups, length_blocks=False),
+        "model_backbone_dropout": lambda: train_ours(args, groups, scorer_config={"backbone_dropout": None}),
     }, args.repeats, "train")  # fmt: skip
     fresh_accelerate()
     return {
@@ -559,6 +565,8 @@ def measure_training(args, groups: Sequence[TrainGroup], auto: hardware.Precisio
             "dynamic_padding": feature(rates["no_dynamic_padding"], rates["ours"]),
             "lora_dropout": feature(rates["hf_lora_dropout"], rates["ours"], ours=0.0, other=LORA["dropout"]),
             "length_blocks": feature(rates["no_length_blocks"], rates["ours"]),
+            "backbone_dropout": feature(rates["model_backbone_dropout"], rates["ours"], ours=info["ours"]["backbone_dropout"],
+                                        other="the model's own"),
         },
     }  # fmt: skip
 
