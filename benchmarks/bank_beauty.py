@@ -50,7 +50,8 @@ def main() -> None:
                             max_valid_users=6 * args.valid_users)  # fmt: skip
     settings = FitSettings(method=args.method, scorer=args.scorer, scorer_config={"max_length": args.max_length},
                            max_groups=args.global_groups, valid_users=args.valid_users, valid_candidates=20)  # fmt: skip
-    per_domain = PerDomainSettings(from_global=True, min_groups=args.min_groups, max_groups_per_domain=args.domain_groups)
+    per_domain = PerDomainSettings(domain_adapters=True, min_calibration_users=1, from_global=True, min_groups=args.min_groups,
+                                   max_groups_per_domain=args.domain_groups)  # fmt: skip
     config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, progress=False, seed=0)
     manifest = train_per_domain(split, out / "bank", settings, per_domain, config)
     train_seconds = time.perf_counter() - started

@@ -8,12 +8,15 @@ same total number of optimizer steps:
 * ``global``: one adapter, all ``--steps`` steps, priors calibrated on all validation users;
 * ``global + domain prior weights``: that adapter, each domain's prior weights recalibrated on
   its own validation users (no extra training);
-* ``bank``: a global adapter for ``--global-share`` of the steps, then one adapter per domain
+* ``bank, default recipe``: what ``train_per_domain`` builds by default: one global adapter for
+  all the steps, each domain with ``--fallback-users`` validation users or more getting its own
+  prior weights calibrated on them, the rest served by the global adapter; routed per candidate;
+* ``bank``: with ``domain_adapters``, a global adapter for ``--global-share`` of the steps, then one adapter per domain
   warm-started from it, the rest of the steps split in proportion to the domains' training
   groups, each calibrated on its domain's validation users; routed **per candidate** (each
   candidate scored by its own domain's adapter) and, as a second row, **by context** (every
   candidate by the adapter of the domain of the user's most recent click);
-* ``bank + fallback``: the bank, with domains under ``--fallback-groups`` training groups served
+* ``bank + fallback``: that bank, with domains under ``--fallback-users`` validation users served
   by its global adapter.
 
 Test users are scored once per arm. Results: <out>/bank_budget.json and <out>/bank_budget.md
@@ -43,15 +46,12 @@ from coldstart_peft.recipes import FitSettings, fit_on_split
 from coldstart_peft.training import TrainConfig
 
 
-def bank_scorer(bank: AdapterBank, route_of):
-    """A pair scorer over ``bank`` that routes each pair by ``route_of(item_id, context_ids)``."""
+def last_click_scorer(bank: AdapterBank, domain_of: dict[str, str]):
+    """A pair scorer over ``bank`` that routes every candidate by the domain of the user's last click."""
 
     def score(users, items, context_ids=None, item_ids=None):
-        domains = [route_of(i, c) for i, c in zip(item_ids, context_ids)]
-        # Grouped by route: the bi-encoder then embeds each distinct text once per adapter, where a
-        # mixed batch would embed every pair's texts again.
-        return bank.score(users, items, domains=domains, batch_size=128, mixed=False, context_ids=context_ids,
-                          item_ids=item_ids)  # fmt: skip
+        domains = [domain_of[c[-1]] if c else None for c in context_ids]
+        return bank.score(users, items, domains=domains, batch_size=128, context_ids=context_ids, item_ids=item_ids)
 
     return score
 
@@ -61,7 +61,8 @@ def main() -> int:
     parser.add_argument("--steps", type=int, default=120, help="optimizer steps of every arm in all")
     parser.add_argument("--global-share", type=float, default=0.5)
     parser.add_argument("--min-groups", type=int, default=200, help="a domain with fewer training groups gets no adapter")
-    parser.add_argument("--fallback-groups", type=int, default=2000, help="bank + fallback: below this, the global adapter")
+    parser.add_argument("--fallback-users", type=int, default=100,
+                        help="domains with fewer validation users are served by the global adapter (default: 100)")
     parser.add_argument("--test-users", type=int, default=1000)
     parser.add_argument("--calibration-users", type=int, default=500)
     parser.add_argument("--batch-size", type=int, default=32)
@@ -110,8 +111,17 @@ def main() -> int:
     scores["global + domain prior weights"] = rows
     facts["global + domain prior weights"] = {"steps": result.steps, "weights": weights}
 
-    per_domain = PerDomainSettings(min_groups=args.min_groups, total_steps=args.steps, global_share=args.global_share,
-                                   compare_global=False)  # fmt: skip
+    default_bank = PerDomainSettings(total_steps=args.steps, compare_global=False, min_calibration_users=args.fallback_users)
+    manifest = train_per_domain(split, out / "bank-default", settings, default_bank, config)
+    facts["bank, default recipe"] = {"steps": manifest["global"].get("steps"), "domains": {
+        d["name"]: {k: d.get(k) for k in ("status", "calibration_users", "calibration", "reason")} for d in manifest["domains"]}}  # fmt: skip
+    bank = AdapterBank.load(out / "bank-default", fallback=FallbackConfig(chain=("global",)))
+    scores["bank, default recipe (per-candidate domain)"] = score_cases(
+        bank.pair_scorer(domain_of), cases, batch_size=10**6)  # fmt: skip
+    print("bank, default recipe: scored", flush=True)
+
+    per_domain = PerDomainSettings(domain_adapters=True, min_calibration_users=1, min_groups=args.min_groups,
+                                   total_steps=args.steps, global_share=args.global_share, compare_global=False)  # fmt: skip
     manifest = train_per_domain(split, out / "bank", settings, per_domain, config)
     steps = (manifest["global"] or {}).get("steps", 0) + sum(d.get("steps", 0) for d in manifest["domains"])
     facts["bank"] = {"steps": steps, "global_steps": manifest["global"].get("steps"),
@@ -119,15 +129,14 @@ def main() -> int:
                                                                      "calibration")} for d in manifest["domains"]}}  # fmt: skip
     print(f"bank: {steps} steps in all", flush=True)
     bank = AdapterBank.load(out / "bank", fallback=FallbackConfig(chain=("global",)))
-    scores["bank (per-candidate domain)"] = score_cases(bank_scorer(bank, lambda i, c: domain_of[i]), cases, batch_size=10**6)
-    scores["bank (domain of the last click)"] = score_cases(
-        bank_scorer(bank, lambda i, c: domain_of[c[-1]] if c else None), cases, batch_size=10**6)
-    small = [d["name"] for d in manifest["domains"] if d.get("available_groups", 0) < args.fallback_groups]
+    scores["bank (per-candidate domain)"] = score_cases(bank.pair_scorer(domain_of), cases, batch_size=10**6)
+    scores["bank (domain of the last click)"] = score_cases(last_click_scorer(bank, domain_of), cases, batch_size=10**6)
+    small = [d["name"] for d in manifest["domains"] if d.get("calibration_users", 0) < args.fallback_users]
     for domain in small:
         if domain in bank:
             bank.remove(domain)
-    scores[f"bank + fallback (< {args.fallback_groups} groups: global)"] = score_cases(
-        bank_scorer(bank, lambda i, c: domain_of[i]), cases, batch_size=10**6)
+    scores[f"bank + fallback (< {args.fallback_users} validation users: global)"] = score_cases(
+        bank.pair_scorer(domain_of), cases, batch_size=10**6)
     facts["bank + fallback"] = {"global_for": small}
 
     reports = {name: segment_report(s, cases, seed=args.seed) for name, s in scores.items()}

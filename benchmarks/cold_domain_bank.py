@@ -70,7 +70,8 @@ def main() -> int:
     scores["base"] = score_cases(zero.score, cases)
 
     config = TrainConfig(epochs=1, max_steps=args.steps, batch_size=args.batch_size, seed=args.seed, progress=False)
-    per_domain = PerDomainSettings(total_steps=args.steps, global_share=args.global_share, compare_global=False)
+    per_domain = PerDomainSettings(domain_adapters=True, min_calibration_users=1, total_steps=args.steps,
+                                   global_share=args.global_share, compare_global=False)  # fmt: skip
     manifest = train_per_domain(split, out / "bank", FitSettings(), per_domain, config)
     trained = [d["name"] for d in manifest["domains"] if d.get("status") == "trained"]
     steps = (manifest["global"] or {}).get("steps", 0) + sum(d.get("steps", 0) for d in manifest["domains"])

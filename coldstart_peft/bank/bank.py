@@ -17,7 +17,7 @@ import functools
 import shutil
 import threading
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -433,6 +433,21 @@ class AdapterBank:
                                       None if context_ids is None else [context_ids[i] for i in rows],
                                       None if item_ids is None else [item_ids[i] for i in rows])  # fmt: skip
         return out
+
+    def pair_scorer(self, domain_of: Mapping[str, str | None], batch_size: int = 128) -> Callable:
+        """A pair scorer for :func:`~coldstart_peft.evaluation.ranking.score_cases` that routes each
+        pair by its candidate item's domain (``domain_of[item id]``; an unknown item takes the fallback chain).
+
+        This is how a bank ranks a user's candidates: each under the adapter and prior weights of
+        its own domain, so nothing depends on which candidate is the user's held-out target.
+        """
+
+        def score(user_texts, item_texts, context_ids=None, item_ids=None):
+            domains = [domain_of.get(i) for i in item_ids] if item_ids is not None else None
+            return self.score(user_texts, item_texts, domains=domains, batch_size=batch_size, context_ids=context_ids,
+                              item_ids=item_ids)  # fmt: skip
+
+        return score
 
     @_locked
     def rank(self, user_text: str, candidates: Sequence[str], domain: str | None | Sequence[str | None] = None,

@@ -14,12 +14,20 @@ def add_per_domain_arguments(parser: argparse.ArgumentParser) -> None:
     """Add ``--per-domain`` and the flags of the per-domain recipe."""
     group = parser.add_argument_group("per-domain adapters (with --dataset)")
     group.add_argument("--per-domain", action="store_true",
-                       help="train a global adapter, then one adapter per domain; --out becomes a bank folder")  # fmt: skip
+                       help="train a global adapter, then give each domain its own prior weights (calibrated on "
+                            "its validation users); --out becomes a bank folder")  # fmt: skip
+    group.add_argument("--domain-adapters", action="store_true",
+                       help="also train one adapter per domain on top of the global one (lost to the default at "
+                            "equal budget on Beauty: benchmarks/results/bank-budget-60)")  # fmt: skip
+    group.add_argument("--min-calibration-users", type=int, default=100,
+                       help="domains with fewer validation users fall back to the global adapter (default: 100)")  # fmt: skip
     group.add_argument("--from-global", default=True, action=argparse.BooleanOptionalAction,
-                       help="start each domain adapter from the global one (default: on)")  # fmt: skip
+                       help="with --domain-adapters, start each domain adapter from the global one (default: on)")  # fmt: skip
     group.add_argument("--min-groups", type=int, default=200,
-                       help="domains with fewer training groups fall back to the global adapter (default: 200)")  # fmt: skip
-    group.add_argument("--max-groups-per-domain", type=int, default=None, help="cap on each domain's training groups")
+                       help="with --domain-adapters, domains with fewer training groups fall back to the global "
+                            "adapter (default: 200)")  # fmt: skip
+    group.add_argument("--max-groups-per-domain", type=int, default=None,
+                       help="with --domain-adapters, cap on each domain's training groups")  # fmt: skip
     group.add_argument("--domains", default=None, help="comma-separated domains to train (default: all)")
 
 
@@ -27,6 +35,7 @@ def run_per_domain(args: argparse.Namespace) -> int:
     """Build the split, train the bank into ``args.out`` and print one line per domain."""
     split = build_split_from_args(args)
     per_domain = PerDomainSettings(
+        domain_adapters=args.domain_adapters, min_calibration_users=args.min_calibration_users,
         from_global=args.from_global, min_groups=args.min_groups, max_groups_per_domain=args.max_groups_per_domain,
         domains=[d.strip() for d in args.domains.split(",")] if args.domains else None,
     )  # fmt: skip

@@ -93,7 +93,7 @@ def _evaluate_pairs(args) -> dict:
 def _evaluate_on_split(args) -> dict:
     from coldstart_peft.artifact import load_adapter, read_manifest
     from coldstart_peft.data.split_check import check_evaluation_split
-    from coldstart_peft.evaluation.ranking import evaluate_by_segment, segment_report
+    from coldstart_peft.evaluation.ranking import evaluate_by_segment, score_cases, segment_report
 
     started = time.perf_counter()
     bank = _is_bank(args.adapter)
@@ -111,7 +111,9 @@ def _evaluate_on_split(args) -> dict:
     if bank:
         loaded = AdapterBank.load(args.adapter, base_model=args.base_model)
         loaded.scorer.precision = args.precision
-        segments = segment_report(bank_scores(loaded, cases, progress=True), cases, seed=args.seed)
+        domain_of = {item_id: item.domain for item_id, item in split.dataset.items.items()}
+        scores = score_cases(loaded.pair_scorer(domain_of), cases, progress=True)
+        segments = segment_report(scores, cases, seed=args.seed)
         manifest = loaded.manifest
         what = f"bank of {len(loaded.domains)} domain adapters"
     else:
@@ -125,25 +127,3 @@ def _evaluate_on_split(args) -> dict:
     if not matches:
         report["split_mismatch"] = "evaluated on another split of the training data (--allow-split-mismatch)"
     return report
-
-
-def bank_scores(bank, cases, progress: bool = False) -> list:
-    """Score each case under its own domain's route of ``bank`` (its adapter, or the fallback's).
-
-    Returns:
-        One score array per case, in the order of ``cases``.
-    """
-    import functools
-
-    from coldstart_peft.evaluation.ranking import score_cases
-
-    by_domain: dict = {}
-    for index, case in enumerate(cases):
-        by_domain.setdefault(case.domain, []).append(index)
-    out: list = [None] * len(cases)
-    for domain, rows in by_domain.items():
-        # score_cases hands the pair scorer each chunk's ids; the domain is the same for the whole call.
-        scores = score_cases(functools.partial(bank.score, domains=domain), [cases[i] for i in rows], progress=progress)
-        for index, row in zip(rows, scores):
-            out[index] = row
-    return out

@@ -6,6 +6,7 @@ import random
 
 import numpy as np
 import pytest
+import torch
 from accelerate.state import AcceleratorState
 
 from _bank_helpers import HOST
@@ -45,7 +46,7 @@ def test_train_per_domain_writes_a_loadable_bank_with_fallbacks(tmp_path, tiny_b
     split = cold_user_split(synthetic_dataset(), k=1, n_negatives=5)
     settings = FitSettings(method="lora", scorer="cross-encoder", scorer_config={"max_length": 32, "dropout": 0.0},
                            base_model=tiny_base, n_negatives=3, valid_users=10, valid_candidates=6)  # fmt: skip
-    per_domain = PerDomainSettings(min_groups=20, max_groups_per_domain=40)
+    per_domain = PerDomainSettings(domain_adapters=True, min_calibration_users=1, min_groups=20, max_groups_per_domain=40)
     config = TrainConfig(epochs=1, batch_size=8, lr=5e-3, progress=False, precision="fp32")
     lines: list[str] = []
     manifest = train_per_domain(split, tmp_path / "bank", settings, per_domain, config, host=HOST, log=lines.append)
@@ -67,8 +68,12 @@ def test_train_per_domain_writes_a_loadable_bank_with_fallbacks(tmp_path, tiny_b
 
 def test_train_command_accepts_per_domain_flags():
     args = build_parser().parse_args(["train", "--per-domain", "--dataset", "beauty", "--out", "runs/x", "--seed", "3",
-                                      "--max-groups-per-domain", "500", "--no-from-global", "--domains", "Makeup,Fragrance"])  # fmt: skip
+                                      "--max-groups-per-domain", "500", "--no-from-global", "--domains", "Makeup,Fragrance",
+                                      "--domain-adapters", "--min-calibration-users", "40"])  # fmt: skip
     assert args.per_domain and args.seed == 3 and args.max_groups_per_domain == 500 and not args.from_global
+    assert args.domain_adapters and args.min_calibration_users == 40
+    defaults = build_parser().parse_args(["train", "--per-domain", "--dataset", "beauty", "--out", "runs/x"])
+    assert not defaults.domain_adapters and defaults.min_calibration_users == 100
     assert args.dataset == "beauty" and args.domains == "Makeup,Fragrance" and args.pairs is None
 
 
@@ -94,7 +99,8 @@ def test_a_total_step_budget_covers_the_global_run_and_every_domain(tmp_path, ti
     split = cold_user_split(synthetic_dataset(), k=1, n_negatives=5)
     settings = FitSettings(method="lora", scorer="bi-encoder", scorer_config={"max_length": 32}, base_model=tiny_base,
                            valid_users=5, valid_candidates=6, calibration_users=10)  # fmt: skip
-    per_domain = PerDomainSettings(min_groups=20, total_steps=8, global_share=0.5, compare_global=False)
+    per_domain = PerDomainSettings(domain_adapters=True, min_calibration_users=1, min_groups=20, total_steps=8,
+                                   global_share=0.5, compare_global=False)  # fmt: skip
     config = TrainConfig(epochs=50, batch_size=4, lr=5e-3, progress=False, precision="fp32")
     manifest = train_per_domain(split, tmp_path / "bank", settings, per_domain, config, host=HOST, log=lambda _: None)
     trained = [d for d in manifest["domains"] if d["status"] == "trained"]
@@ -102,3 +108,56 @@ def test_a_total_step_budget_covers_the_global_run_and_every_domain(tmp_path, ti
     # With the default recipe's priors, each domain is calibrated on its own validation users.
     assert all(set(d["calibration"]) == {"popularity", "lexical", "cooccurrence"} for d in trained)
     assert len({tuple(d["calibration"].values()) for d in trained}) == 2
+
+
+@pytest.mark.usefixtures("fresh_accelerator_state")
+def test_the_default_bank_is_the_global_adapter_with_each_domains_own_prior_weights(tmp_path, tiny_base, monkeypatch):
+    from safetensors.torch import load_file
+
+    from coldstart_peft.bank import training as bank_training
+
+    split = cold_user_split(synthetic_dataset(n_users=120), k=1, n_negatives=5)
+    counts = {d: sum(c.domain == d for c in split.ranking_cases("valid")) for d in KINDS}
+    floor = counts["Bath & Body"] + 1  # the rare domain falls under it, the other two clear it
+    assert min(counts["Makeup"], counts["Hair Care"]) >= floor
+    calls, real_calibrate = [], bank_training.calibrate_priors
+
+    def calibrate(scorer, cases, **kwargs):
+        # The synthetic users are separable, so L-BFGS would barely move from the global weights;
+        # a distinct offset per call shows which weights each domain saved and that none is lost.
+        real_calibrate(scorer, cases, **kwargs)
+        calls.append({c.domain for c in cases})
+        with torch.no_grad():
+            scorer.priors.weight.add_(float(len(calls)))
+        return scorer.priors.named_weights()
+
+    monkeypatch.setattr(bank_training, "calibrate_priors", calibrate)
+    settings = FitSettings(method="lora", scorer="bi-encoder", scorer_config={"max_length": 32}, base_model=tiny_base,
+                           valid_users=5, valid_candidates=6, calibration_users=100)  # fmt: skip
+    per_domain = PerDomainSettings(min_calibration_users=floor, total_steps=6, compare_global=False)
+    config = TrainConfig(epochs=50, batch_size=4, lr=5e-3, progress=False, precision="fp32")
+    manifest = train_per_domain(split, tmp_path / "bank", settings, per_domain, config, host=HOST, log=lambda _: None)
+
+    entries = {d["name"]: d for d in manifest["domains"]}
+    assert manifest["global"]["steps"] == 6  # no domain training: the whole budget went to the global run
+    assert entries["Bath & Body"]["status"] == "fallback" and f"min_calibration_users={floor}" in entries["Bath & Body"]["reason"]
+    own = {d: entries[d]["calibration"] for d in ("Hair Care", "Makeup")}
+    assert all(entries[d]["status"] == "trained" and entries[d]["steps"] == 0 for d in own)
+    assert all(entries[d]["calibration_users"] == counts[d] for d in own)
+    assert calls[1:] == [{"Hair Care"}, {"Makeup"}]  # after the global run's: each domain on its own users only
+    weights = [tuple(w.values()) for w in (manifest["global"]["calibration"], *own.values())]
+    assert len(set(weights)) == 3
+
+    root = tmp_path / "bank"
+    lora = lambda folder: {k: v for k, v in load_file(root / folder / "adapter_model.safetensors").items() if "lora" in k}  # noqa: E731
+    global_lora = lora(manifest["global"]["folder"])
+    assert global_lora and any(v.abs().sum() > 0 for k, v in global_lora.items() if "lora_B" in k)
+    for domain in own:
+        mine = lora(entries[domain]["folder"])
+        assert mine.keys() == global_lora.keys() and all(torch.equal(mine[k], global_lora[k]) for k in mine)
+
+    bank = AdapterBank.load(root, host=HOST)
+    bank.scorer.precision = "fp32"
+    for domain, expected in [*own.items(), ("Bath & Body", manifest["global"]["calibration"])]:
+        with bank.serving(domain) as scorer:
+            assert scorer.priors.named_weights() == pytest.approx(expected, abs=1e-5), domain
