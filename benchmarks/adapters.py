@@ -4,9 +4,10 @@ Figures (all medians of ``--repeats`` runs):
 
 * ``switch_ms``: ``bank.activate(domain)`` between two loaded domains (adapter and head).
 * ``add_ms[n]``: ``bank.add`` of one more adapter folder (full validation included) with ``n``
-  adapters already loaded, then ``bank.remove`` (not timed), for n in ``--counts``.
+  adapters already loaded, then ``bank.remove`` (not timed), for n in ``--counts``; the banks of
+  every size stay loaded and take turns within each of ``--add-rounds`` rounds.
 * ``swap_ms[n]``: hot swap, ``bank.add(domain, folder, replace=True)`` of a loaded domain (the
-  new adapter attached, then the old one deleted) with ``n`` adapters loaded.
+  new adapter attached, then the old one deleted) with ``n`` adapters loaded, in the same rounds.
 * ``load_s[n]``: ``AdapterBank.load`` of a bank of ``n`` domains.
 * throughput, pairs per second for ``--pairs`` pairs in one batch: all from one domain; spread
   over ``--mixed-domains`` domains in one mixed batch (``mixed=True``); the same grouped by
@@ -95,6 +96,7 @@ def main() -> None:
     parser.add_argument("--method", default="lora")
     parser.add_argument("--counts", default="1,10,50", help="adapters loaded when one more is added")
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--add-rounds", type=int, default=20, help="rounds of add and hot swap per bank size")
     parser.add_argument("--pairs", type=int, default=64, help="pairs per throughput batch")
     parser.add_argument("--mixed-domains", default="4,16", help="domains spread over one mixed batch (comma-separated)")
     parser.add_argument("--max-length", type=int, default=128)
@@ -112,22 +114,36 @@ def main() -> None:
         extra, paths = paths[-1], paths[:-1]
         report["adapter_bytes"] = adapter_bytes(extra)
 
-        load_s, add_ms, swap_ms = {}, {}, {}
+        load_s, banks = {}, {}
         for count in counts:
             root = build_bank(tmp / f"bank-{count}", paths[:count])
             start = time.perf_counter()
-            bank = AdapterBank.load(root)
+            banks[count] = AdapterBank.load(root)
             load_s[count] = time.perf_counter() - start
-            samples = []
-            for _ in range(args.repeats):
+            banks[count].add("extra", extra)  # warm-up: the first add pays for imports and allocations
+            banks[count].remove("extra")
+        # Every bank stays loaded and the sizes take turns within each round, so a drift in the
+        # process (its heap grows with each bank built) or in the machine's load hits them alike.
+        adds: dict[int, list[float]] = {count: [] for count in counts}
+        swaps: dict[int, list[float]] = {count: [] for count in counts}
+        for _ in range(args.add_rounds):
+            for count, bank in banks.items():
                 start = time.perf_counter()
                 bank.add("extra", extra)
-                samples.append(time.perf_counter() - start)
+                adds[count].append(time.perf_counter() - start)
                 bank.remove("extra")
-            add_ms[count] = 1000 * statistics.median(samples)
-            swap_ms[count] = 1000 * timed(lambda: bank.add(bank.domains[0], extra, replace=True), args.repeats)
+                start = time.perf_counter()
+                bank.add(bank.domains[0], extra, replace=True)
+                swaps[count].append(time.perf_counter() - start)
+        add_ms = {count: 1000 * statistics.median(v) for count, v in adds.items()}
+        swap_ms = {count: 1000 * statistics.median(v) for count, v in swaps.items()}
+        for count in counts:
             print(f"{count:3d} loaded: bank load {load_s[count]:.2f}s, one more adapter {add_ms[count]:.1f} ms, "
                   f"hot swap {swap_ms[count]:.1f} ms", flush=True)  # fmt: skip
+        bank = banks[max(counts)]
+        for count in counts:
+            if count != max(counts):
+                del banks[count]
         report["load_s"], report["add_ms"], report["swap_ms"] = load_s, add_ms, swap_ms
 
         bank.scorer.precision = args.precision

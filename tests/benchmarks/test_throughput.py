@@ -107,8 +107,10 @@ def test_quick_run_measures_ours_and_both_hf_scripts(quick_report):
     assert training["hf_competent"]["precision"] == ("bf16" if native_cpu_bf16() else "fp32")
     assert training["hf_naive"]["precision"] == "fp32"  # the Trainer's default, not a precision left over
     assert training["hf_competent"]["batches"] == "group_by_length" and training["hf_naive"]["padding"] == "max_length 64"
-    check_features(training, training["ours"], repeats, {"precision", "dynamic_padding", "lora_dropout", "length_blocks"})
+    check_features(training, training["ours"], repeats,
+                   {"precision", "dynamic_padding", "lora_dropout", "length_blocks", "backbone_dropout"})  # fmt: skip
     assert training["ours"]["lora_dropout"] == 0.0 and training["features"]["lora_dropout"]["other"] == 0.05
+    assert training["ours"]["backbone_dropout"] == 0.0  # the library's default, recorded from the scorer that trained
     ablation = training["features"]["precision"]
     assert (ablation["auto"], ablation["reason"]) == (auto.name, auto.reason)
     assert ablation["other"] == ("bf16" if auto.name == "fp32" else "fp32")
@@ -139,7 +141,7 @@ def test_quick_run_writes_the_markdown_table(quick_report):
     for block in ("training", "scoring"):
         for ratio in report[block]["ratios"].values():
             assert f"{ratio:.2f}x" in table
-    assert table.count("| training |") == 2 + 4 and table.count("| scoring |") == 4 + 4  # comparisons + ablations
+    assert table.count("| training |") == 2 + 5 and table.count("| scoring |") == 4 + 4  # comparisons + ablations
 
 
 @pytest.mark.parametrize("native", [False, True])
