@@ -61,8 +61,8 @@ def main() -> int:
     parser.add_argument("--steps", type=int, default=120, help="optimizer steps of every arm in all")
     parser.add_argument("--global-share", type=float, default=0.5)
     parser.add_argument("--min-groups", type=int, default=200, help="a domain with fewer training groups gets no adapter")
-    parser.add_argument("--fallback-users", type=int, default=100,
-                        help="domains with fewer validation users are served by the global adapter (default: 100)")
+    parser.add_argument("--fallback-users", type=int, default=50,
+                        help="domains with fewer validation users are served by the global adapter (default: 50)")
     parser.add_argument("--test-users", type=int, default=1000)
     parser.add_argument("--calibration-users", type=int, default=500)
     parser.add_argument("--batch-size", type=int, default=32)

@@ -19,8 +19,8 @@ def add_per_domain_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--domain-adapters", action="store_true",
                        help="also train one adapter per domain on top of the global one (lost to the default at "
                             "equal budget on Beauty: benchmarks/results/bank-budget-60)")  # fmt: skip
-    group.add_argument("--min-calibration-users", type=int, default=100,
-                       help="domains with fewer validation users fall back to the global adapter (default: 100)")  # fmt: skip
+    group.add_argument("--min-calibration-users", type=int, default=50,
+                       help="domains with fewer validation users fall back to the global adapter (default: 50)")  # fmt: skip
     group.add_argument("--from-global", default=True, action=argparse.BooleanOptionalAction,
                        help="with --domain-adapters, start each domain adapter from the global one (default: on)")  # fmt: skip
     group.add_argument("--min-groups", type=int, default=200,

@@ -193,3 +193,25 @@ def test_an_untested_peft_release_gets_the_public_loader(tmp_path, tiny_base, mo
     public.add("Nails", tmp_path / "new")
     assert calls[-1] == str(tmp_path / "new") and len(calls) > 1, "every adapter, the bank's own too, went through peft"
     np.testing.assert_array_equal(public.score(USERS, ITEMS, domains="Nails"), fast.score(USERS, ITEMS, domains="Nails"))
+
+
+def test_hot_swapping_the_active_domain_never_walks_every_adapter(tmp_path, tiny_base, monkeypatch):
+    scorers, _ = tiny_bank(tmp_path / "bank", tiny_base)
+    bank = load_fp32(tmp_path / "bank")
+    domain, other = bank.domains[0], bank.domains[1]
+    new = save_adapter(_scorer(tiny_base, "lora", 7), tmp_path / "new")
+    expected = load_fp32(tmp_path / "bank")
+    expected.add(domain, new, replace=True)
+    want = expected.score(USERS, ITEMS, domains=domain)
+    before_other = bank.score(USERS, ITEMS, domains=other)
+
+    bank.activate(domain)  # deleting the live adapter is what made peft call set_adapter on every layer
+    calls = []
+    real = BaseTunerLayer.set_adapter
+    # peft's set_adapter flips requires_grad on every adapter the layer holds: record how many it saw.
+    monkeypatch.setattr(BaseTunerLayer, "set_adapter", lambda self, *a, **k: calls.append(len(self.lora_A)) or real(self, *a, **k))
+    bank.add(domain, new, replace=True)
+    assert calls and max(calls) == 1  # only the new adapter's own layers, built alone; never a walk of all four
+    np.testing.assert_allclose(bank.score(USERS, ITEMS, domains=domain), want, atol=1e-5)
+    np.testing.assert_allclose(bank.score(USERS, ITEMS, domains=other), before_other, atol=1e-5)
+    assert not np.allclose(want, scorers[domain].score(USERS, ITEMS), atol=1e-3)  # the swap changed the scores

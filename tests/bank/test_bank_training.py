@@ -73,7 +73,7 @@ def test_train_command_accepts_per_domain_flags():
     assert args.per_domain and args.seed == 3 and args.max_groups_per_domain == 500 and not args.from_global
     assert args.domain_adapters and args.min_calibration_users == 40
     defaults = build_parser().parse_args(["train", "--per-domain", "--dataset", "beauty", "--out", "runs/x"])
-    assert not defaults.domain_adapters and defaults.min_calibration_users == 100
+    assert not defaults.domain_adapters and defaults.min_calibration_users == 50
     assert args.dataset == "beauty" and args.domains == "Makeup,Fragrance" and args.pairs is None
 
 
