@@ -1,8 +1,11 @@
-"""Per-domain adapters: train one per domain, save them as a bank, serve them from one base model.
+"""Per-domain banks: train one, save it as a folder, serve every domain from one base model.
+
+By default a domain's entry is the global adapter with its own calibrated prior weights;
+``PerDomainSettings(domain_adapters=True)`` also trains an adapter per domain.
 
 Example:
     >>> from coldstart_peft.bank import AdapterBank, PerDomainSettings, train_per_domain
-    >>> train_per_domain(split, "runs/beauty-bank", per_domain=PerDomainSettings(min_groups=200))
+    >>> train_per_domain(split, "runs/beauty-bank", per_domain=PerDomainSettings(min_calibration_users=50))
     >>> bank = AdapterBank.load("runs/beauty-bank")
     >>> bank.score(users, items, domains=item_domains)
 """
