@@ -63,22 +63,18 @@ def takes_ids(score_pairs) -> bool:
     return "item_ids" in parameters and "context_ids" in parameters
 
 
-def set_backbone_dropout(backbone: nn.Module, p: float | None) -> int:
+def set_backbone_dropout(backbone: nn.Module, p: float | None) -> None:
     """Set the rate of every :class:`torch.nn.Dropout` in ``backbone`` to ``p``; ``None`` leaves them.
 
     Runs when the scorer is built, before a method adds modules of its own, so a method's dropout
     (LoRA's ``lora_dropout``) keeps its setting. BERT and GPT-2 read their attention dropout from
     such a module at every call, so at 0 their attention can take SDPA's fused kernels.
-
-    Returns:
-        How many modules were set.
     """
     if p is None:
-        return 0
-    dropouts = [module for module in backbone.modules() if isinstance(module, nn.Dropout)]
-    for module in dropouts:
-        module.p = p
-    return len(dropouts)
+        return
+    for module in backbone.modules():
+        if isinstance(module, nn.Dropout):
+            module.p = p
 
 
 def inference_autocast(precision: str, device: torch.device):

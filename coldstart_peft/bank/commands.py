@@ -19,13 +19,14 @@ def add_per_domain_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--domain-adapters", action="store_true",
                        help="also train one adapter per domain on top of the global one (lost to the default at "
                             "equal budget on Beauty: benchmarks/results/bank-budget-60)")  # fmt: skip
-    group.add_argument("--min-calibration-users", type=int, default=50,
-                       help="domains with fewer validation users fall back to the global adapter (default: 50)")  # fmt: skip
+    group.add_argument("--min-calibration-users", type=int, default=PerDomainSettings.min_calibration_users,
+                       help="domains with fewer validation users fall back to the global adapter "
+                            f"(default: {PerDomainSettings.min_calibration_users})")  # fmt: skip
     group.add_argument("--from-global", default=True, action=argparse.BooleanOptionalAction,
                        help="with --domain-adapters, start each domain adapter from the global one (default: on)")  # fmt: skip
-    group.add_argument("--min-groups", type=int, default=200,
+    group.add_argument("--min-groups", type=int, default=PerDomainSettings.min_groups,
                        help="with --domain-adapters, domains with fewer training groups fall back to the global "
-                            "adapter (default: 200)")  # fmt: skip
+                            f"adapter (default: {PerDomainSettings.min_groups})")  # fmt: skip
     group.add_argument("--max-groups-per-domain", type=int, default=None,
                        help="with --domain-adapters, cap on each domain's training groups")  # fmt: skip
     group.add_argument("--domains", default=None, help="comma-separated domains to train (default: all)")

@@ -140,11 +140,11 @@ class PeftSlots:
             return
         layers = self._tuner_layers(peft)
         if layers and not peft.peft_config[name].is_prompt_learning and not any(name in m.merged_adapters for m in layers):
-            others = [k for k in peft.peft_config if k != name]
-            if others and name in layers[0].active_adapters:
+            other = next((k for k in peft.peft_config if k != name), None)
+            if other is not None and name in layers[0].active_adapters:
                 # Deleting the active adapter makes every layer call set_adapter, which flips
                 # requires_grad on every loaded adapter: a hot swap would grow with the bank.
-                self._switch(peft, others[0])
+                self._switch(peft, other)
             del peft.peft_config[name]
             for layer in layers:
                 layer.delete_adapter(name)

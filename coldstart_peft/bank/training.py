@@ -251,10 +251,10 @@ def train_per_domain(
             with torch.no_grad():
                 global_scorer.priors.weight.copy_(global_weights)
 
+    # Without domain adapters every domain scores with the global adapter: embed each text once.
+    shared = contextlib.nullcontext() if per_domain.domain_adapters else global_scorer.frozen()
     try:
-        with contextlib.ExitStack() as stack:
-            if not per_domain.domain_adapters:  # every domain scores with the global weights: embed each text once
-                stack.enter_context(global_scorer.frozen())
+        with shared:
             for domain in wanted:
                 restore_global_weights()
                 _one_domain(domain)
