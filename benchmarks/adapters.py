@@ -41,6 +41,8 @@ import transformers
 from coldstart_peft import __version__, adapter_bytes, apply_method, build_scorer, make_method, save_adapter
 from coldstart_peft.bank import AdapterBank, BankWriter
 from coldstart_peft.demo import generate_world
+from coldstart_peft.hardware import resolve_precision
+from coldstart_peft.provenance import git_revision
 
 
 def machine() -> dict:
@@ -53,12 +55,12 @@ def machine() -> dict:
             "peft": peft.__version__, "coldstart_peft": __version__, "load_average": os.getloadavg()}  # fmt: skip
 
 
-def make_adapters(folder: Path, method: str, n: int, scorer_config: dict) -> list[Path]:
-    """Save ``n`` adapters of ``method`` with distinct perturbed weights."""
+def make_adapters(folder: Path, method: str, n: int, scorer_config: dict, base_model: str | None = None) -> list[Path]:
+    """Save ``n`` adapters of ``method`` on ``base_model`` (the bundled MiniLM for ``None``) with distinct perturbed weights."""
     paths = []
     for index in range(n):
         torch.manual_seed(index)
-        scorer = build_scorer("cross-encoder", None, scorer_config)
+        scorer = build_scorer("cross-encoder", base_model, scorer_config)
         apply_method(scorer, make_method(method), total_steps=10)
         with torch.no_grad():
             for parameter in scorer.parameters():
@@ -90,7 +92,8 @@ def timed(fn, repeats: int) -> float:
     return statistics.median(samples)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> dict:
+    """Run the benchmark, write ``adapters.json`` and ``adapters.md`` under ``--out``, and return the report."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="runs/adapters")
     parser.add_argument("--method", default="lora")
@@ -101,16 +104,19 @@ def main() -> None:
     parser.add_argument("--mixed-domains", default="4,16", help="domains spread over one mixed batch (comma-separated)")
     parser.add_argument("--max-length", type=int, default=128)
     parser.add_argument("--precision", default="auto", help="scorer precision: auto (bf16 where the hardware computes it natively, else fp32), fp32, bf16")
-    args = parser.parse_args()
+    parser.add_argument("--base-model", default=None, help="HF model name or folder (default: the bundled MiniLM)")
+    args = parser.parse_args(argv)
     counts = [int(c) for c in args.counts.split(",")]
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    report = {"method": args.method, "settings": vars(args), "machine_start": machine()}
+    choice = resolve_precision(args.precision)
+    report = {"method": args.method, "settings": vars(args), "machine_start": machine(), **git_revision(__file__),
+              "precision": {"name": choice.name, "reason": choice.reason}}  # fmt: skip
     scorer_config = {"max_length": args.max_length}
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        paths = make_adapters(tmp / "adapters", args.method, max(counts) + 1, scorer_config)
+        paths = make_adapters(tmp / "adapters", args.method, max(counts) + 1, scorer_config, args.base_model)
         extra, paths = paths[-1], paths[:-1]
         report["adapter_bytes"] = adapter_bytes(extra)
 
@@ -195,12 +201,15 @@ def main() -> None:
     (out / "adapters.json").write_text(json.dumps(report, indent=2))
     (out / "adapters.md").write_text(markdown(report))
     print(markdown(report))
+    return report
 
 
 def markdown(report: dict) -> str:
     """The report as a markdown table."""
     m = report["machine_start"]
     lines = [f"# AdapterBank speed: {report['method']} on MiniLM ({m['cpu']}, {m['torch_threads']} torch threads)", "",
+             f"CPU capability {m['cpu_capability']}; precision {report['precision']['name']} "
+             f"({report['precision']['reason']}); commit {report['commit']}{' (dirty)' if report['dirty'] else ''}.", "",
              f"Load average at start/end: {m['load_average']} / {report['machine_end']['load_average']} "
              "(other processes share this machine; timings are noisy).", "",
              "| figure | value |", "|---|---|", f"| adapter size | {report['adapter_bytes']:,} bytes |",
