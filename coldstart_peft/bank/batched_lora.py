@@ -29,22 +29,28 @@ from coldstart_peft.bank.layout import BASE
 def _forward(layer: LoraLinear, a: torch.Tensor, b: torch.Tensor, x: torch.Tensor, *args, **kwargs) -> torch.Tensor:
     result = layer.base_layer(x, *args, **kwargs)
     rows = x.reshape(x.shape[0], -1, x.shape[-1])  # [rows, tokens, in]
-    # a: [rows, in, rank], b: [rows, rank, out], both contiguous: bmm needs no copies, and the
-    # delta is added in place (no third activation-sized tensor per layer).
-    delta = torch.bmm(torch.bmm(rows.to(a.dtype), a), b)
-    return result.add_(delta.reshape(result.shape).to(result.dtype))
+    # a: [rows, in, rank], b: [rows, rank, out], both contiguous: bmm needs no copies.
+    low = torch.bmm(rows.to(a.dtype), a)
+    if result.dtype == b.dtype and result.is_contiguous():
+        # The second product is added into the base output in one fused, in-place step: no
+        # activation-sized delta is allocated and no second pass reads it back.
+        result.view(low.shape[0], -1, result.shape[-1]).baddbmm_(low, b)
+        return result
+    return result.add_(torch.bmm(low, b).reshape(result.shape).to(result.dtype))
 
 
 class BatchedLora:
     """Per-layer stacks of a model's LoRA adapters, applied row by row in one batched matmul.
 
-    Build with :meth:`build`; call :meth:`forget` when adapters are added or removed.
+    Build with :meth:`build`. The stacks are built on first use and never refreshed: the bank
+    builds a new instance whenever adapters are added or removed.
     """
 
     def __init__(self, layers: list[LoraLinear]):
         self.layers = layers
         self._keys: tuple[str, ...] | None = None
         self._stacks: list[tuple[torch.Tensor, torch.Tensor]] = []
+        self._cast: dict[torch.dtype, list[tuple[torch.Tensor, torch.Tensor]]] = {}
 
     @classmethod
     def build(cls, model: nn.Module) -> BatchedLora | None:
@@ -61,10 +67,6 @@ class BatchedLora:
         """Whether every named adapter (or :data:`BASE`) is a plain LoRA adapter of these layers."""
         wanted = set(names) - {BASE}
         return all(any(n in layer.lora_A for layer in self.layers) for n in wanted)
-
-    def forget(self) -> None:
-        """Drop the stacks (adapters were added, removed or changed)."""
-        self._keys, self._stacks = None, []
 
     def _stack(self) -> tuple[tuple[str, ...], list[tuple[torch.Tensor, torch.Tensor]]]:
         # Every loaded adapter is stacked once, not the subset a batch holds: with many domains
@@ -87,10 +89,23 @@ class BatchedLora:
             self._keys, self._stacks = keys, stacks
         return self._keys, self._stacks
 
+    def _stacks_for_autocast(self) -> tuple[tuple[str, ...], list[tuple[torch.Tensor, torch.Tensor]]]:
+        keys, stacks = self._stack()
+        device = stacks[0][0].device.type
+        if not torch.is_autocast_enabled(device):
+            return keys, stacks
+        # Under autocast the stacks are cast once, not each gathered row on every call (0.9 against
+        # 1.3 ms per layer for 64 rows on a CPU with native bf16); the scaling is folded in first
+        # either way, so the values are the same.
+        dtype = torch.get_autocast_dtype(device)
+        if dtype not in self._cast:
+            self._cast[dtype] = [(a.to(dtype), b.to(dtype)) for a, b in stacks]
+        return keys, self._cast[dtype]
+
     @contextlib.contextmanager
     def rows(self, names: Sequence[str]) -> Iterator[None]:
         """Inside the block, row ``i`` of every batch the model runs uses adapter ``names[i]``."""
-        keys, stacks = self._stack()
+        keys, stacks = self._stacks_for_autocast()
         slot = {k: i for i, k in enumerate(keys, start=1)}
         index = torch.tensor([slot.get(n, 0) for n in names])
         for layer, (a, b) in zip(self.layers, stacks):

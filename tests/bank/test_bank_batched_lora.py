@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 from _bank_helpers import ITEMS, MIXED, USERS, load_fp32, tiny_bank
 from coldstart_peft.bank import FallbackConfig
@@ -82,3 +83,21 @@ def test_a_mixed_batch_is_tokenized_once_where_the_scorer_splits_its_inputs(tmp_
     mixed = bank.score(USERS, ITEMS, domains=MIXED, mixed=True, batch_size=len(USERS))
     np.testing.assert_allclose(mixed, grouped, atol=1e-5)
     assert calls == ([len(USERS)] if split else [len(USERS), 4, 4])
+
+
+def test_under_bf16_the_stacks_are_cast_once_and_follow_a_hot_swap(tmp_path, tiny_base):
+    from _bank_helpers import tiny_scorer
+    from coldstart_peft import save_adapter
+
+    tiny_bank(tmp_path / "bank", tiny_base)
+    bank = load_fp32(tmp_path / "bank")
+    bank.scorer.precision = "bf16"  # emulated where the CPU lacks it; the tiny model keeps that cheap
+    before = bank.score(USERS, ITEMS, domains=MIXED, mixed=True)
+    batched = bank._slots.batched()
+    assert [stack[0].dtype for stack in batched._cast[torch.bfloat16]] == [torch.bfloat16] * len(batched.layers)
+    np.testing.assert_allclose(before, bank.score(USERS, ITEMS, domains=MIXED, mixed=False), atol=0.05, rtol=0.02)
+    bank.add("Makeup", save_adapter(tiny_scorer(tiny_base, "lora", 31), tmp_path / "new"), replace=True)
+    after = bank.score(USERS, ITEMS, domains=MIXED, mixed=True)
+    makeup = np.array(MIXED) == "Makeup"
+    assert np.abs(after[makeup] - before[makeup]).max() > 0.2, "the swapped domain still scores with the old stacks"
+    np.testing.assert_allclose(after, bank.score(USERS, ITEMS, domains=MIXED, mixed=False), atol=0.05, rtol=0.02)
