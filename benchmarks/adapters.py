@@ -98,7 +98,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--out", default="runs/adapters")
     parser.add_argument("--method", default="lora")
     parser.add_argument("--counts", default="1,10,50", help="adapters loaded when one more is added")
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=30, help="interleaved rounds per throughput figure (at 5, mixed/single moved by +-0.05 between runs)")
     parser.add_argument("--add-rounds", type=int, default=20, help="rounds of add and hot swap per bank size")
     parser.add_argument("--pairs", type=int, default=64, help="pairs per throughput batch")
     parser.add_argument("--mixed-domains", default="4,16", help="domains spread over one mixed batch (comma-separated)")
