@@ -144,6 +144,7 @@ def run_method(args) -> dict:
     from coldstart_peft.cli.options import parse_key_values
     from coldstart_peft.calibration import calibrate_priors
     from coldstart_peft.evaluation.ranking import evaluate_ranking
+    from coldstart_peft.hardware import resolve_precision
     from coldstart_peft.recipes import FitSettings, fit_on_split
 
     preset = PRESETS[args.preset]
@@ -181,6 +182,8 @@ def run_method(args) -> dict:
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
         "metrics": means, "ci95": intervals, "steps": result.steps,
         "calibration": calibration, "metrics_before_calibration": before, **full,
+        # `auto` resolves per machine (bf16 where it is natively fast), so each row says what ran.
+        "precision": {"training": result.precision, "scoring": resolve_precision(scorer.precision, scorer.device).name},
     }  # fmt: skip
 
 
@@ -263,6 +266,9 @@ def markdown(results: dict) -> str:
                   f"window of a context item ({audit['cooccurs_same_user']:.1%} by a training user who also bought a "
                   f"context item); {audit['target_in_context']:.1%} repeat a context item; "
                   f"{audit['target_unseen_in_training']:.1%} were never bought in training."]  # fmt: skip
+    ran = [f"{r['method']} {r['precision']['training']}/{r['precision']['scoring']}" for r in rows if r.get("precision")]
+    if ran:
+        lines += ["", f"Precision (training/scoring, `auto` as resolved on this machine): {', '.join(ran)}."]
     lines += full_catalog_table(results)
     wall = f" Whole run: {results['wall_seconds'] / 60:.1f} min." if "wall_seconds" in results else ""
     protocol = results.get("protocol", {})

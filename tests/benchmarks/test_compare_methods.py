@@ -71,12 +71,19 @@ def test_smoke_preset_writes_the_promised_files(tmp_path):
     assert rows["popularity"]["trainable_params"] == 0 and rows["zero-shot"]["adapter_bytes"] == 0
     assert 0 < rows["prompt"]["trainable_params"] < rows["lora"]["trainable_params"]
     assert rows["lora"]["adapter_bytes"] > 0 and rows["lora"]["train_seconds"] > 0
+    # auto resolves per machine (one probe per process), so every trained row says what it ran in.
+    for name in ("lora", "prompt"):
+        ran = rows[name]["precision"]
+        assert ran["training"] in ("fp32", "bf16") and ran["scoring"] == ran["training"]
+    assert "precision" not in rows["popularity"]
     assert results["settings"]["train_negatives"] == 1  # the bi-encoder's default, resolved
     # The whole run includes every method's training, so it cannot be shorter than their sum.
     assert results["wall_seconds"] >= sum(r["train_seconds"] for r in rows.values())
     table = (tmp_path / "results.md").read_text()
     ndcgs = _first_table_ndcgs(table)
     assert ndcgs == sorted(ndcgs, reverse=True) and len(ndcgs) == 4
+    ran = rows["lora"]["precision"]
+    assert f"lora {ran['training']}/{ran['scoring']}" in table.split("## Full catalog")[0]
     assert "## Full catalog" in table and all(f"| {name} |" in table.split("## Full catalog")[1] for name in rows)
     assert (tmp_path / "pareto.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
