@@ -41,9 +41,12 @@ def summarize(results: dict) -> dict:
     untrained = [r for r in rows if r["trainable_params"] == 0]
     by_name = {r["method"]: r for r in rows}
     protocol = results.get("protocol", {})
+    # `auto` resolves per machine; result files older than the precision field say nothing here.
+    precisions = sorted({r["precision"]["training"] for r in trained if r.get("precision")})
+    ran = f", {'/'.join(precisions)} training" if precisions else ""
     return {
         "title": f"{results['dataset']} {results['split']} (seed {results['seed']}, {protocol.get('n_test_users', '?')} users, "
-                 f"{protocol.get('negatives', 'uniform')} negatives)",
+                 f"{protocol.get('negatives', 'uniform')} negatives{ran})",
         "sampled": {"best trained": _best(trained), "lora": by_name.get("lora"), "full": by_name.get("full"),
                     "best baseline or peer": _best(untrained)},
         "full": {"best trained": _best(trained, True), "lora": by_name.get("lora"), "full": by_name.get("full"),

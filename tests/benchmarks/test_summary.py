@@ -53,3 +53,16 @@ def test_refuses_a_missing_run_and_a_file_it_did_not_write(summary, tmp_path):
     with pytest.raises(SystemExit):
         summary.main([str(run), "--out", str(tmp_path / "notes.md")])
     assert (tmp_path / "notes.md").read_text() == "mine"
+
+
+def test_a_run_that_records_its_precision_says_so_in_its_rows(summary, tmp_path, capsys):
+    old = _results(tmp_path / "old", False)
+    new = _results(tmp_path / "new", False)
+    results = json.loads((new / "results.json").read_text())
+    for row in results["results"]:
+        if row["trainable_params"]:
+            row["precision"] = {"training": "bf16", "scoring": "bf16"}
+    (new / "results.json").write_text(json.dumps(results))
+    assert summary.main([str(old), str(new)]) == 0
+    lines = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("| beauty")]
+    assert "training" not in lines[0] and "uniform negatives, bf16 training)" in lines[1]
