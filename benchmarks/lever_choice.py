@@ -17,6 +17,7 @@ An arm is ``NAME:KEY=VALUE,KEY=VALUE`` (``NAME`` alone is the default recipe). K
 * ``history_extras``: item fields after each title in the user context, joined by ``+``
   (e.g. ``brand+category``); ``none`` for titles only.
 * ``priors``: ``on`` or ``off``.
+* ``lexical_units``: what the priors' lexical feature counts, ``wordpiece`` or ``words``.
 
 Writes ``lever_choice.json`` and ``lever_choice.md`` under ``--out`` and prints the table.
 
@@ -45,7 +46,8 @@ from coldstart_peft.hardware import hardware_facts, resolve_precision
 from coldstart_peft.provenance import git_revision
 from coldstart_peft.recipes import FitSettings, fit_on_split
 
-KEYS = ("dropout", "backbone_dropout", "scorer", "hard_negatives", "negatives", "history_extras", "priors")
+KEYS = ("dropout", "backbone_dropout", "scorer", "hard_negatives", "negatives", "history_extras", "priors",
+        "lexical_units")
 REFERENCES = ("tfidf", "zero-shot")
 
 
@@ -82,6 +84,8 @@ def arm_setup(changes: dict[str, str], calibration_users: int) -> tuple[FitSetti
         if changes["priors"] not in ("on", "off"):
             raise ConfigError(f"priors={changes['priors']!r}: write priors=on or priors=off")
         settings.priors = changes["priors"] == "on"
+    if "lexical_units" in changes:
+        settings.lexical_units = changes["lexical_units"]
     if "history_extras" in changes:
         extras = () if changes["history_extras"] == "none" else tuple(changes["history_extras"].split("+"))
         text = dataclasses.replace(text, history_extras=extras)

@@ -8,11 +8,9 @@ no figure is measured on the users its weights were chosen on. Test users are ne
 
 Arms:
 
-* ``wordpiece``: the priors' ``lexical`` feature as the library computes it (TF-IDF cosine of
-  the serialized user and item texts over the backbone's wordpieces, idf from the training
-  items' texts).
-* ``words``: TF-IDF cosine of the same serialized texts over whole words (sublinear tf, idf from
-  the catalog's serialized item texts; catalog text, not interactions, so nothing leaks).
+* ``wordpiece``: the priors' ``lexical`` feature over the backbone's wordpieces (TF-IDF cosine
+  of the serialized user and item texts, idf from the training items' texts).
+* ``words``: the same feature over whole words (``Priors(lexical_units="words")``).
 * ``baseline``: the ``tfidf`` baseline's feature (the context items' titles against each
   candidate's title, brand and category path).
 
@@ -30,14 +28,12 @@ import json
 from pathlib import Path
 
 import numpy as np
-from sklearn.feature_extraction.text import TfidfVectorizer
-
 from coldstart_peft.backbone import load_tokenizer
-from coldstart_peft.data import TextSerializer, load_dataset, make_split, training_groups
+from coldstart_peft.data import load_dataset, make_split, training_groups
 from coldstart_peft.evaluation.baselines import CooccurrenceBaseline, PopularityBaseline, TfidfBaseline
 from coldstart_peft.evaluation.ranking import metrics_from_scores
 from coldstart_peft.hardware import hardware_facts
-from coldstart_peft.priors import Priors
+from coldstart_peft.priors import LEXICAL_UNITS, Priors
 from coldstart_peft.provenance import git_revision
 
 POPULARITY = (0.0, 0.01, 0.02, 0.03, 0.05, 0.08, 0.1, 0.15, 0.2, 0.3)
@@ -46,17 +42,15 @@ COOCCURRENCE = (0.0, 0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5, 0.8)
 
 def lexical_arms(split, cases, base_model: str | None) -> dict[str, list[np.ndarray]]:
     """Per arm, one lexical score per candidate of each case."""
-    priors = Priors(("lexical",), tokenizer=load_tokenizer(base_model))
-    priors.fit(training_groups(split, n_negatives=1, seed=0))
-    words = TfidfVectorizer(sublinear_tf=True).fit([TextSerializer().item(item) for item in split.dataset.items.values()])
+    groups = training_groups(split, n_negatives=1, seed=0)
+    tokenizer = load_tokenizer(base_model)
+    arms: dict[str, list[np.ndarray]] = {}
+    for units in LEXICAL_UNITS:
+        priors = Priors(("lexical",), tokenizer=tokenizer, lexical_units=units)
+        priors.fit(groups)
+        arms[units] = [priors.pairs([c.user_text] * len(c.candidate_texts), c.candidate_texts).numpy()[:, 0] for c in cases]
     baseline = TfidfBaseline().fit(split)
-    arms: dict[str, list[np.ndarray]] = {"wordpiece": [], "words": [], "baseline": []}
-    for case in cases:
-        n = len(case.candidate_texts)
-        arms["wordpiece"].append(priors.pairs([case.user_text] * n, case.candidate_texts, [case.context_ids] * n,
-                                              case.candidate_ids).numpy()[:, 0])  # fmt: skip
-        arms["words"].append((words.transform(case.candidate_texts) @ words.transform([case.user_text]).T).toarray().ravel())
-        arms["baseline"].append(baseline.score_case(case))
+    arms["baseline"] = [baseline.score_case(case) for case in cases]
     return arms
 
 

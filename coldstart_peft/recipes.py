@@ -97,6 +97,8 @@ class FitSettings:
             0 skips it, and so does a scorer without priors.
         priors: compose the scorer with priors (:mod:`coldstart_peft.priors`): ``True`` for all
             of :data:`~coldstart_peft.priors.FEATURES`, ``False`` for none, or the feature names.
+        lexical_units: what the priors' lexical feature counts: ``"wordpiece"`` (the backbone's)
+            or ``"words"`` (:data:`~coldstart_peft.priors.LEXICAL_UNITS`).
         load_options: passed to the base model's ``from_pretrained`` (``dtype``, ``device_map``;
             see :mod:`coldstart_peft.load_options`).
     """
@@ -113,6 +115,7 @@ class FitSettings:
     valid_candidates: int = 20
     calibration_users: int = 500
     priors: bool | Sequence[str] = True
+    lexical_units: str = "wordpiece"
     load_options: dict[str, Any] | None = None
 
     def prior_features(self) -> tuple[str, ...]:
@@ -148,7 +151,7 @@ def build_for_training(
     method = make_method(settings.method, settings.method_config, host)
     scorer = build_scorer(settings.scorer, settings.base_model, settings.scorer_config, host, load_options=settings.load_options)
     features = settings.prior_features()
-    scorer.attach_priors(Priors(features) if features else None)
+    scorer.attach_priors(Priors(features, lexical_units=settings.lexical_units) if features else None)
     apply_method(scorer, method, total_steps=plan_steps(n_groups, train_config, accelerator.num_processes))
     return scorer, method, accelerator
 

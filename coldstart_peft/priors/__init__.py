@@ -2,6 +2,6 @@
 as a small learned component beside any scorer. See :mod:`coldstart_peft.priors.model`."""
 
 from coldstart_peft.priors.model import FEATURES, Priors, check_features
-from coldstart_peft.priors.tables import PriorTables, id_key
+from coldstart_peft.priors.tables import LEXICAL_UNITS, PriorTables, id_key
 
-__all__ = ["FEATURES", "PriorTables", "Priors", "check_features", "id_key"]
+__all__ = ["FEATURES", "LEXICAL_UNITS", "PriorTables", "Priors", "check_features", "id_key"]

@@ -29,7 +29,7 @@ from torch import nn
 
 from coldstart_peft.errors import ConfigError
 from coldstart_peft.examples import TrainGroup
-from coldstart_peft.priors.tables import PriorTables, positive_of
+from coldstart_peft.priors.tables import LEXICAL_UNITS, PriorTables, positive_of
 
 FEATURES = ("popularity", "lexical", "cooccurrence")
 START = {"popularity": 1.0, "lexical": 5.0, "cooccurrence": 0.5}
@@ -55,14 +55,21 @@ class Priors(nn.Module):
         features: which of :data:`FEATURES` to use.
         tokenizer: the backbone's tokenizer (the lexical feature counts its wordpieces).
         tables: fitted tables, or ``None`` until :meth:`fit`.
+        lexical_units: what :meth:`fit` makes the lexical feature count, ``"wordpiece"`` or
+            ``"words"`` (:data:`~coldstart_peft.priors.tables.LEXICAL_UNITS`); fitted tables
+            keep their own.
     """
 
-    def __init__(self, features: Sequence[str] = FEATURES, tokenizer=None, tables: PriorTables | None = None):
+    def __init__(self, features: Sequence[str] = FEATURES, tokenizer=None, tables: PriorTables | None = None,
+                 lexical_units: str = "wordpiece"):  # fmt: skip
         super().__init__()
         self.features = check_features(features)
         self.weight = nn.Parameter(torch.tensor([START[f] for f in self.features]))
         self.tokenizer = tokenizer
         self.tables = tables
+        if lexical_units not in LEXICAL_UNITS:
+            raise ConfigError(f"lexical_units={lexical_units!r}: choose one of {', '.join(LEXICAL_UNITS)}")
+        self.lexical_units = tables.lexical_units if tables is not None else lexical_units
 
     @property
     def fitted(self) -> bool:
@@ -71,7 +78,7 @@ class Priors(nn.Module):
 
     def fit(self, groups: Sequence[TrainGroup]) -> PriorTables:
         """Fit the tables on training groups (their items' ids, contexts and texts)."""
-        self.tables = PriorTables.fit(groups, self.tokenizer)
+        self.tables = PriorTables.fit(groups, self.tokenizer, self.lexical_units)
         return self.tables
 
     def named_weights(self) -> dict[str, float]:

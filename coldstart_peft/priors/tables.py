@@ -5,9 +5,11 @@ Fitted from training groups only (a split's training users), keyed by item id:
 * ``popularity``: ``log(1 + n)``, n = how often the item was a training positive.
 * ``cooccurrence``: per pair of items, how often one was a training positive while the other
   was in the same user's context (symmetric, upper triangle stored).
-* ``idf``: inverse document frequency of the backbone's wordpieces over the training item
-  texts, for the lexical feature (a TF-IDF cosine of the user and item texts), which needs no
-  ids and so also serves search queries and labeled pairs.
+* ``idf``: inverse document frequency over the training item texts, for the lexical feature (a
+  TF-IDF cosine of the user and item texts), which needs no ids and so also serves search
+  queries and labeled pairs. Its units are the backbone's wordpieces, or whole words
+  (:data:`LEXICAL_UNITS`): tables fitted on words hold the hashes of the words seen in
+  ``words`` and one idf per word, plus one for every word never seen.
 
 Ids are stored as 64-bit hashes, so a table is a few flat tensors that safetensors can hold;
 the co-occurrence triangle is stored row-compressed with the narrowest integer types that hold
@@ -18,6 +20,7 @@ up 0: the cold-start value.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
@@ -27,13 +30,18 @@ import scipy.sparse as sp
 import torch
 from safetensors.torch import save_file
 
-from coldstart_peft.errors import CorruptAdapterError
+from coldstart_peft.errors import ConfigError, CorruptAdapterError
 from coldstart_peft.examples import TrainGroup
 from coldstart_peft.progress import tracked
 
 TABLE_FORMAT = "coldstart-peft-prior-tables"
 TABLE_FORMAT_VERSION = "1"
 TENSORS = ("keys", "popularity", "row_starts", "cols", "counts", "idf")
+LEXICAL_UNITS = ("wordpiece", "words")
+"""What the lexical feature counts: the backbone's wordpieces, or whole words (scikit-learn's default token pattern)."""
+WORD = re.compile(r"(?u)\b\w\w+\b")
+WORD_COLUMNS = 2**20
+"""Columns of a word TF-IDF row: a word's hash modulo this; two of 30k words share one about 1.5% of the time."""
 
 
 def id_key(item_id: str) -> int:
@@ -56,19 +64,34 @@ class PriorTables:
         popularity: ``log(1 + positives)`` per key.
         rows, cols, counts: the co-occurrence upper triangle, as indices into ``keys``, sorted
             by row then column.
-        idf: one weight per wordpiece of the backbone's vocabulary.
+        idf: one weight per wordpiece of the backbone's vocabulary; with ``words``, one per word
+            and a last one for every word not in it.
+        words: sorted hashes of the words seen in the training item texts; ``None`` for wordpieces.
     """
 
     def __init__(self, keys: torch.Tensor, popularity: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor,
-                 counts: torch.Tensor, idf: torch.Tensor):  # fmt: skip
-        self.keys, self.popularity, self.idf = keys, popularity, idf
+                 counts: torch.Tensor, idf: torch.Tensor, words: torch.Tensor | None = None):  # fmt: skip
+        self.keys, self.popularity, self.idf, self.words = keys, popularity, idf, words
         self.rows, self.cols, self.counts = rows, cols, counts
         self._matrix: sp.csr_matrix | None = None
         self._digest: str | None = None
 
+    @property
+    def lexical_units(self) -> str:
+        """``"words"`` or ``"wordpiece"``: what the lexical feature counts."""
+        return "wordpiece" if self.words is None else "words"
+
     @classmethod
-    def fit(cls, groups: Sequence[TrainGroup], tokenizer) -> PriorTables:
-        """Count the groups' positives and context co-occurrences; fit idf on their item texts."""
+    def fit(cls, groups: Sequence[TrainGroup], tokenizer, lexical_units: str = "wordpiece") -> PriorTables:
+        """Count the groups' positives and context co-occurrences; fit idf on their item texts.
+
+        Args:
+            groups: training groups.
+            tokenizer: the backbone's tokenizer (counts wordpieces; unused for words).
+            lexical_units: one of :data:`LEXICAL_UNITS`.
+        """
+        if lexical_units not in LEXICAL_UNITS:
+            raise ConfigError(f"lexical_units={lexical_units!r}: choose one of {', '.join(LEXICAL_UNITS)}")
         positives: Counter = Counter()
         pairs: Counter = Counter()
         seen: set[int] = set()
@@ -89,9 +112,15 @@ class PriorTables:
         # Row-major order: the stored form is row-compressed, and one order gives one digest.
         pairs = Counter(dict(sorted(pairs.items(), key=lambda kv: (index[kv[0][0]], index[kv[0][1]]))))
         texts = list(dict.fromkeys(t for g in groups for t in g.item_texts))
-        df = np.zeros(len(tokenizer))
-        for ids in token_ids(tokenizer, texts):
-            df[np.unique(ids)] += 1
+        words = None
+        if lexical_units == "words":
+            seen_in = Counter(key for text in texts for key in set(word_keys(text)))
+            words = torch.tensor(sorted(seen_in), dtype=torch.int64)
+            df = np.array([seen_in[k] for k in words.tolist()] + [0], dtype=np.float64)  # last: a word never seen
+        else:
+            df = np.zeros(len(tokenizer))
+            for ids in token_ids(tokenizer, texts):
+                df[np.unique(ids)] += 1
         return cls(
             keys=torch.tensor(keys, dtype=torch.int64),
             popularity=torch.tensor([np.log1p(positives[k]) for k in keys], dtype=torch.float32),
@@ -99,6 +128,7 @@ class PriorTables:
             cols=torch.tensor([index[b] for _, b in pairs], dtype=torch.int32),
             counts=torch.tensor(list(pairs.values()), dtype=torch.int32),
             idf=torch.tensor(np.log((1 + len(texts)) / (1 + df)) + 1, dtype=torch.float32),
+            words=words,
         )
 
     # -- storage ---------------------------------------------------------------------------
@@ -116,6 +146,7 @@ class PriorTables:
             "cols": self.cols.to(torch.int16 if n < 2**15 else torch.int32).contiguous(),
             "counts": self.counts.to(torch.uint8 if top < 2**8 else torch.int16 if top < 2**15 else torch.int32).contiguous(),
             "idf": self.idf.contiguous(),
+            **({"words": self.words.contiguous()} if self.words is not None else {}),
         }
 
     def digest(self) -> str:
@@ -139,6 +170,8 @@ class PriorTables:
         integers = (torch.uint8, torch.int16, torch.int32)
         expected = {"keys": (torch.int64,), "popularity": (torch.float32,), "row_starts": (torch.int32,),
                     "cols": integers, "counts": integers, "idf": (torch.float32,)}  # fmt: skip
+        if "words" in state:
+            expected["words"] = (torch.int64,)
         if set(state) != set(expected):
             raise CorruptAdapterError(
                 f"prior tables in {where} hold {sorted(state)}, expected {sorted(expected)}; save the adapter again"
@@ -150,12 +183,14 @@ class PriorTables:
             not wrong and len(state["popularity"]) == n and len(starts) == n + 1 and len(cols) == len(state["counts"])
             and int(starts[0]) == 0 and int(starts[-1]) == len(cols) and bool((starts[1:] >= starts[:-1]).all())
             and (not len(cols) or (int(cols.min()) >= 0 and int(cols.max()) < n))
+            and ("words" not in state or len(state["idf"]) == len(state["words"]) + 1)
         )  # fmt: skip
         if not consistent:
             raise CorruptAdapterError(f"prior tables in {where} are inconsistent ({wrong or 'sizes'}); save the adapter again")
         rows = torch.repeat_interleave(torch.arange(n, dtype=torch.int32), (starts[1:] - starts[:-1]))
+        words = state["words"].clone() if "words" in state else None
         return cls(keys=state["keys"].clone(), popularity=state["popularity"].clone(), rows=rows,
-                   cols=cols.to(torch.int32), counts=state["counts"].to(torch.int32), idf=state["idf"].clone())  # fmt: skip
+                   cols=cols.to(torch.int32), counts=state["counts"].to(torch.int32), idf=state["idf"].clone(), words=words)  # fmt: skip
 
     # -- features --------------------------------------------------------------------------
 
@@ -197,19 +232,36 @@ class PriorTables:
         return self._matrix
 
     def tfidf(self, tokenizer, texts: Sequence[str]) -> sp.csr_matrix:
-        """L2-normalised sublinear TF-IDF rows of ``texts`` over the wordpiece vocabulary."""
+        """L2-normalised sublinear TF-IDF rows of ``texts`` over wordpieces or words (:attr:`lexical_units`)."""
         idf = self.idf.numpy()
+        if self.words is None:
+            units = [np.asarray(ids, dtype=np.int64) for ids in token_ids(tokenizer, texts)]
+            width = len(idf)
+        else:
+            units = [np.asarray(word_keys(text), dtype=np.int64) for text in texts]
+            width = WORD_COLUMNS
         rows, cols, vals = [], [], []
-        for r, ids in enumerate(token_ids(tokenizer, texts)):
-            tokens, counts = np.unique(np.asarray(ids, dtype=np.int64), return_counts=True)
-            keep = tokens < len(idf)
-            tokens, counts = tokens[keep], counts[keep]
-            weights = (1 + np.log(counts)) * idf[tokens]
+        for r, keys in enumerate(units):
+            keys, counts = np.unique(keys, return_counts=True)
+            if self.words is None:
+                keep = keys < width
+                keys, counts, weights, columns = keys[keep], counts[keep], idf[keys[keep]], keys[keep]
+            else:
+                known = self.words.numpy()
+                position = np.searchsorted(known, keys).clip(max=max(len(known) - 1, 0))
+                seen = known[position] == keys if len(known) else np.zeros(len(keys), dtype=bool)
+                weights, columns = idf[np.where(seen, position, len(idf) - 1)], keys % width
+            weights = (1 + np.log(counts)) * weights
             norm = np.linalg.norm(weights)
-            rows.extend([r] * len(tokens))
-            cols.extend(tokens.tolist())
+            rows.extend([r] * len(columns))
+            cols.extend(columns.tolist())
             vals.extend((weights / norm if norm else weights).tolist())
-        return sp.csr_matrix((vals, (rows, cols)), shape=(len(texts), len(idf)))
+        return sp.csr_matrix((vals, (rows, cols)), shape=(len(texts), width))
+
+
+def word_keys(text: str) -> list[int]:
+    """The 64-bit hashes of ``text``'s words: lowercased runs of two or more word characters."""
+    return [id_key(word) for word in WORD.findall(text.lower())]
 
 
 def token_ids(tokenizer, texts: Sequence[str]) -> list[list[int]]:
