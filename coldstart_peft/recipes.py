@@ -97,8 +97,9 @@ class FitSettings:
             0 skips it, and so does a scorer without priors.
         priors: compose the scorer with priors (:mod:`coldstart_peft.priors`): ``True`` for all
             of :data:`~coldstart_peft.priors.FEATURES`, ``False`` for none, or the feature names.
-        lexical_units: what the priors' lexical feature counts: ``"wordpiece"`` (the backbone's)
-            or ``"words"`` (:data:`~coldstart_peft.priors.LEXICAL_UNITS`).
+        lexical_units: what the priors' lexical feature counts: ``"words"`` or the backbone's
+            ``"wordpiece"`` (:data:`~coldstart_peft.priors.LEXICAL_UNITS`). Words won on Beauty's
+            validation users (``benchmarks/results/levers-lexical-units-*``, ``lexical-choice-*``).
         load_options: passed to the base model's ``from_pretrained`` (``dtype``, ``device_map``;
             see :mod:`coldstart_peft.load_options`).
     """
@@ -115,7 +116,7 @@ class FitSettings:
     valid_candidates: int = 20
     calibration_users: int = 500
     priors: bool | Sequence[str] = True
-    lexical_units: str = "wordpiece"
+    lexical_units: str = "words"
     load_options: dict[str, Any] | None = None
 
     def prior_features(self) -> tuple[str, ...]:

@@ -43,6 +43,10 @@ def test_train_flags_map_onto_the_recipe():
     some = fit_settings_from_args(_train_args("--priors", "lexical,popularity"))
     assert some.prior_features() == ("popularity", "lexical")
     assert off.calibration_users == 0 and off.n_negatives == 2
+    assert defaults.lexical_units == "words" == FitSettings.lexical_units
+    assert fit_settings_from_args(_train_args("--lexical-units", "wordpiece")).lexical_units == "wordpiece"
+    with pytest.raises(SystemExit):
+        _train_args("--lexical-units", "letters")
 
 
 def test_calibration_is_refused_only_where_asked_for_and_impossible(tmp_path):

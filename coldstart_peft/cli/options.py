@@ -10,7 +10,7 @@ from typing import Any
 from coldstart_peft.errors import ConfigError
 from coldstart_peft.hardware import PRECISIONS
 from coldstart_peft.option_check import check_train_options
-from coldstart_peft.priors import FEATURES, check_features
+from coldstart_peft.priors import FEATURES, LEXICAL_UNITS, check_features
 from coldstart_peft.recipes import FitSettings
 from coldstart_peft.training import TrainConfig
 
@@ -47,6 +47,8 @@ def add_prior_arguments(parser) -> None:
                              "(default: all)")  # fmt: skip
     parser.add_argument("--no-priors", dest="priors", action="store_false",
                         help="train the language model alone: no popularity, lexical or co-occurrence prior")
+    parser.add_argument("--lexical-units", choices=LEXICAL_UNITS, default=FitSettings.lexical_units,
+                        help="what the lexical prior counts: whole words or the backbone's wordpieces (default: %(default)s)")
 
 
 def _feature_list(value: str) -> list[str]:
@@ -132,5 +134,6 @@ def fit_settings_from_args(args: argparse.Namespace) -> FitSettings:
         scorer=args.scorer, scorer_config=parse_key_values(args.scorer_config, "--scorer-config"),
         base_model=args.base_model, n_negatives=args.train_negatives, max_groups=args.max_groups,
         valid_users=args.valid_users, calibration_users=calibration, priors=args.priors,
+        lexical_units=getattr(args, "lexical_units", FitSettings.lexical_units),
         load_options=parse_key_values(getattr(args, "load_option", None), "--load-option") or None,
     )  # fmt: skip

@@ -10,7 +10,8 @@ trains with the adapter (at ``TrainConfig.prior_lr``) and
 Features, in :data:`FEATURES` order:
 
 * ``popularity``: ``log(1 + n)`` of the item's training positives (by item id).
-* ``lexical``: TF-IDF cosine of the user text and the item text (text only: works without ids).
+* ``lexical``: TF-IDF cosine of the user text and the item text over whole words, or the
+  backbone's wordpieces (text only: works without ids).
 * ``cooccurrence``: ``log(1 + n)``, n = how often training users bought the item next to one
   of this user's context items (by item ids).
 
@@ -53,15 +54,15 @@ class Priors(nn.Module):
 
     Args:
         features: which of :data:`FEATURES` to use.
-        tokenizer: the backbone's tokenizer (the lexical feature counts its wordpieces).
+        tokenizer: the backbone's tokenizer (for a lexical feature over its wordpieces).
         tables: fitted tables, or ``None`` until :meth:`fit`.
-        lexical_units: what :meth:`fit` makes the lexical feature count, ``"wordpiece"`` or
-            ``"words"`` (:data:`~coldstart_peft.priors.tables.LEXICAL_UNITS`); fitted tables
-            keep their own.
+        lexical_units: what :meth:`fit` makes the lexical feature count, ``"words"`` or the
+            backbone's ``"wordpiece"`` (:data:`~coldstart_peft.priors.tables.LEXICAL_UNITS`);
+            fitted tables keep their own, so adapters saved with wordpiece tables score as before.
     """
 
     def __init__(self, features: Sequence[str] = FEATURES, tokenizer=None, tables: PriorTables | None = None,
-                 lexical_units: str = "wordpiece"):  # fmt: skip
+                 lexical_units: str = "words"):  # fmt: skip
         super().__init__()
         self.features = check_features(features)
         self.weight = nn.Parameter(torch.tensor([START[f] for f in self.features]))

@@ -82,7 +82,7 @@ class PriorTables:
         return "wordpiece" if self.words is None else "words"
 
     @classmethod
-    def fit(cls, groups: Sequence[TrainGroup], tokenizer, lexical_units: str = "wordpiece") -> PriorTables:
+    def fit(cls, groups: Sequence[TrainGroup], tokenizer, lexical_units: str = "words") -> PriorTables:
         """Count the groups' positives and context co-occurrences; fit idf on their item texts.
 
         Args:
