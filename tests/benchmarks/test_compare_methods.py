@@ -77,6 +77,7 @@ def test_smoke_preset_writes_the_promised_files(tmp_path):
         assert ran["training"] in ("fp32", "bf16") and ran["scoring"] == ran["training"]
     assert "precision" not in rows["popularity"]
     assert results["settings"]["train_negatives"] == 1  # the bi-encoder's default, resolved
+    assert results["settings"]["lexical_units"] == "words"
     # The whole run includes every method's training, so it cannot be shorter than their sum.
     assert results["wall_seconds"] >= sum(r["train_seconds"] for r in rows.values())
     table = (tmp_path / "results.md").read_text()
