@@ -30,7 +30,7 @@ from torch import nn
 
 from coldstart_peft.errors import ConfigError
 from coldstart_peft.examples import TrainGroup
-from coldstart_peft.priors.tables import LEXICAL_UNITS, PriorTables, positive_of
+from coldstart_peft.priors.tables import PriorTables, check_lexical_units, positive_of
 
 FEATURES = ("popularity", "lexical", "cooccurrence")
 START = {"popularity": 1.0, "lexical": 5.0, "cooccurrence": 0.5}
@@ -68,9 +68,7 @@ class Priors(nn.Module):
         self.weight = nn.Parameter(torch.tensor([START[f] for f in self.features]))
         self.tokenizer = tokenizer
         self.tables = tables
-        if lexical_units not in LEXICAL_UNITS:
-            raise ConfigError(f"lexical_units={lexical_units!r}: choose one of {', '.join(LEXICAL_UNITS)}")
-        self.lexical_units = tables.lexical_units if tables is not None else lexical_units
+        self.lexical_units = tables.lexical_units if tables is not None else check_lexical_units(lexical_units)
 
     @property
     def fitted(self) -> bool:

@@ -44,6 +44,13 @@ WORD_COLUMNS = 2**20
 """Columns of a word TF-IDF row: a word's hash modulo this; two of 30k words share one about 1.5% of the time."""
 
 
+def check_lexical_units(units: str) -> str:
+    """``units`` if it is one of :data:`LEXICAL_UNITS`, else a :class:`ConfigError` naming them."""
+    if units not in LEXICAL_UNITS:
+        raise ConfigError(f"lexical_units={units!r}: choose one of {', '.join(LEXICAL_UNITS)}")
+    return units
+
+
 def id_key(item_id: str) -> int:
     """A stable signed 64-bit hash of an item id (Python's ``hash`` is salted per process)."""
     return int.from_bytes(hashlib.blake2b(str(item_id).encode("utf-8"), digest_size=8).digest(), "little", signed=True)
@@ -90,8 +97,7 @@ class PriorTables:
             tokenizer: the backbone's tokenizer (counts wordpieces; unused for words).
             lexical_units: one of :data:`LEXICAL_UNITS`.
         """
-        if lexical_units not in LEXICAL_UNITS:
-            raise ConfigError(f"lexical_units={lexical_units!r}: choose one of {', '.join(LEXICAL_UNITS)}")
+        check_lexical_units(lexical_units)
         positives: Counter = Counter()
         pairs: Counter = Counter()
         seen: set[int] = set()

@@ -119,12 +119,16 @@ def test_priors_train_with_any_scorer_and_round_trip_in_a_fresh_process(scorer_n
     users = [g.user_text for g in groups[:6]]
     items = [g.item_texts[0] for g in groups[:6]]
     contexts = [g.context_ids for g in groups[:6]]
+    # Both processes score in fp32: `auto` is decided by a timing probe in each process, and on a
+    # CPU with native bf16 a loaded machine can tip one of them to the other precision.
+    scorer.precision = "fp32"
     expected = scorer.score(users, items, context_ids=contexts, item_ids=items)
     assert not np.allclose(expected, scorer.score_texts(users, items), atol=1e-3), "the priors add to the score"
     code = f"""
 import json, sys
 from coldstart_peft import load_adapter
 scorer = load_adapter({str(folder)!r})
+scorer.precision = "fp32"
 print(json.dumps(scorer.score({users!r}, {items!r}, context_ids={contexts!r}, item_ids={items!r}).tolist()))
 """
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
