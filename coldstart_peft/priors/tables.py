@@ -245,7 +245,7 @@ class PriorTables:
             width = len(idf)
         else:
             units = [np.asarray(word_keys(text), dtype=np.int64) for text in texts]
-            width = WORD_COLUMNS
+            width, known = WORD_COLUMNS, self.words.numpy()
         rows, cols, vals = [], [], []
         for r, keys in enumerate(units):
             keys, counts = np.unique(keys, return_counts=True)
@@ -253,7 +253,6 @@ class PriorTables:
                 keep = keys < width
                 keys, counts, weights, columns = keys[keep], counts[keep], idf[keys[keep]], keys[keep]
             else:
-                known = self.words.numpy()
                 position = np.searchsorted(known, keys).clip(max=max(len(known) - 1, 0))
                 seen = known[position] == keys if len(known) else np.zeros(len(keys), dtype=bool)
                 weights, columns = idf[np.where(seen, position, len(idf) - 1)], keys % width
