@@ -202,13 +202,9 @@ class PriorTables:
 
     def columns(self, item_ids: Sequence[str | None]) -> np.ndarray:
         """Index of each id in :attr:`keys`; ``len(keys)`` (the zero column) for unknown or missing ids."""
-        table = self.keys.numpy()
         query = np.array([0 if i is None else id_key(i) for i in item_ids], dtype=np.int64)
-        if not len(table):
-            return np.zeros(len(query), dtype=np.int64)
-        position = np.searchsorted(table, query).clip(max=len(table) - 1)
-        known = (table[position] == query) & np.array([i is not None for i in item_ids], dtype=bool)
-        return np.where(known, position, len(table))
+        given = np.array([i is not None for i in item_ids], dtype=bool)
+        return np.where(given, _index_in(self.keys.numpy(), query), len(self.keys))
 
     def popularity_of(self, columns: np.ndarray) -> np.ndarray:
         """``log(1 + positives)`` of the items at ``columns`` (0 for the zero column)."""
@@ -245,23 +241,30 @@ class PriorTables:
             width = len(idf)
         else:
             units = [np.asarray(word_keys(text), dtype=np.int64) for text in texts]
-            width, known = WORD_COLUMNS, self.words.numpy()
+            width = WORD_COLUMNS
         rows, cols, vals = [], [], []
         for r, keys in enumerate(units):
             keys, counts = np.unique(keys, return_counts=True)
             if self.words is None:
                 keep = keys < width
-                keys, counts, weights, columns = keys[keep], counts[keep], idf[keys[keep]], keys[keep]
-            else:
-                position = np.searchsorted(known, keys).clip(max=max(len(known) - 1, 0))
-                seen = known[position] == keys if len(known) else np.zeros(len(keys), dtype=bool)
-                weights, columns = idf[np.where(seen, position, len(idf) - 1)], keys % width
+                columns, counts = keys[keep], counts[keep]
+                weights = idf[columns]
+            else:  # idf's last entry, at len(words), is the weight of a word never seen
+                columns, weights = keys % width, idf[_index_in(self.words.numpy(), keys)]
             weights = (1 + np.log(counts)) * weights
             norm = np.linalg.norm(weights)
             rows.extend([r] * len(columns))
             cols.extend(columns.tolist())
             vals.extend((weights / norm if norm else weights).tolist())
         return sp.csr_matrix((vals, (rows, cols)), shape=(len(texts), width))
+
+
+def _index_in(table: np.ndarray, query: np.ndarray) -> np.ndarray:
+    """Position of each hash of ``query`` in the sorted ``table``; ``len(table)`` where it is absent."""
+    if not len(table):
+        return np.zeros(len(query), dtype=np.int64)
+    position = np.searchsorted(table, query).clip(max=len(table) - 1)
+    return np.where(table[position] == query, position, len(table))
 
 
 def word_keys(text: str) -> list[int]:
