@@ -117,7 +117,7 @@ class TextSerializer:
         if name == "price":
             # Items built in code skip the loaders' checks; "$nan" or "$-3.00" would only mislead the model.
             valid = item.price is not None and math.isfinite(item.price) and item.price >= 0
-            return f"${item.price:.2f}" if valid else ""
+            return f"${abs(item.price):.2f}" if valid else ""  # abs: -0.0 passes `>= 0` and prints "$-0.00"
         if name == "description":
             return item.description or ""
         raise KeyError(f"unknown item field {name!r}; known: {sorted(ITEM_LABELS)}")

@@ -99,3 +99,8 @@ def test_user_text_stays_within_its_budget(history, query, attributes):
 @pytest.mark.parametrize("title", ["", " ", "\x00", "\u200b" * 3])
 def test_blank_items_still_get_some_text(title):
     assert TextSerializer(CONFIG).item(Item(" ", title=title)).strip()
+
+
+def test_a_negative_zero_price_reads_as_zero():
+    # Found by the property test above: -0.0 passes a `>= 0` check and formatted as "$-0.00".
+    assert "Price: $0.00" in TextSerializer(CONFIG).item(Item("1", title="Soap", price=-0.0))
