@@ -182,6 +182,7 @@ def run_method(args) -> dict:
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
         "metrics": means, "ci95": intervals, "steps": result.steps,
         "calibration": calibration, "metrics_before_calibration": before, **full,
+        "new_item_share": scorer.priors.new_item_share if scorer.priors is not None else None,
         # `auto` resolves per machine (bf16 where it is natively fast), so each row says what ran.
         "precision": {"training": result.precision, "scoring": resolve_precision(scorer.precision, scorer.device).name},
     }  # fmt: skip
@@ -443,7 +444,8 @@ def main(argv=None) -> int:
                "data_fingerprint": split.dataset.fingerprint(), "split_fingerprint": split.fingerprint(),
                "settings": {"scorer": args.scorer, "scorer_config": args.scorer_config or [], "priors": list(FEATURES) if args.priors else [],
                             "train_negatives": sampled_negatives(FitSettings(scorer=args.scorer, n_negatives=args.train_negatives)),
-                            "lexical_units": FitSettings.lexical_units if args.priors else None, **PRESETS[args.preset]},
+                            "lexical_units": FitSettings.lexical_units if args.priors else None,
+                            **PRESETS[args.preset]},
                "results": []}  # fmt: skip
     results["audit"] = audit
     print("audit of the test targets: " + ", ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}"

@@ -16,7 +16,9 @@ An arm is ``NAME:KEY=VALUE,KEY=VALUE`` (``NAME`` alone is the default recipe). K
 * ``negatives``: sampled negatives per training group.
 * ``history_extras``: item fields after each title in the user context, joined by ``+``
   (e.g. ``brand+category``); ``none`` for titles only.
-* ``priors``: ``on`` or ``off``.
+* ``priors``: ``on``, ``off``, or the features to keep joined by ``+`` (e.g. ``lexical``).
+* ``new_item_share``: share of each batch's items the priors show as new (no popularity or co-occurrence);
+  ``auto`` (the default) for the share of validation targets training never saw.
 * ``lexical_units``: what the priors' lexical feature counts, ``wordpiece`` or ``words``.
 
 Writes ``lever_choice.json`` and ``lever_choice.md`` under ``--out`` and prints the table.
@@ -47,7 +49,7 @@ from coldstart_peft.provenance import git_revision
 from coldstart_peft.recipes import FitSettings, fit_on_split
 
 KEYS = ("dropout", "backbone_dropout", "scorer", "hard_negatives", "negatives", "history_extras", "priors",
-        "lexical_units")
+        "lexical_units", "new_item_share")
 REFERENCES = ("tfidf", "zero-shot")
 
 
@@ -81,11 +83,14 @@ def arm_setup(changes: dict[str, str], calibration_users: int) -> tuple[FitSetti
     if "negatives" in changes:
         settings.n_negatives = int(changes["negatives"])
     if "priors" in changes:
-        if changes["priors"] not in ("on", "off"):
-            raise ConfigError(f"priors={changes['priors']!r}: write priors=on or priors=off")
-        settings.priors = changes["priors"] == "on"
+        value = changes["priors"]
+        settings.priors = value == "on" if value in ("on", "off") else tuple(value.split("+"))
+        settings.prior_features()  # an unknown feature is refused here, before any training
     if "lexical_units" in changes:
         settings.lexical_units = changes["lexical_units"]
+    if "new_item_share" in changes:
+        value = changes["new_item_share"]
+        settings.new_item_share = None if value == "auto" else float(value)
     if "history_extras" in changes:
         extras = () if changes["history_extras"] == "none" else tuple(changes["history_extras"].split("+"))
         text = dataclasses.replace(text, history_extras=extras)

@@ -47,6 +47,11 @@ def test_train_flags_map_onto_the_recipe():
     assert fit_settings_from_args(_train_args("--lexical-units", "wordpiece")).lexical_units == "wordpiece"
     with pytest.raises(SystemExit):
         _train_args("--lexical-units", "letters")
+    assert fit_settings_from_args(_train_args("--new-item-share", "0.25")).new_item_share == 0.25
+    assert defaults.new_item_share is None is FitSettings.new_item_share  # resolved from the split's validation users
+    for bad in ("1.5", "-0.1", "half"):
+        with pytest.raises(SystemExit):
+            _train_args("--new-item-share", bad)
 
 
 def test_calibration_is_refused_only_where_asked_for_and_impossible(tmp_path):

@@ -40,7 +40,7 @@ from coldstart_peft.data.text import TextSerializer
 from coldstart_peft.errors import ConfigError, UnknownNameError
 from coldstart_peft.evaluation.ranking import evaluate_ranking
 from coldstart_peft.host import PluginHost
-from coldstart_peft.recipes import FitSettings, build_for_training, sampled_negatives, trim_candidates
+from coldstart_peft.recipes import FitSettings, build_for_training, sampled_negatives, trim_candidates, with_new_item_share
 from coldstart_peft.training import TrainConfig, make_accelerator, train
 
 
@@ -167,6 +167,7 @@ def train_per_domain(
         valid_by_domain[case.domain].append(case)
 
     calibration_all = split.ranking_cases("valid", serializer)
+    settings = with_new_item_share(settings, calibration_all, groups)
 
     def fit(train_groups, valid, start=None, calibration=(), steps=None):
         config = train_config if steps is None else dataclasses.replace(train_config, max_steps=steps)

@@ -49,6 +49,17 @@ def add_prior_arguments(parser) -> None:
                         help="train the language model alone: no popularity, lexical or co-occurrence prior")
     parser.add_argument("--lexical-units", choices=LEXICAL_UNITS, default=FitSettings.lexical_units,
                         help="what the lexical prior counts: whole words or the backbone's wordpieces (default: %(default)s)")
+    parser.add_argument("--new-item-share", type=_share, default=FitSettings.new_item_share, metavar="SHARE",
+                        help="share of each training batch's items the priors see as new, without popularity or "
+                             "co-occurrence, so the model learns to rank new products (default: the share of "
+                             "validation users' next items that training never saw)")
+
+
+def _share(value: str) -> float:
+    share = float(value)
+    if not 0.0 <= share <= 1.0:
+        raise argparse.ArgumentTypeError(f"a share is between 0 and 1, got {value}")
+    return share
 
 
 def _feature_list(value: str) -> list[str]:
@@ -135,5 +146,6 @@ def fit_settings_from_args(args: argparse.Namespace) -> FitSettings:
         base_model=args.base_model, n_negatives=args.train_negatives, max_groups=args.max_groups,
         valid_users=args.valid_users, calibration_users=calibration, priors=args.priors,
         lexical_units=getattr(args, "lexical_units", FitSettings.lexical_units),
+        new_item_share=getattr(args, "new_item_share", FitSettings.new_item_share),
         load_options=parse_key_values(getattr(args, "load_option", None), "--load-option") or None,
     )  # fmt: skip

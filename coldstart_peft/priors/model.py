@@ -59,11 +59,18 @@ class Priors(nn.Module):
         lexical_units: what :meth:`fit` makes the lexical feature count, ``"words"`` or the
             backbone's ``"wordpiece"`` (:data:`~coldstart_peft.priors.tables.LEXICAL_UNITS`);
             fitted tables keep their own, so adapters saved with wordpiece tables score as before.
+        new_item_share: in training only, the share of each batch's items that :meth:`grid`
+            shows as a new item looks at scoring time: no popularity, no co-occurrence (their
+            text, and so the lexical feature, stays). The encoder then learns to rank items the
+            catalog features cannot see, instead of leaning on those features for every item.
     """
 
     def __init__(self, features: Sequence[str] = FEATURES, tokenizer=None, tables: PriorTables | None = None,
-                 lexical_units: str = "words"):  # fmt: skip
+                 lexical_units: str = "words", new_item_share: float = 0.0):  # fmt: skip
         super().__init__()
+        if not 0.0 <= new_item_share <= 1.0:
+            raise ConfigError(f"new_item_share must be between 0 and 1, got {new_item_share}")
+        self.new_item_share = new_item_share
         self.features = check_features(features)
         self.weight = nn.Parameter(torch.tensor([START[f] for f in self.features]))
         self.tokenizer = tokenizer
@@ -100,7 +107,9 @@ class Priors(nn.Module):
 
         Items are the groups' items concatenated in order. Each group's own positive loses the
         counts the group itself added to the tables, so training sees the features as a new
-        user would (left in, they would tell training which item is the positive).
+        user would (left in, they would tell training which item is the positive). A
+        ``new_item_share`` of the items, drawn from torch's generator (so the run's seed fixes
+        them), lose their popularity and co-occurrence for every group, as a new item has none.
         """
         tables = self._tables()
         item_ids = [i for g in groups for i in (g.item_ids or [None] * len(g.item_texts))]
@@ -127,7 +136,12 @@ class Priors(nn.Module):
             else:
                 counts = tables.neighbours([g.context_ids for g in groups])[:, columns].toarray()
                 parts.append(np.log1p(np.maximum(counts - own_pairs, 0)))
-        return torch.from_numpy(np.stack(parts, axis=-1)).float()
+        grid = torch.from_numpy(np.stack(parts, axis=-1)).float()
+        if self.new_item_share > 0:
+            new = torch.rand(len(item_ids)) < self.new_item_share
+            catalog = torch.tensor([f != "lexical" for f in self.features])
+            grid[:, new[:, None] & catalog] = 0.0
+        return grid
 
     def pairs(
         self,
