@@ -85,7 +85,11 @@ def arm_setup(changes: dict[str, str], calibration_users: int) -> tuple[FitSetti
     if "priors" in changes:
         value = changes["priors"]
         settings.priors = value == "on" if value in ("on", "off") else tuple(value.split("+"))
-        settings.prior_features()  # an unknown feature is refused here, before any training
+        try:
+            settings.prior_features()  # an unknown feature is refused here, before any training
+        except ConfigError:
+            raise ConfigError(f"priors={value!r}: write priors=on, priors=off or features joined by + "
+                              "(e.g. priors=lexical+popularity)") from None
     if "lexical_units" in changes:
         settings.lexical_units = changes["lexical_units"]
     if "new_item_share" in changes:

@@ -27,7 +27,13 @@ def test_a_bad_arm_is_refused_with_the_keys_it_may_use(spec):
         levers.parse_arm(spec)
 
 
-@pytest.mark.parametrize("changes", [{"priors": "yes"}, {"history_extras": "brand+colour"}])
+@pytest.mark.parametrize("changes", [{"priors": "yes"}, {"priors": "lexical+colour"}, {"history_extras": "brand+colour"}])
 def test_a_bad_lever_value_is_refused_by_name(changes):
     with pytest.raises(ConfigError, match="priors=on|colour"):
         levers.arm_setup(changes, calibration_users=500)
+
+
+def test_prior_features_and_the_new_item_share_are_levers():
+    settings, _ = levers.arm_setup({"priors": "lexical+popularity", "new_item_share": "0.5"}, calibration_users=500)
+    assert settings.prior_features() == ("popularity", "lexical") and settings.new_item_share == 0.5
+    assert levers.arm_setup({"new_item_share": "auto"}, calibration_users=500)[0].new_item_share is None
