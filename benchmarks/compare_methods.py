@@ -444,8 +444,7 @@ def main(argv=None) -> int:
                "data_fingerprint": split.dataset.fingerprint(), "split_fingerprint": split.fingerprint(),
                "settings": {"scorer": args.scorer, "scorer_config": args.scorer_config or [], "priors": list(FEATURES) if args.priors else [],
                             "train_negatives": sampled_negatives(FitSettings(scorer=args.scorer, n_negatives=args.train_negatives)),
-                            "lexical_units": FitSettings.lexical_units if args.priors else None,
-                            **PRESETS[args.preset]},
+                            "lexical_units": FitSettings.lexical_units if args.priors else None, **PRESETS[args.preset]},
                "results": []}  # fmt: skip
     results["audit"] = audit
     print("audit of the test targets: " + ", ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}"

@@ -60,8 +60,8 @@ class Priors(nn.Module):
             backbone's ``"wordpiece"`` (:data:`~coldstart_peft.priors.tables.LEXICAL_UNITS`);
             fitted tables keep their own, so adapters saved with wordpiece tables score as before.
         new_item_share: in training only, the share of each batch's items that :meth:`grid`
-            shows as a new item looks at scoring time: no popularity, no co-occurrence (their
-            text, and so the lexical feature, stays). The encoder then learns to rank items the
+            shows the way a new item looks at scoring time: no popularity, no co-occurrence
+            (their text, and so the lexical feature, stays). The encoder then learns to rank items the
             catalog features cannot see, instead of leaning on those features for every item.
     """
 
