@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import json
 from pathlib import Path
 
 import numpy as np
@@ -33,11 +32,13 @@ from coldstart_peft.data import load_dataset, make_split, training_groups
 from coldstart_peft.evaluation.baselines import CooccurrenceBaseline, PopularityBaseline, TfidfBaseline
 from coldstart_peft.evaluation.ranking import metrics_from_scores
 from coldstart_peft.hardware import hardware_facts
+from coldstart_peft.outputs import check_output_file, is_report_file, write_json_report, write_text_atomic
 from coldstart_peft.priors import LEXICAL_UNITS, Priors
 from coldstart_peft.provenance import git_revision
 
 POPULARITY = (0.0, 0.01, 0.02, 0.03, 0.05, 0.08, 0.1, 0.15, 0.2, 0.3)
 COOCCURRENCE = (0.0, 0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5, 0.8)
+MD_HEADING = "# Lexical feature of the priors"
 
 
 def lexical_arms(split, cases, base_model: str | None) -> dict[str, list[np.ndarray]]:
@@ -83,6 +84,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--base-model", default=None, help="whose wordpieces the priors use (default: the bundled MiniLM)")
     parser.add_argument("--out", default="runs/lexical-choice")
     args = parser.parse_args(argv)
+    out = Path(args.out)
+    check_outputs(out)  # before the work, so a refused --out costs nothing
     split = make_split(load_dataset(args.dataset), args.split, seed=args.seed, max_test_users=args.valid_users)
     cases = split.ranking_cases("valid")[: args.valid_users]
     popularity, cooccurrence = PopularityBaseline().fit(split), CooccurrenceBaseline().fit(split)
@@ -91,18 +94,24 @@ def main(argv: list[str] | None = None) -> dict:
     arms = {name: cross_halves(lexical, pop, co, cases) for name, lexical in lexical_arms(split, cases, args.base_model).items()}
     report = {"dataset": args.dataset, "split": args.split, "seed": args.seed, "valid_users": len(cases),
               "machine": hardware_facts(), "code": git_revision(__file__), "arms": arms}  # fmt: skip
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "lexical_choice.json").write_text(json.dumps(report, indent=2))
-    (out / "lexical_choice.md").write_text(markdown(report))
+    check_outputs(out)
+    write_json_report(out / "lexical_choice.json", report)
+    write_text_atomic(out / "lexical_choice.md", markdown(report))
     print(markdown(report))
     return report
+
+
+def check_outputs(out: Path) -> None:
+    """Refuse an ``--out`` whose lexical_choice.json or .md this script did not write (a rerun replaces its own)."""
+    check_output_file(out / "lexical_choice.json", is_report_file, "lexical_choice.json")
+    check_output_file(out / "lexical_choice.md", lambda p: p.read_text(encoding="utf-8").startswith(MD_HEADING),
+                      "lexical_choice.md")  # fmt: skip
 
 
 def markdown(report: dict) -> str:
     """The arms as a markdown table, best mean first."""
     code = report["code"]
-    lines = [f"# Lexical feature of the priors: {report['dataset']} {report['split']}, {report['valid_users']} validation users",
+    lines = [f"{MD_HEADING}: {report['dataset']} {report['split']}, {report['valid_users']} validation users",
              "", f"lexical + λ·popularity + μ·co-occurrence; λ, μ chosen on one half of the validation users and "
              f"scored on the other. Commit {code['commit']}{' (dirty)' if code['dirty'] else ''}; "
              f"{report['machine']['cpu_model']} ({report['machine']['cpu_capability']}). NDCG@10:", "",

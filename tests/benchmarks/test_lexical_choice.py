@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from _scripts import load_benchmark
+from coldstart_peft.errors import OverwriteRefusedError
 from coldstart_peft.examples import RankingCase
 
 
@@ -47,3 +48,13 @@ def test_the_table_lists_the_best_mean_first(run):
     rows = [line for line in table if line.startswith("| ") and not line.startswith("| lexical")]
     means = [float(line.split(" | ")[3]) for line in rows]
     assert means == sorted(means, reverse=True) and len(rows) == 3
+
+
+def test_a_rerun_replaces_its_own_files_and_a_file_it_did_not_write_is_refused(run, tmp_path):
+    script, _, out = run
+    script.check_outputs(out)  # its own files from the first run: a rerun may replace them
+    (tmp_path / "lexical_choice.md").write_text("my notes\n")
+    with pytest.raises(OverwriteRefusedError):
+        script.main(["--dataset", "demo", "--valid-users", "40", "--out", str(tmp_path)])
+    assert (tmp_path / "lexical_choice.md").read_text() == "my notes\n"
+    assert not (tmp_path / "lexical_choice.json").exists()
