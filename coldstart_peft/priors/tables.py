@@ -236,7 +236,8 @@ class PriorTables:
     def tfidf(self, tokenizer, texts: Sequence[str]) -> sp.csr_matrix:
         """L2-normalised sublinear TF-IDF rows of ``texts`` over wordpieces or words (:attr:`lexical_units`)."""
         idf = self.idf.numpy()
-        if self.words is None:
+        words = None if self.words is None else self.words.numpy()
+        if words is None:
             units = [np.asarray(ids, dtype=np.int64) for ids in token_ids(tokenizer, texts)]
             width = len(idf)
         else:
@@ -245,12 +246,12 @@ class PriorTables:
         rows, cols, vals = [], [], []
         for r, keys in enumerate(units):
             keys, counts = np.unique(keys, return_counts=True)
-            if self.words is None:
+            if words is None:
                 keep = keys < width
                 columns, counts = keys[keep], counts[keep]
                 weights = idf[columns]
             else:  # idf's last entry, at len(words), is the weight of a word never seen
-                columns, weights = keys % width, idf[_index_in(self.words.numpy(), keys)]
+                columns, weights = keys % width, idf[_index_in(words, keys)]
             weights = (1 + np.log(counts)) * weights
             norm = np.linalg.norm(weights)
             rows.extend([r] * len(columns))
