@@ -10,7 +10,7 @@ from typing import Any
 from coldstart_peft.errors import ConfigError
 from coldstart_peft.hardware import PRECISIONS
 from coldstart_peft.option_check import check_train_options
-from coldstart_peft.priors import FEATURES, LEXICAL_UNITS, check_features
+from coldstart_peft.priors import FEATURES, LEXICAL_UNITS, check_features, check_new_item_share
 from coldstart_peft.recipes import FitSettings
 from coldstart_peft.training import TrainConfig
 
@@ -56,10 +56,10 @@ def add_prior_arguments(parser) -> None:
 
 
 def _share(value: str) -> float:
-    share = float(value)
-    if not 0.0 <= share <= 1.0:
-        raise argparse.ArgumentTypeError(f"a share is between 0 and 1, got {value}")
-    return share
+    try:
+        return check_new_item_share(float(value))
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
 
 
 def _feature_list(value: str) -> list[str]:

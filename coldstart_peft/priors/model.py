@@ -49,6 +49,13 @@ def check_features(features: Sequence[str]) -> tuple[str, ...]:
     return tuple(f for f in FEATURES if f in features)
 
 
+def check_new_item_share(share: float) -> float:
+    """``share`` if it is between 0 and 1, else a :class:`ConfigError`."""
+    if not 0.0 <= share <= 1.0:
+        raise ConfigError(f"new_item_share must be between 0 and 1, got {share}")
+    return share
+
+
 class Priors(nn.Module):
     """Learned weights over prior features; the tables are fitted once and shared.
 
@@ -68,9 +75,7 @@ class Priors(nn.Module):
     def __init__(self, features: Sequence[str] = FEATURES, tokenizer=None, tables: PriorTables | None = None,
                  lexical_units: str = "words", new_item_share: float = 0.0):  # fmt: skip
         super().__init__()
-        if not 0.0 <= new_item_share <= 1.0:
-            raise ConfigError(f"new_item_share must be between 0 and 1, got {new_item_share}")
-        self.new_item_share = new_item_share
+        self.new_item_share = check_new_item_share(new_item_share)
         self.features = check_features(features)
         self.weight = nn.Parameter(torch.tensor([START[f] for f in self.features]))
         self.tokenizer = tokenizer
