@@ -12,7 +12,9 @@ An arm is ``NAME:KEY=VALUE,KEY=VALUE`` (``NAME`` alone is the default recipe). K
 * ``backbone_dropout``: the backbone's own dropout while training (``ScorerConfig.backbone_dropout``);
   ``model`` for the rate in the model's config.
 * ``scorer``: the registered scorer to train (e.g. ``cross-encoder``).
-* ``hard_negatives``: share of sampled negatives from the positive's own domain (0 to 1).
+* ``hard_negatives``: share of sampled negatives that are hard (0 to 1).
+* ``hard_from``: where hard negatives come from, ``domain`` (the positive's own, the default) or
+  ``text`` (its nearest items by TF-IDF).
 * ``negatives``: sampled negatives per training group.
 * ``history_extras``: item fields after each title in the user context, joined by ``+``
   (e.g. ``brand+category``); ``none`` for titles only.
@@ -39,6 +41,7 @@ from pathlib import Path
 
 from coldstart_peft import TrainConfig
 from coldstart_peft.data import load_dataset, make_split
+from coldstart_peft.data.pairs import HARD_NEGATIVE_SOURCES
 from coldstart_peft.data.text import TextConfig, TextSerializer
 from coldstart_peft.errors import ConfigError
 from coldstart_peft.evaluation.baselines import evaluate_baseline, make_baseline
@@ -48,7 +51,7 @@ from coldstart_peft.hardware import hardware_facts, resolve_precision
 from coldstart_peft.provenance import git_revision
 from coldstart_peft.recipes import FitSettings, fit_on_split
 
-KEYS = ("dropout", "backbone_dropout", "scorer", "hard_negatives", "negatives", "history_extras", "priors",
+KEYS = ("dropout", "backbone_dropout", "scorer", "hard_negatives", "hard_from", "negatives", "history_extras", "priors",
         "lexical_units", "new_item_share")
 REFERENCES = ("tfidf", "zero-shot")
 
@@ -80,6 +83,10 @@ def arm_setup(changes: dict[str, str], calibration_users: int) -> tuple[FitSetti
         settings.scorer = changes["scorer"]
     if "hard_negatives" in changes:
         settings.hard_negatives = float(changes["hard_negatives"])
+    if "hard_from" in changes:
+        if changes["hard_from"] not in HARD_NEGATIVE_SOURCES:
+            raise ConfigError(f"hard_from={changes['hard_from']!r}: write one of {', '.join(HARD_NEGATIVE_SOURCES)}")
+        settings.hard_negatives_from = changes["hard_from"]
     if "negatives" in changes:
         settings.n_negatives = int(changes["negatives"])
     if "priors" in changes:

@@ -88,8 +88,10 @@ class FitSettings:
         base_model: HF model name or folder; ``None`` for the bundled MiniLM.
         n_negatives: sampled negatives per training group; ``None`` for the scorer's
             ``default_negatives`` (1 for the bi-encoder, 7 for the cross-encoder).
-        hard_negatives: share of the sampled negatives drawn from the positive's own domain
-            (harder than uniform ones: same kind of product, different item).
+        hard_negatives: share of the sampled negatives that are hard (harder than uniform ones:
+            same kind of product, different item).
+        hard_negatives_from: where hard negatives come from: ``"domain"`` (the positive's own
+            domain) or ``"text"`` (its nearest items by TF-IDF; see :func:`training_groups`).
         max_groups: cap on training groups (a budget knob); ``None`` for all.
         valid_users: validation users scored during training.
         valid_candidates: candidates per validation user (positive included).
@@ -120,6 +122,7 @@ class FitSettings:
     base_model: str | None = None
     n_negatives: int | None = None
     hard_negatives: float = 0.0
+    hard_negatives_from: str = "domain"
     max_groups: int | None = None
     valid_users: int = 100
     valid_candidates: int = 20
@@ -229,7 +232,8 @@ def fit_on_split(
     with phase(f"building training groups from {split.kind} split", enabled=show):
         groups = training_groups(
             split, n_negatives=sampled_negatives(settings, host), hard_negative_fraction=settings.hard_negatives,
-            seed=train_config.seed, serializer=serializer, max_groups=settings.max_groups,
+            hard_negatives_from=settings.hard_negatives_from, seed=train_config.seed, serializer=serializer,
+            max_groups=settings.max_groups,
         )
     all_valid = split.ranking_cases("valid", serializer)
     valid = trim_candidates(all_valid[: settings.valid_users], settings.valid_candidates, seed=train_config.seed)

@@ -76,5 +76,5 @@ def test_hard_negatives_reach_the_training_groups(monkeypatch):
 
     monkeypatch.setattr(recipes, "training_groups", groups)
     with pytest.raises(Stop):
-        recipes.fit_on_split(SimpleNamespace(kind="cold-user"), FitSettings(hard_negatives=0.75))
-    assert seen["hard_negative_fraction"] == 0.75
+        recipes.fit_on_split(SimpleNamespace(kind="cold-user"), FitSettings(hard_negatives=0.75, hard_negatives_from="text"))
+    assert (seen["hard_negative_fraction"], seen["hard_negatives_from"]) == (0.75, "text")

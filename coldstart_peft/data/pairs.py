@@ -10,11 +10,15 @@ from collections import defaultdict
 
 import numpy as np
 
+from coldstart_peft.data.neighbours import text_neighbours
 from coldstart_peft.data.splits import ColdStartSplit, sample_negatives
 from coldstart_peft.data.text import TextSerializer
 from coldstart_peft.errors import SplitError
 from coldstart_peft.examples import TrainGroup
 from coldstart_peft.progress import tracked
+
+HARD_NEGATIVE_SOURCES = ("domain", "text")
+"""Where hard negatives come from: the positive's own domain, or its nearest items by TF-IDF text."""
 
 
 def training_groups(
@@ -22,6 +26,7 @@ def training_groups(
     k: int | None = None,
     n_negatives: int = 4,
     hard_negative_fraction: float = 0.0,
+    hard_negatives_from: str = "domain",
     seed: int = 0,
     serializer: TextSerializer | None = None,
     max_per_user: int | None = None,
@@ -33,7 +38,11 @@ def training_groups(
         split: the cold-start split; only its training sequences and few-shot cases are used.
         k: context length; defaults to the split's ``k`` so training matches evaluation.
         n_negatives: negatives per group, drawn uniformly from allowed items the user never touched.
-        hard_negative_fraction: share of those negatives drawn from the positive's own domain.
+        hard_negative_fraction: share of those negatives that are hard, drawn as ``hard_negatives_from`` says.
+        hard_negatives_from: ``"domain"``: uniformly from the positive's own domain; ``"text"``: from
+            the positive's nearest items by TF-IDF cosine over item text
+            (:data:`~coldstart_peft.data.neighbours.TEXT_NEIGHBOURS` of them), the negatives a lexical
+            ranker confuses with it. Few-shot groups draw from the held-out domain either way.
         seed: seed of the sampling.
         serializer: text templates; defaults to ``TextSerializer()``.
         max_per_user: keep at most this many positions per user (the earliest, the cold-start regime).
@@ -43,10 +52,13 @@ def training_groups(
         Groups with the positive first, ``labels = [1, 0, ...]``, ``domain`` and ``item_ids`` set.
 
     Example:
-        >>> groups = training_groups(split, n_negatives=4, hard_negative_fraction=0.5)
+        >>> groups = training_groups(split, n_negatives=4, hard_negative_fraction=0.5, hard_negatives_from="text")
     """
     if n_negatives < 0 or not 0.0 <= hard_negative_fraction <= 1.0:
         raise SplitError("n_negatives must be >= 0 and hard_negative_fraction in [0, 1]")
+    if hard_negatives_from not in HARD_NEGATIVE_SOURCES:
+        raise SplitError(f"hard_negatives_from must be one of {', '.join(HARD_NEGATIVE_SOURCES)}, "
+                         f"got {hard_negatives_from!r}")
     k = split.config.get("k", 3) if k is None else k
     serializer = serializer or TextSerializer()
     dataset, excluded = split.dataset, set(split.excluded_items)
@@ -57,10 +69,13 @@ def training_groups(
     full = dataset.sequences()
     rng = np.random.default_rng([seed, 5])
     n_hard = int(round(hard_negative_fraction * n_negatives))
+    neighbours: dict[str, list[str]] = {}
+    if n_hard and hard_negatives_from == "text":
+        neighbours = text_neighbours({i: serializer.item(dataset.items[i]) for i in pool})
 
-    def group(user: str, context: list[str], target: str, negative_pool: list[str], same_domain: list[str]) -> TrainGroup:
+    def group(user: str, context: list[str], target: str, negative_pool: list[str], hard_pool: list[str]) -> TrainGroup:
         seen = set(full.get(user, ())) | {target}
-        negatives = sample_negatives(rng, same_domain, seen, n_hard) if n_hard else []
+        negatives = sample_negatives(rng, hard_pool, seen, n_hard) if n_hard else []
         negatives += sample_negatives(rng, negative_pool, seen | set(negatives), n_negatives - len(negatives))
         ids = [target, *negatives]
         return TrainGroup(
@@ -81,7 +96,8 @@ def training_groups(
             if max_groups is not None and len(groups) >= max_groups:
                 break
             target = seq[t]
-            groups.append(group(user, seq[max(0, t - k) : t] if k else [], target, pool, by_domain[dataset.items[target].domain]))
+            hard = neighbours[target] if neighbours else by_domain[dataset.items[target].domain]
+            groups.append(group(user, seq[max(0, t - k) : t] if k else [], target, pool, hard))
     # Few-shot cases teach the held-out domain, so their negatives come from that domain too.
     domain_pool = sorted(split.excluded_items)
     groups += [group(r.user_id, r.context, r.target, domain_pool, domain_pool) for r in split.few_shot]

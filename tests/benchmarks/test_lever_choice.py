@@ -37,3 +37,11 @@ def test_prior_features_and_the_new_item_share_are_levers():
     settings, _ = levers.arm_setup({"priors": "lexical+popularity", "new_item_share": "0.5"}, calibration_users=500)
     assert settings.prior_features() == ("popularity", "lexical") and settings.new_item_share == 0.5
     assert levers.arm_setup({"new_item_share": "auto"}, calibration_users=500)[0].new_item_share is None
+
+
+def test_the_hard_negative_source_is_a_lever_and_a_bad_one_is_refused():
+    settings, _ = levers.arm_setup({"hard_negatives": "1", "hard_from": "text"}, calibration_users=500)
+    assert (settings.hard_negatives, settings.hard_negatives_from) == (1.0, "text")
+    assert levers.arm_setup({}, calibration_users=500)[0].hard_negatives_from == "domain"
+    with pytest.raises(ConfigError, match="domain, text"):
+        levers.arm_setup({"hard_from": "brand"}, calibration_users=500)
