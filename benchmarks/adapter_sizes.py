@@ -12,7 +12,6 @@ Example:
 from __future__ import annotations
 
 import argparse
-import json
 import tempfile
 from pathlib import Path
 
@@ -20,6 +19,7 @@ from coldstart_peft import adapter_bytes, load_adapter
 from coldstart_peft.bank import save_bank
 from coldstart_peft.bank.layout import read_manifest
 from coldstart_peft.hardware import hardware_facts
+from coldstart_peft.outputs import check_report_files, write_report_files
 from coldstart_peft.provenance import git_revision
 
 DOMAINS = ["Bath & Body", "Fragrance", "Hair Care", "Makeup", "Skin Care", "Tools & Accessories"]
@@ -36,7 +36,7 @@ def main() -> int:
     parser.add_argument("--out", default="runs/adapter-sizes")
     args = parser.parse_args()
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    check_report_files(out, "adapter_sizes")
     scorer = load_adapter(args.adapter)
     with tempfile.TemporaryDirectory() as tmp:
         root = save_bank(Path(tmp) / "bank", dict.fromkeys(DOMAINS, scorer))
@@ -49,7 +49,6 @@ def main() -> int:
             "method": scorer.method.name, "priors": list(scorer.priors.features) if scorer.priors else [],
             "hardware": hardware_facts(), "commit": git_revision(Path(__file__).resolve().parents[1]),
         }
-    (out / "adapter_sizes.json").write_text(json.dumps(result, indent=2))
     lines = ["# Adapter sizes", "", f"One adapter ({result['method']}, priors {result['priors']}): "
              f"{result['adapter']['total'] / 1e6:.2f} MB", "", "| file | bytes |", "|---|---|"]  # fmt: skip
     lines += [f"| {name} | {size:,} |" for name, size in result["adapter"]["files"].items()]
@@ -58,7 +57,7 @@ def main() -> int:
     lines += [f"| domain {name} | {size:,} |" for name, size in domains.items()]
     lines += [f"| root priors/{name} (shared) | {size:,} |" for name, size in result["bank"]["shared_priors"].items()]
     text = "\n".join(lines) + "\n"
-    (out / "adapter_sizes.md").write_text(text)
+    write_report_files(out, "adapter_sizes", result, text)
     print(text)
     return 0
 

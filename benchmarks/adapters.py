@@ -25,7 +25,6 @@ Example:
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import random
@@ -42,6 +41,7 @@ from coldstart_peft import __version__, adapter_bytes, apply_method, build_score
 from coldstart_peft.bank import AdapterBank, BankWriter
 from coldstart_peft.demo import generate_world
 from coldstart_peft.hardware import resolve_precision
+from coldstart_peft.outputs import check_report_files, write_report_files
 from coldstart_peft.provenance import git_revision
 
 
@@ -108,7 +108,7 @@ def main(argv: list[str] | None = None) -> dict:
     args = parser.parse_args(argv)
     counts = [int(c) for c in args.counts.split(",")]
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    check_report_files(out, "adapters")
     choice = resolve_precision(args.precision)
     report = {"method": args.method, "settings": vars(args), "machine_start": machine(), **git_revision(__file__),
               "precision": {"name": choice.name, "reason": choice.reason}}  # fmt: skip
@@ -198,8 +198,7 @@ def main(argv: list[str] | None = None) -> dict:
         report["mixed_vs_single"] = {name.removeprefix("mixed_batch_"): value / throughput["single_domain"]
                                      for name, value in throughput.items() if name.startswith("mixed_batch_")}  # fmt: skip
     report["machine_end"] = machine()
-    (out / "adapters.json").write_text(json.dumps(report, indent=2))
-    (out / "adapters.md").write_text(markdown(report))
+    write_report_files(out, "adapters", report, markdown(report))
     print(markdown(report))
     return report
 

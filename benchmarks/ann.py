@@ -26,7 +26,6 @@ Example:
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import platform
@@ -38,6 +37,7 @@ import faiss
 import torch
 import torch.nn.functional as F
 
+from coldstart_peft.outputs import check_report_files, write_report_files
 from coldstart_peft.provenance import environment_info, git_revision
 from coldstart_peft.retrieval import ann
 from coldstart_peft.retrieval.index import ItemIndex
@@ -207,7 +207,7 @@ def main() -> None:
         faiss.omp_set_num_threads(args.threads)
     began = time.perf_counter()
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    check_report_files(out, "ann", plots=("ann.png",))
     report = {"settings": vars(args), "git": git_revision(__file__), "machine_start": machine(), "results": []}
 
     args.clusters = args.clusters or max(1, args.items // 1000)
@@ -251,8 +251,7 @@ def main() -> None:
     report["machine_end"] = {"load_average": os.getloadavg()}
     report["peak_rss_gib"] = peak_rss_gib()
     report["wall_s"] = time.perf_counter() - began
-    (out / "ann.json").write_text(json.dumps(report, indent=2, default=str))
-    (out / "ann.md").write_text(markdown(report))
+    write_report_files(out, "ann", report, markdown(report))
     plot(report, out / "ann.png")
     print(markdown(report))
 

@@ -14,7 +14,6 @@ Example:
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import time
 from pathlib import Path
@@ -24,6 +23,7 @@ import torch
 from coldstart_peft.bank import AdapterBank, FallbackConfig, PerDomainSettings, train_per_domain
 from coldstart_peft.data import cold_user_split, load_dataset
 from coldstart_peft.evaluation.ranking import evaluate_ranking
+from coldstart_peft.outputs import check_report_files, write_report_files
 from coldstart_peft.recipes import FitSettings
 from coldstart_peft.training import TrainConfig
 
@@ -44,7 +44,8 @@ def main() -> None:
     parser.add_argument("--valid-users", type=int, default=50)
     args = parser.parse_args()
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    check_report_files(out, "ndcg")
+    out.mkdir(parents=True, exist_ok=True)  # the bank is trained into it first
     started = time.perf_counter()
     split = cold_user_split(load_dataset("beauty"), k=3, n_negatives=99, max_test_users=args.test_users,
                             max_valid_users=6 * args.valid_users)  # fmt: skip
@@ -84,12 +85,11 @@ def main() -> None:
                      for d in manifest["domains"]},
         "rows": rows,
     }  # fmt: skip
-    (out / "ndcg.json").write_text(json.dumps(result, indent=2))
     lines = ["| domain | test users | domain adapter | global adapter | base model |", "|---|---|---|---|---|"]
     for row in rows:
         cells = [f"{row[k]['mean']:.4f} [{row[k]['low']:.3f}, {row[k]['high']:.3f}]" for k in ("adapter", "global", "base")]
         lines.append(f"| {row['domain']} | {row['n']} | " + " | ".join(cells) + " |")
-    (out / "ndcg.md").write_text("\n".join(lines) + "\n")
+    write_report_files(out, "ndcg", result, "\n".join(lines) + "\n")
     print("\n".join(lines))
 
 

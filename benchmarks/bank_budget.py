@@ -41,6 +41,7 @@ from coldstart_peft.calibration import calibrate_priors
 from coldstart_peft.data import cold_user_split, load_dataset
 from coldstart_peft.evaluation.ranking import score_cases, segment_report
 from coldstart_peft.hardware import hardware_facts
+from coldstart_peft.outputs import check_report_files, write_report_files
 from coldstart_peft.provenance import git_revision
 from coldstart_peft.recipes import FitSettings, fit_on_split
 from coldstart_peft.training import TrainConfig
@@ -70,7 +71,8 @@ def main() -> int:
     parser.add_argument("--out", default="runs/bank-budget")
     args = parser.parse_args()
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    check_report_files(out, "bank_budget")
+    out.mkdir(parents=True, exist_ok=True)  # the banks are trained into it first
     started = time.perf_counter()
     dataset = load_dataset("beauty")
     split = cold_user_split(dataset, k=3, n_negatives=99, seed=args.seed, max_test_users=args.test_users)
@@ -144,7 +146,6 @@ def main() -> int:
                    "global_share": args.global_share, "split_fingerprint": split.fingerprint(), "facts": facts,
                    "reports": reports, "hardware": hardware_facts(), "code": git_revision(__file__),
                    "seconds": round(time.perf_counter() - started, 1)}  # fmt: skip
-    (out / "bank_budget.json").write_text(json.dumps(result_file, indent=2, default=str))
     groups = ["overall", *sorted(k for k in reports["base"] if k.startswith("domain="))]
     lines = [f"# Per-domain adapters vs one global adapter, {args.steps} optimizer steps each, Beauty cold users", "",
              "NDCG@10 [95% CI]; n = test users whose positive is in the domain.", "",
@@ -159,7 +160,7 @@ def main() -> int:
               f"{' (dirty)' if result_file['code'].get('dirty') else ''}; {result_file['seconds'] / 60:.0f} min.",
               f"Steps: {json.dumps({k: v.get('steps') for k, v in facts.items() if 'steps' in v})}"]  # fmt: skip
     text_out = "\n".join(lines) + "\n"
-    (out / "bank_budget.md").write_text(text_out)
+    write_report_files(out, "bank_budget", result_file, text_out)
     print(text_out)
     return 0
 

@@ -23,7 +23,6 @@ Example:
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
@@ -34,6 +33,7 @@ from coldstart_peft.data import cold_user_split, load_dataset
 from coldstart_peft.evaluation.metrics import summarize
 from coldstart_peft.evaluation.ranking import metrics_from_scores, score_cases
 from coldstart_peft.hardware import hardware_facts
+from coldstart_peft.outputs import check_report_files, write_report_files
 from coldstart_peft.provenance import git_revision
 from coldstart_peft.recipes import FitSettings, fit_on_split
 from coldstart_peft.training import TrainConfig
@@ -57,8 +57,7 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=Path("runs/calibration-floor"))
     args = parser.parse_args()
-    if args.out.exists() and any(args.out.glob("calibration_floor.*")):
-        parser.error(f"{args.out} already holds a result; pass a new --out")
+    check_report_files(args.out, "calibration_floor")
     started = time.perf_counter()
     dataset = load_dataset("beauty")
     split = cold_user_split(dataset, k=3, n_negatives=99, seed=args.seed, max_test_users=args.users)
@@ -120,9 +119,7 @@ def main() -> int:
               f"help had {report['largest_hurt']}.",
               "", f"Machine: {hw.get('cpu_model')} ({hw.get('cpu_capability')}); commit {report['code'].get('commit')}"
               f"{' (dirty)' if report['code'].get('dirty') else ''}; {report['seconds'] / 60:.0f} min."]  # fmt: skip
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "calibration_floor.json").write_text(json.dumps(report, indent=2, default=str))
-    (args.out / "calibration_floor.md").write_text("\n".join(lines) + "\n")
+    write_report_files(args.out, "calibration_floor", report, "\n".join(lines) + "\n")
     print("\n".join(lines))
     return 0
 

@@ -21,7 +21,6 @@ Example:
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
@@ -30,6 +29,7 @@ from coldstart_peft.bank import AdapterBank, FallbackConfig, PerDomainSettings, 
 from coldstart_peft.data import cold_domain_split, load_dataset
 from coldstart_peft.evaluation.ranking import score_cases, segment_report
 from coldstart_peft.hardware import hardware_facts
+from coldstart_peft.outputs import check_report_files, write_report_files
 from coldstart_peft.provenance import git_revision
 from coldstart_peft.recipes import FitSettings
 from coldstart_peft.training import TrainConfig
@@ -56,7 +56,8 @@ def main() -> int:
     parser.add_argument("--out", default="runs/cold-domain-bank")
     args = parser.parse_args()
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    check_report_files(out, "cold_domain_bank")
+    out.mkdir(parents=True, exist_ok=True)  # the bank is trained into it first
     started = time.perf_counter()
     dataset = load_dataset("beauty")
     split = cold_domain_split(dataset, domain=args.domain, k=3, n_negatives=99, seed=args.seed, max_test_users=args.test_users)
@@ -92,7 +93,6 @@ def main() -> int:
               "routes": {name: {"key": r.key, "reason": r.reason, "parts": list(r.parts)} for name, r in routes.items()},
               "reports": reports, "hardware": hardware_facts(), "code": git_revision(__file__),
               "seconds": round(time.perf_counter() - started, 1)}  # fmt: skip
-    (out / "cold_domain_bank.json").write_text(json.dumps(result, indent=2, default=str))
     hw, code = result["hardware"], result["code"]
     lines = [f"# {held} held out of training ({len(cases)} test users, 99 same-category negatives): "
              f"weighted merge of the nearest domains vs the global adapter", "",
@@ -108,7 +108,7 @@ def main() -> int:
     lines += ["", f"Machine: {hw.get('cpu_model')} ({hw.get('cpu_capability')}); commit {code.get('commit')}"
               f"{' (dirty)' if code.get('dirty') else ''}; {result['seconds'] / 60:.0f} min."]  # fmt: skip
     text = "\n".join(lines) + "\n"
-    (out / "cold_domain_bank.md").write_text(text)
+    write_report_files(out, "cold_domain_bank", result, text)
     print(text)
     return 0
 

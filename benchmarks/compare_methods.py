@@ -420,14 +420,15 @@ def main(argv=None) -> int:
         return 0
 
     from coldstart_peft import default_host
-    from coldstart_peft.recipes import FitSettings, sampled_negatives
+    from coldstart_peft.outputs import check_report_files, write_json_report, write_markdown_report
     from coldstart_peft.priors import FEATURES
+    from coldstart_peft.recipes import FitSettings, sampled_negatives
     from coldstart_peft.provenance import git_revision
 
     baselines = baseline_names()
     names = args.methods.split(",") if args.methods else [*baselines, *default_host().methods.names()]
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    check_report_files(out, "results", plots=("pareto.png",))
     split = _split(args)
     from coldstart_peft.evaluation import target_audit
 
@@ -469,8 +470,8 @@ def main(argv=None) -> int:
         results["wall_seconds"] = round(time.perf_counter() - started, 1)
         full = f"  full-catalog NDCG@10 {row['metrics_full']['ndcg@10']:.4f}" if "metrics_full" in row else ""
         print(f"  NDCG@10 {row['metrics']['ndcg@10']:.4f}  HR@10 {row['metrics']['hr@10']:.4f}{full}", flush=True)
-        (out / "results.json").write_text(json.dumps(results, indent=2))  # nothing lost if a later method dies
-    (out / "results.md").write_text(markdown(results))
+        write_json_report(out / "results.json", results)  # nothing lost if a later method dies
+    write_markdown_report(out / "results.md", markdown(results))
     pareto(results, out / "pareto.png")
     print(markdown(results))
     return 0

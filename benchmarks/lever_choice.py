@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import time
 from pathlib import Path
 
@@ -48,6 +47,7 @@ from coldstart_peft.evaluation.baselines import evaluate_baseline, make_baseline
 from coldstart_peft.evaluation.metrics import summarize
 from coldstart_peft.evaluation.ranking import metrics_from_scores
 from coldstart_peft.hardware import hardware_facts, resolve_precision
+from coldstart_peft.outputs import check_report_files, write_report_files
 from coldstart_peft.provenance import git_revision
 from coldstart_peft.recipes import FitSettings, fit_on_split
 
@@ -175,8 +175,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("runs/lever-choice"))
     args = parser.parse_args(argv)
     specs = [parse_arm(spec) for spec in args.arm]  # refuse a bad arm before any training
-    if args.out.exists() and any(args.out.glob("lever_choice.*")):
-        parser.error(f"{args.out} already holds a lever choice; pass a new --out")
+    check_report_files(args.out, "lever_choice")
     split = make_split(load_dataset(args.dataset), args.split, k=3, n_negatives=99, seed=args.seed, max_test_users=1000)
     arms = []
     for index, (name, changes) in enumerate(specs, 1):
@@ -189,9 +188,7 @@ def main(argv: list[str] | None = None) -> int:
     report = {"machine": hardware_facts(), "code": git_revision(__file__), "dataset": args.dataset, "split": args.split,
               "seconds": args.seconds, "seed": args.seed, "precision": resolve_precision("auto").name,
               "arms": arms + references, "winner": winner}  # fmt: skip
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "lever_choice.json").write_text(json.dumps(report, indent=2))
-    (args.out / "lever_choice.md").write_text(markdown(report))
+    write_report_files(args.out, "lever_choice", report, markdown(report))
     print(markdown(report))
     return 0
 

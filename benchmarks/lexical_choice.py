@@ -32,7 +32,7 @@ from coldstart_peft.data import load_dataset, make_split, training_groups
 from coldstart_peft.evaluation.baselines import CooccurrenceBaseline, PopularityBaseline, TfidfBaseline
 from coldstart_peft.evaluation.ranking import metrics_from_scores
 from coldstart_peft.hardware import hardware_facts
-from coldstart_peft.outputs import check_output_file, is_report_file, write_json_report, write_text_atomic
+from coldstart_peft.outputs import check_report_files, write_report_files
 from coldstart_peft.priors import LEXICAL_UNITS, Priors
 from coldstart_peft.provenance import git_revision
 
@@ -85,7 +85,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--out", default="runs/lexical-choice")
     args = parser.parse_args(argv)
     out = Path(args.out)
-    check_outputs(out)  # before the work, so a refused --out costs nothing
+    check_report_files(out, "lexical_choice")  # before the work, so a refused --out costs nothing
     split = make_split(load_dataset(args.dataset), args.split, seed=args.seed, max_test_users=args.valid_users)
     cases = split.ranking_cases("valid")[: args.valid_users]
     popularity, cooccurrence = PopularityBaseline().fit(split), CooccurrenceBaseline().fit(split)
@@ -94,18 +94,9 @@ def main(argv: list[str] | None = None) -> dict:
     arms = {name: cross_halves(lexical, pop, co, cases) for name, lexical in lexical_arms(split, cases, args.base_model).items()}
     report = {"dataset": args.dataset, "split": args.split, "seed": args.seed, "valid_users": len(cases),
               "machine": hardware_facts(), "code": git_revision(__file__), "arms": arms}  # fmt: skip
-    check_outputs(out)
-    write_json_report(out / "lexical_choice.json", report)
-    write_text_atomic(out / "lexical_choice.md", markdown(report))
+    write_report_files(out, "lexical_choice", report, markdown(report))
     print(markdown(report))
     return report
-
-
-def check_outputs(out: Path) -> None:
-    """Refuse an ``--out`` whose lexical_choice.json or .md this script did not write (a rerun replaces its own)."""
-    check_output_file(out / "lexical_choice.json", is_report_file, "lexical_choice.json")
-    check_output_file(out / "lexical_choice.md", lambda p: p.read_text(encoding="utf-8").startswith(MD_HEADING),
-                      "lexical_choice.md")  # fmt: skip
 
 
 def markdown(report: dict) -> str:

@@ -14,7 +14,6 @@ Example:
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import random
 import statistics
@@ -37,6 +36,7 @@ from coldstart_peft import (
     train,
 )
 from coldstart_peft.demo import generate_world
+from coldstart_peft.outputs import check_report_files, write_report_files
 
 METHODS = ["full", "lora", "adalora", "bottleneck", "prefix", "ia3", "prompt", "dora"]
 
@@ -127,7 +127,7 @@ def main(argv: list[str] | None = None) -> None:
     if unknown:
         parser.error(f"unknown methods {unknown}; known: {sorted(known)}")
     out = args.out or Path(tempfile.mkdtemp(prefix="method-costs-"))
-    out.mkdir(parents=True, exist_ok=True)
+    check_report_files(out, "method_costs")
     groups = demo_groups(8 * (args.steps + args.warmup))
     # The adapters are only weighed: a full fine-tune's 90 MB stays out of the results folder.
     with tempfile.TemporaryDirectory(prefix="method-costs-") as scratch:
@@ -141,8 +141,7 @@ def main(argv: list[str] | None = None) -> None:
             "torch": torch.__version__,
         },
     }
-    (out / "method_costs.json").write_text(json.dumps(report, indent=2), encoding="utf-8")
-    (out / "method_costs.md").write_text(markdown(rows) + "\n", encoding="utf-8")
+    write_report_files(out, "method_costs", report, markdown(rows) + "\n")
     print(markdown(rows))
     print(f"\nwritten to {out / 'method_costs.json'} and .md")
 

@@ -34,6 +34,7 @@ from coldstart_peft import Recommender, build_scorer, load_adapter, save_adapter
 from coldstart_peft.data import TextSerializer, cold_user_split, load_dataset
 from coldstart_peft.evaluation import evaluate_full_catalog
 from coldstart_peft.hardware import hardware_facts
+from coldstart_peft.outputs import check_report_files, write_report_files
 from coldstart_peft.provenance import git_revision
 from coldstart_peft.recipes import FitSettings, fit_on_split
 from coldstart_peft.retrieval import ItemIndex
@@ -204,7 +205,8 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    check_report_files(out, "retrieval")
+    out.mkdir(parents=True, exist_ok=True)  # the adapters are trained into it first
     result = {"dataset": args.dataset, "k_context": args.k_context, "candidates": args.candidates, "runs": args.runs,
               "machine_at_start": machine()}  # fmt: skip
     dataset = load_dataset(args.dataset)
@@ -238,8 +240,7 @@ def main() -> None:
     result["machine"] = machine()
     result["hardware"] = hardware_facts()
     result["commit"] = git_revision(Path(__file__).resolve().parents[1])
-    (out / "retrieval.json").write_text(json.dumps(result, indent=2, default=str))
-    (out / "retrieval.md").write_text(markdown(result))
+    write_report_files(out, "retrieval", result, markdown(result))
     print(markdown(result))
 
 

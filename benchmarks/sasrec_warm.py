@@ -54,21 +54,10 @@ def leave_one_out(sequences: dict[str, list[str]], n_negatives: int, seed: int):
     return train, valid, test
 
 
-def check_outputs(out: Path) -> None:
-    """Refuse, before any training, to replace a results.json or results.md this script did not write."""
-    from coldstart_peft.outputs import check_output_file, is_report_file
-
-    check_output_file(out / "results.json", is_report_file, "results.json")
-    check_output_file(out / "results.md", lambda p: p.read_text(encoding="utf-8").startswith(MD_HEADING), "results.md")
-
-
 def write_results(out: Path, report: dict) -> None:
     """Write results.json (replaceable on a rerun) and results.md, refusing to replace a file it did not write."""
-    from coldstart_peft.outputs import write_json_report, write_text_atomic
+    from coldstart_peft.outputs import write_report_files
 
-    check_outputs(out)
-    md = out / "results.md"
-    write_json_report(out / "results.json", report)
     test, machine, code = report["test"], report["machine"], report["code"]
     rows = [f"| {name} | {test[name]['mean']:.3f} [{test[name]['low']:.3f}, {test[name]['high']:.3f}] | "
             f"{PUBLISHED[name][0]:.3f}-{PUBLISHED[name][1]:.3f} |" for name in ("ndcg@10", "hr@10")]  # fmt: skip
@@ -80,7 +69,7 @@ def write_results(out: Path, report: dict) -> None:
             f"{report['threads']} torch thread(s), a CPU shared with other jobs); commit {code.get('commit')}"
             f"{' (dirty)' if code.get('dirty') else ''}.\n\n| metric | this run | published SASRec |\n|---|---|---|\n"
             + "\n".join(rows) + "\n")  # fmt: skip
-    write_text_atomic(md, text)
+    write_report_files(out, "results", report, text)
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -100,7 +89,7 @@ def main(argv: list[str] | None = None) -> dict:
     from coldstart_peft.data import load_dataset
     from coldstart_peft.evaluation import metrics_from_scores, summarize
     from coldstart_peft.hardware import hardware_facts
-    from coldstart_peft.outputs import check_writable_dir
+    from coldstart_peft.outputs import check_report_files, check_writable_dir
     from coldstart_peft.provenance import git_revision
 
     if "peers" not in sys.modules:  # run as a script: the peers package sits next to it
@@ -108,7 +97,7 @@ def main(argv: list[str] | None = None) -> dict:
     from peers import SASRecBaseline
 
     out = check_writable_dir(args.out, "--out")
-    check_outputs(Path(out))
+    check_report_files(out, "results")
     started = time.monotonic()
     sequences = load_dataset(args.dataset).sequences()
     if args.max_users is not None:

@@ -17,7 +17,6 @@ Example:
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import time
 from pathlib import Path
@@ -27,6 +26,7 @@ import torch
 from coldstart_peft import apply_method, build_scorer, make_method
 from coldstart_peft.data import cold_user_split, load_dataset
 from coldstart_peft.data.pairs import training_groups
+from coldstart_peft.outputs import check_report_files, write_report_files
 from coldstart_peft.priors import Priors
 from coldstart_peft.hardware import autocast, hardware_facts, resolve_precision
 from coldstart_peft.provenance import git_revision
@@ -58,6 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--precision", default="auto")
     parser.add_argument("--out", type=Path, default=Path("runs/step-cost"))
     args = parser.parse_args(argv)
+    check_report_files(args.out, "step_cost")
     torch.manual_seed(0)
     split = cold_user_split(load_dataset(args.dataset), k=3, n_negatives=99, seed=0, max_test_users=1000)
     settings = FitSettings()
@@ -101,9 +102,7 @@ def main(argv: list[str] | None = None) -> int:
         f"| full (collate + priors + loss + backward) | {report['full_step_s']:.3f} | {report['ratio']:.2f}x |\n"
         f"| bare forward + backward, same tokens | {report['bare_step_s']:.3f} | 1.00x |\n"
     )
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "step_cost.json").write_text(json.dumps(report, indent=2))
-    (args.out / "step_cost.md").write_text(table)
+    write_report_files(args.out, "step_cost", report, table)
     print(table)
     return 0
 

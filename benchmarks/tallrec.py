@@ -43,6 +43,7 @@ import random
 import re
 import statistics
 from pathlib import Path
+from coldstart_peft.outputs import check_report_files, write_report_files
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "tallrec"
@@ -245,7 +246,7 @@ def cmd_test(args) -> None:
     train_prompts, _, test = load_all(args)
     chosen = json.loads(Path(args.configs).read_text())
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    check_report_files(out, "results")
     # Cells are run one command at a time (a CPU budget), so each run adds its cells to the file.
     previous = json.loads((out / "results.json").read_text()) if (out / "results.json").is_file() else {}
     rows, zero = previous.get("results", []), previous.get("zero_shot", {})
@@ -279,7 +280,6 @@ def write(out: Path, rows: list[dict], zero: dict, args) -> None:
                "base_model": "bundled all-MiniLM-L6-v2", "device": "cpu",
                "train_source": "rebuilt from baseline/movielens/train.csv + u.item (valid rebuild checked equal to valid.json)",
                "published_tallrec": PUBLISHED, "zero_shot": zero, "results": rows, "machine": facts()}  # fmt: skip
-    (out / "results.json").write_text(json.dumps(results, indent=1) + "\n")
     lines = ["| scorer | " + " | ".join(f"{s} shots" for s in SHOTS) + " | zero-shot |", "|---|" + "---|" * (len(SHOTS) + 1)]
     lines.append("| TALLRec (LLaMA-7B + LoRA, published) | " + " | ".join(f"{PUBLISHED[s] / 100:.4f}" for s in SHOTS) + " | — |")
     for name in sorted(set(zero) | {r["scorer"] for r in rows}):
@@ -301,7 +301,7 @@ def write(out: Path, rows: list[dict], zero: dict, args) -> None:
             f"sampling seeds (its 95% CI), every seed's AUC after it. Machine: {machine['cpu_model']}, "
             f"{machine['cpu_capability']}, torch {machine['torch']}; commit {code.get('commit')}"
             f"{' (dirty)' if code.get('dirty') else ''}. Settings per cell are in results.json (chosen on validation.jsonl).\n\n")  # fmt: skip
-    (out / "results.md").write_text(head + "\n".join(lines) + "\n")
+    write_report_files(out, "results", results, head + "\n".join(lines) + "\n")
 
 
 def main(argv: list[str] | None = None) -> None:

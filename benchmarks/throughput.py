@@ -77,7 +77,6 @@ import contextlib
 import copy
 import dataclasses
 import importlib.util
-import json
 import math
 import os
 import statistics
@@ -95,6 +94,7 @@ from transformers import AutoTokenizer, DataCollatorWithPadding, PrinterCallback
 
 from coldstart_peft import TrainConfig, TrainGroup, apply_method, build_scorer, hardware, make_method, train
 from coldstart_peft.backbone import resolve_model_path
+from coldstart_peft.outputs import check_report_files, write_report_files
 from coldstart_peft.provenance import git_revision
 from coldstart_peft.scorer import Scorer, inference_autocast
 
@@ -650,6 +650,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     """Measure every side, then print and write the report; returns the exit status."""
     args = parse_args(argv)
+    check_report_files(args.out, "throughput")
     transformers.logging.set_verbosity_error()  # "newly initialized classifier" and friends
     transformers.logging.disable_progress_bar()
     warnings.filterwarnings("ignore", message="'pin_memory' argument is set as true")  # the Trainer's default, on CPU
@@ -688,10 +689,8 @@ def main(argv: list[str] | None = None) -> int:
         "training": training,
         "scoring": scoring,
     }  # fmt: skip
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "throughput.json").write_text(json.dumps(report, indent=2), encoding="utf-8")
     table = markdown(report)
-    (args.out / "throughput.md").write_text(table, encoding="utf-8")
+    write_report_files(args.out, "throughput", report, table)
     print(table)
     print(f"written to {args.out / 'throughput.json'} and {args.out / 'throughput.md'}")
     return 0

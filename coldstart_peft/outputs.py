@@ -22,6 +22,9 @@ from coldstart_peft.errors import OverwriteRefusedError, UnwritableOutputError
 REPORT_FORMAT = "coldstart-peft-report"
 """``format`` field of every JSON report a command writes (``evaluate --json``)."""
 
+MARKDOWN_MARK = "<!-- coldstart-peft-report -->"
+"""First line of every markdown report (invisible when rendered), so a rerun may replace it."""
+
 
 def json_format(path: str | Path) -> str | None:
     """The ``format`` field of a JSON-object file, or ``None`` for anything else (unreadable, another shape)."""
@@ -130,6 +133,54 @@ def write_json_report(path: str | Path, report: dict[str, Any]) -> Path:
     """
     check_output_file(path, is_report_file, "report file")
     return write_text_atomic(path, json.dumps({"format": REPORT_FORMAT, **report}, indent=2, default=str))
+
+
+def is_markdown_report(path: str | Path) -> bool:
+    """Whether ``path`` is a markdown report written by :func:`write_markdown_report`."""
+    try:
+        with Path(path).open(encoding="utf-8") as handle:
+            return handle.readline().rstrip("\n") == MARKDOWN_MARK
+    except (OSError, UnicodeDecodeError):
+        return False
+
+
+def write_markdown_report(path: str | Path, text: str) -> Path:
+    """Write a markdown report under :data:`MARKDOWN_MARK`, refusing to replace a file the library did not write.
+
+    Raises:
+        OverwriteRefusedError: ``path`` holds a file this library did not write.
+    """
+    check_output_file(path, is_markdown_report, "report file")
+    return write_text_atomic(path, f"{MARKDOWN_MARK}\n{text}")
+
+
+def check_report_files(folder: str | Path, name: str, plots: tuple[str, ...] = ()) -> None:
+    """Raise, before a benchmark's work starts, unless it may write ``NAME.json``, ``NAME.md`` and ``plots`` in ``folder``.
+
+    A plot may be replaced where the folder's ``NAME.json`` is absent or ours: images carry no mark
+    of their own, and a folder holding our report is a folder a run of ours wrote.
+
+    Example:
+        >>> check_report_files(out, "results", plots=("pareto.png",))  # then hours of work
+        >>> write_report_files(out, "results", report, markdown(report))
+
+    Raises:
+        OverwriteRefusedError: one of them exists and is not a file this library wrote.
+        UnwritableOutputError: ``folder`` cannot be created or written.
+    """
+    folder = Path(folder)
+    check_output_file(folder / f"{name}.json", is_report_file, f"{name}.json")
+    check_output_file(folder / f"{name}.md", is_markdown_report, f"{name}.md")
+    ours = not (folder / f"{name}.json").exists() or is_report_file(folder / f"{name}.json")
+    for plot in plots:
+        check_output_file(folder / plot, lambda _: ours, plot)
+
+
+def write_report_files(folder: str | Path, name: str, report: dict[str, Any], markdown: str) -> None:
+    """Write ``NAME.json`` and ``NAME.md`` in ``folder`` (see :func:`check_report_files`)."""
+    check_report_files(folder, name)
+    write_json_report(Path(folder) / f"{name}.json", report)
+    write_markdown_report(Path(folder) / f"{name}.md", markdown)
 
 
 def replace_dir(tmp: Path, target: Path) -> None:

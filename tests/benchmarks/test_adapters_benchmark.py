@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from _scripts import load_benchmark
+from coldstart_peft.outputs import REPORT_FORMAT
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +31,7 @@ def report(tiny_base, tmp_path_factory):
 
 def test_writes_json_and_markdown_that_agree_with_the_returned_report(report):
     returned, out = report
-    assert json.loads((out / "adapters.json").read_text()) == json.loads(json.dumps(returned))
+    assert json.loads((out / "adapters.json").read_text()) == {"format": REPORT_FORMAT, **json.loads(json.dumps(returned))}
     table = (out / "adapters.md").read_text()
     assert f"commit {returned['commit']}" in table and returned["precision"]["name"] in table
     assert "mixed batch of 3 domains / single-domain throughput (gathered LoRA)" in table
@@ -58,3 +59,14 @@ def test_each_ratio_is_the_quotient_of_the_rates_it_names(report):
     assert set(returned["mixed_vs_single"]) == {"2", "2_peft", "3", "3_peft"}
     for name, ratio in returned["mixed_vs_single"].items():
         assert ratio == pytest.approx(rates[f"mixed_batch_{name}"] / rates["single_domain"])
+
+
+def test_a_folder_holding_someone_elses_markdown_is_refused_before_any_work(tiny_base, tmp_path, monkeypatch):
+    from coldstart_peft.errors import OverwriteRefusedError
+
+    script = load_benchmark("adapters.py", "adapters_benchmark_refusal")
+    (tmp_path / "adapters.md").write_text("my notes\n")
+    monkeypatch.setattr(script, "AdapterBank", None)  # any use of the bank would fail: nothing may run
+    with pytest.raises(OverwriteRefusedError, match="adapters.md"):
+        script.main(["--base-model", tiny_base, "--counts", "1", "--repeats", "1", "--out", str(tmp_path)])
+    assert (tmp_path / "adapters.md").read_text() == "my notes\n" and not (tmp_path / "adapters.json").exists()

@@ -52,7 +52,7 @@ def test_the_table_lists_the_best_mean_first(run):
 
 def test_a_rerun_replaces_its_own_files_and_a_file_it_did_not_write_is_refused(run, tmp_path):
     script, _, out = run
-    script.check_outputs(out)  # its own files from the first run: a rerun may replace them
+    script.check_report_files(out, "lexical_choice")  # its own files from the first run: a rerun may replace them
     (tmp_path / "lexical_choice.md").write_text("my notes\n")
     with pytest.raises(OverwriteRefusedError):
         script.main(["--dataset", "demo", "--valid-users", "40", "--out", str(tmp_path)])

@@ -17,6 +17,7 @@ import pytest
 import torch
 
 from _scripts import BENCHMARKS, load_benchmark
+from coldstart_peft.outputs import MARKDOWN_MARK
 
 SCRIPT = BENCHMARKS / "throughput.py"
 
@@ -68,7 +69,7 @@ def test_quick_run_records_machine_code_and_settings(quick_report):
     from coldstart_peft.hardware import hardware_facts
 
     report, _ = quick_report
-    assert set(report) == {"machine", "code", "precision_auto", "settings", "data", "training", "scoring"}
+    assert set(report) == {"format", "machine", "code", "precision_auto", "settings", "data", "training", "scoring"}
     machine = report["machine"]
     assert {k: machine[k] for k in hardware_facts()} == hardware_facts()
     assert set(machine) >= {"cores", "torch", "transformers", "peft", "accelerate", "torch_threads", "device",
@@ -134,7 +135,8 @@ def test_quick_run_measures_ours_and_both_hf_scripts(quick_report):
 
 def test_quick_run_writes_the_markdown_table(quick_report):
     report, table = quick_report
-    title = table.splitlines()[0]
+    title = table.splitlines()[1]  # under the report mark
+    assert table.splitlines()[0] == MARKDOWN_MARK
     assert report["machine"]["cpu_model"] in title and report["machine"]["cpu_capability"] in title
     assert f"commit {report['code']['commit'] or 'unknown'}" in table and report["precision_auto"]["reason"] in table
     assert "hf-competent" in table and "hf-naive" in table
