@@ -157,8 +157,8 @@ def write_markdown_report(path: str | Path, text: str) -> Path:
 def check_report_files(folder: str | Path, name: str, plots: tuple[str, ...] = ()) -> None:
     """Raise, before a benchmark's work starts, unless it may write ``NAME.json``, ``NAME.md`` and ``plots`` in ``folder``.
 
-    A plot may be replaced where the folder's ``NAME.json`` is absent or ours: images carry no mark
-    of their own, and a folder holding our report is a folder a run of ours wrote.
+    A plot may be replaced only beside our own ``NAME.json``: images carry no mark of their own, and
+    a folder holding our report is a folder a run of ours wrote.
 
     Example:
         >>> check_report_files(out, "results", plots=("pareto.png",))  # then hours of work
@@ -171,7 +171,7 @@ def check_report_files(folder: str | Path, name: str, plots: tuple[str, ...] = (
     folder = Path(folder)
     check_output_file(folder / f"{name}.json", is_report_file, f"{name}.json")
     check_output_file(folder / f"{name}.md", is_markdown_report, f"{name}.md")
-    ours = not (folder / f"{name}.json").exists() or is_report_file(folder / f"{name}.json")
+    ours = is_report_file(folder / f"{name}.json")
     for plot in plots:
         check_output_file(folder / plot, lambda _: ours, plot)
 
