@@ -16,6 +16,7 @@ An arm is ``NAME:KEY=VALUE,KEY=VALUE`` (``NAME`` alone is the default recipe). K
 * ``hard_from``: where hard negatives come from, ``domain`` (the positive's own, the default) or
   ``text`` (its nearest items by TF-IDF).
 * ``negatives``: sampled negatives per training group.
+* ``train_k``: most previous items in a training context (the split's ``k``, 3, by default).
 * ``history_extras``: item fields after each title in the user context, joined by ``+``
   (e.g. ``brand+category``); ``none`` for titles only.
 * ``priors``: ``on``, ``off``, or the features to keep joined by ``+`` (e.g. ``lexical``).
@@ -51,7 +52,7 @@ from coldstart_peft.outputs import check_report_files, write_report_files
 from coldstart_peft.provenance import git_revision
 from coldstart_peft.recipes import FitSettings, fit_on_split
 
-KEYS = ("dropout", "backbone_dropout", "scorer", "hard_negatives", "hard_from", "negatives", "history_extras", "priors",
+KEYS = ("dropout", "backbone_dropout", "scorer", "hard_negatives", "hard_from", "negatives", "train_k", "history_extras", "priors",
         "lexical_units", "new_item_share")
 REFERENCES = ("tfidf", "zero-shot")
 
@@ -89,6 +90,8 @@ def arm_setup(changes: dict[str, str], calibration_users: int) -> tuple[FitSetti
         settings.hard_negatives_from = changes["hard_from"]
     if "negatives" in changes:
         settings.n_negatives = int(changes["negatives"])
+    if "train_k" in changes:
+        settings.train_k = int(changes["train_k"])
     if "priors" in changes:
         value = changes["priors"]
         settings.priors = value == "on" if value in ("on", "off") else tuple(value.split("+"))

@@ -92,6 +92,9 @@ class FitSettings:
             same kind of product, different item).
         hard_negatives_from: where hard negatives come from: ``"domain"`` (the positive's own
             domain) or ``"text"`` (its nearest items by TF-IDF; see :func:`training_groups`).
+        train_k: most previous items in a training group's context; ``None`` for the split's own
+            ``k``, so training sees contexts as long as the test users' (more items show the encoder
+            more of each user at a text-length cost).
         max_groups: cap on training groups (a budget knob); ``None`` for all.
         valid_users: validation users scored during training.
         valid_candidates: candidates per validation user (positive included).
@@ -123,6 +126,7 @@ class FitSettings:
     n_negatives: int | None = None
     hard_negatives: float = 0.0
     hard_negatives_from: str = "domain"
+    train_k: int | None = None
     max_groups: int | None = None
     valid_users: int = 100
     valid_candidates: int = 20
@@ -231,7 +235,8 @@ def fit_on_split(
     show = train_config.progress and process_state().is_main_process
     with phase(f"building training groups from {split.kind} split", enabled=show):
         groups = training_groups(
-            split, n_negatives=sampled_negatives(settings, host), hard_negative_fraction=settings.hard_negatives,
+            split, k=settings.train_k, n_negatives=sampled_negatives(settings, host),
+            hard_negative_fraction=settings.hard_negatives,
             hard_negatives_from=settings.hard_negatives_from, seed=train_config.seed, serializer=serializer,
             max_groups=settings.max_groups,
         )

@@ -76,5 +76,6 @@ def test_hard_negatives_reach_the_training_groups(monkeypatch):
 
     monkeypatch.setattr(recipes, "training_groups", groups)
     with pytest.raises(Stop):
-        recipes.fit_on_split(SimpleNamespace(kind="cold-user"), FitSettings(hard_negatives=0.75, hard_negatives_from="text"))
-    assert (seen["hard_negative_fraction"], seen["hard_negatives_from"]) == (0.75, "text")
+        recipes.fit_on_split(SimpleNamespace(kind="cold-user"), FitSettings(hard_negatives=0.75, hard_negatives_from="text",
+                                                                            train_k=5))
+    assert (seen["hard_negative_fraction"], seen["hard_negatives_from"], seen["k"]) == (0.75, "text", 5)

@@ -60,6 +60,8 @@ def training_groups(
         raise SplitError(f"hard_negatives_from must be one of {', '.join(HARD_NEGATIVE_SOURCES)}, "
                          f"got {hard_negatives_from!r}")
     k = split.config.get("k", 3) if k is None else k
+    if k < 0:
+        raise SplitError(f"the training context length k must be >= 0 (0 for no context), got {k}")
     serializer = serializer or TextSerializer()
     dataset, excluded = split.dataset, set(split.excluded_items)
     pool = sorted(i for i in dataset.items if i not in excluded)

@@ -40,8 +40,9 @@ def test_prior_features_and_the_new_item_share_are_levers():
 
 
 def test_the_hard_negative_source_is_a_lever_and_a_bad_one_is_refused():
-    settings, _ = levers.arm_setup({"hard_negatives": "1", "hard_from": "text"}, calibration_users=500)
-    assert (settings.hard_negatives, settings.hard_negatives_from) == (1.0, "text")
-    assert levers.arm_setup({}, calibration_users=500)[0].hard_negatives_from == "domain"
+    settings, _ = levers.arm_setup({"hard_negatives": "1", "hard_from": "text", "train_k": "5"}, calibration_users=500)
+    assert (settings.hard_negatives, settings.hard_negatives_from, settings.train_k) == (1.0, "text", 5)
+    default = levers.arm_setup({}, calibration_users=500)[0]
+    assert default.hard_negatives_from == "domain" and default.train_k is None
     with pytest.raises(ConfigError, match="domain, text"):
         levers.arm_setup({"hard_from": "brand"}, calibration_users=500)
