@@ -131,3 +131,8 @@ def test_split_errors_are_named(dataset):
         cold_domain_split(dataset, domain="Garden")
     with pytest.raises(SplitError):
         cold_user_split(dataset, k=-1)
+
+
+def test_a_negative_training_context_length_is_refused(dataset):
+    with pytest.raises(SplitError, match="k must be >= 0"):
+        training_groups(cold_user_split(dataset), k=-1)

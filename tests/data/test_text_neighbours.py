@@ -66,8 +66,3 @@ def test_text_hard_negatives_never_reach_excluded_items():
 def test_an_unknown_hard_negative_source_is_refused_by_name():
     with pytest.raises(SplitError, match="domain, text"):
         training_groups(cold_user_split(family_dataset()), hard_negatives_from="brand")
-
-
-def test_a_negative_training_context_length_is_refused():
-    with pytest.raises(SplitError, match="k must be >= 0"):
-        training_groups(cold_user_split(family_dataset()), k=-1)
