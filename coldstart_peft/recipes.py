@@ -177,6 +177,34 @@ def sampled_negatives(settings: FitSettings, host: PluginHost | None = None) -> 
     return (host or default_host()).scorer(settings.scorer).default_negatives
 
 
+def recipe_groups(
+    split: ColdStartSplit,
+    settings: FitSettings,
+    seed: int,
+    serializer: TextSerializer | None = None,
+    host: PluginHost | None = None,
+    max_groups: int | None = None,
+) -> list[TrainGroup]:
+    """The training groups ``settings`` describe: context length, sampled and hard negatives.
+
+    One place for every recipe that trains on a split (:func:`fit_on_split`, the per-domain bank),
+    so a setting that shapes the groups reaches all of them.
+
+    Args:
+        split: the cold-start split.
+        settings: ``train_k``, ``n_negatives``, ``hard_negatives`` and ``hard_negatives_from`` are read.
+        seed: seed of the sampling.
+        serializer: how items and users become text.
+        host: plugin host the scorer's default negatives are looked up in.
+        max_groups: stop after this many groups; ``None`` for all.
+    """
+    return training_groups(
+        split, k=settings.train_k, n_negatives=sampled_negatives(settings, host),
+        hard_negative_fraction=settings.hard_negatives, hard_negatives_from=settings.hard_negatives_from,
+        seed=seed, serializer=serializer, max_groups=max_groups,
+    )
+
+
 def build_for_training(
     settings: FitSettings, train_config: TrainConfig, n_groups: int, host: PluginHost | None = None
 ) -> tuple[Scorer, Method, Accelerator]:
@@ -234,12 +262,7 @@ def fit_on_split(
     train_config = train_config or TrainConfig()
     show = train_config.progress and process_state().is_main_process
     with phase(f"building training groups from {split.kind} split", enabled=show):
-        groups = training_groups(
-            split, k=settings.train_k, n_negatives=sampled_negatives(settings, host),
-            hard_negative_fraction=settings.hard_negatives,
-            hard_negatives_from=settings.hard_negatives_from, seed=train_config.seed, serializer=serializer,
-            max_groups=settings.max_groups,
-        )
+        groups = recipe_groups(split, settings, train_config.seed, serializer, host, max_groups=settings.max_groups)
     all_valid = split.ranking_cases("valid", serializer)
     valid = trim_candidates(all_valid[: settings.valid_users], settings.valid_candidates, seed=train_config.seed)
     settings = with_new_item_share(settings, all_valid, groups)

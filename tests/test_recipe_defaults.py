@@ -79,3 +79,23 @@ def test_hard_negatives_reach_the_training_groups(monkeypatch):
         recipes.fit_on_split(SimpleNamespace(kind="cold-user"), FitSettings(hard_negatives=0.75, hard_negatives_from="text",
                                                                             train_k=5))
     assert (seen["hard_negative_fraction"], seen["hard_negatives_from"], seen["k"]) == (0.75, "text", 5)
+
+
+def test_the_per_domain_bank_builds_its_groups_from_the_same_settings(monkeypatch, tmp_path):
+    from coldstart_peft.bank import train_per_domain
+
+    seen = {}
+
+    class Stop(Exception):
+        pass
+
+    def groups(split, **options):
+        seen.update(options)
+        raise Stop
+
+    monkeypatch.setattr(recipes, "training_groups", groups)
+    settings = FitSettings(hard_negatives=0.5, hard_negatives_from="text", train_k=4, n_negatives=3)
+    with pytest.raises(Stop):
+        train_per_domain(SimpleNamespace(kind="cold-user"), tmp_path / "bank", settings)
+    assert (seen["hard_negative_fraction"], seen["hard_negatives_from"], seen["k"], seen["n_negatives"]) == (0.5, "text", 4, 3)
+    assert seen["max_groups"] is None  # the bank samples its own global budget from every group

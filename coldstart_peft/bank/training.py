@@ -34,13 +34,12 @@ import torch
 
 from coldstart_peft.bank.writer import BankWriter
 from coldstart_peft.calibration import calibrate_priors
-from coldstart_peft.data.pairs import training_groups
 from coldstart_peft.data.splits import ColdStartSplit
 from coldstart_peft.data.text import TextSerializer
 from coldstart_peft.errors import ConfigError, UnknownNameError
 from coldstart_peft.evaluation.ranking import evaluate_ranking
 from coldstart_peft.host import PluginHost
-from coldstart_peft.recipes import FitSettings, build_for_training, sampled_negatives, trim_candidates, with_new_item_share
+from coldstart_peft.recipes import FitSettings, build_for_training, recipe_groups, trim_candidates, with_new_item_share
 from coldstart_peft.training import TrainConfig, make_accelerator, train
 
 
@@ -153,7 +152,7 @@ def train_per_domain(
     per_domain = per_domain or PerDomainSettings()
     per_domain.validate()
     train_config = dataclasses.replace(train_config or TrainConfig())
-    groups = training_groups(split, n_negatives=sampled_negatives(settings, host), seed=train_config.seed, serializer=serializer)
+    groups = recipe_groups(split, settings, train_config.seed, serializer, host)  # settings.max_groups: sampled below
     by_domain: dict[str, list] = defaultdict(list)
     for group in groups:
         by_domain[group.domain].append(group)
