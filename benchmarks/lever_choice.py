@@ -12,6 +12,9 @@ An arm is ``NAME:KEY=VALUE,KEY=VALUE`` (``NAME`` alone is the default recipe). K
 * ``backbone_dropout``: the backbone's own dropout while training (``ScorerConfig.backbone_dropout``);
   ``model`` for the rate in the model's config.
 * ``scorer``: the registered scorer to train (e.g. ``cross-encoder``).
+* ``item_tower``: the bi-encoder's item side, ``shared`` (the default) or ``frozen`` (a frozen copy of
+  the base model embeds items, so a step trains the user side only; with priors on, the tower's
+  memory negatives are off, as the priors have no features for them).
 * ``hard_negatives``: share of sampled negatives that are hard (0 to 1).
 * ``hard_from``: where hard negatives come from, ``domain`` (the positive's own, the default) or
   ``text`` (its nearest items by TF-IDF).
@@ -52,7 +55,7 @@ from coldstart_peft.outputs import check_report_files, write_report_files
 from coldstart_peft.provenance import git_revision
 from coldstart_peft.recipes import FitSettings, fit_on_split
 
-KEYS = ("dropout", "backbone_dropout", "scorer", "hard_negatives", "hard_from", "negatives", "train_k", "history_extras", "priors",
+KEYS = ("dropout", "backbone_dropout", "scorer", "item_tower", "hard_negatives", "hard_from", "negatives", "train_k", "history_extras", "priors",
         "lexical_units", "new_item_share")
 REFERENCES = ("tfidf", "zero-shot")
 
@@ -100,6 +103,13 @@ def arm_setup(changes: dict[str, str], calibration_users: int) -> tuple[FitSetti
         except ConfigError:
             raise ConfigError(f"priors={value!r}: write priors=on, priors=off or features joined by + "
                               "(e.g. priors=lexical+popularity)") from None
+    if "item_tower" in changes:
+        tower = changes["item_tower"]
+        if tower not in ("shared", "frozen"):
+            raise ConfigError(f"item_tower={tower!r}: write item_tower=shared or item_tower=frozen")
+        # Memory negatives are columns the priors have no features for (BiEncoder.priors_unsupported).
+        memory = tower == "frozen" and not settings.prior_features()
+        settings.scorer_config = {**(settings.scorer_config or {}), "item_tower": tower, "memory_negatives": memory}
     if "lexical_units" in changes:
         settings.lexical_units = changes["lexical_units"]
     if "new_item_share" in changes:

@@ -46,3 +46,13 @@ def test_the_hard_negative_source_is_a_lever_and_a_bad_one_is_refused():
     assert default.hard_negatives_from == "domain" and default.train_k is None
     with pytest.raises(ConfigError, match="domain, text"):
         levers.arm_setup({"hard_from": "brand"}, calibration_users=500)
+
+
+def test_the_item_tower_is_a_lever_whose_memory_negatives_follow_the_priors():
+    frozen, _ = levers.arm_setup({"item_tower": "frozen", "backbone_dropout": "0.1"}, calibration_users=500)
+    # With priors on, memory negatives would be columns without prior features: the scorer refuses those.
+    assert frozen.scorer_config == {"backbone_dropout": 0.1, "item_tower": "frozen", "memory_negatives": False}
+    alone, _ = levers.arm_setup({"item_tower": "frozen", "priors": "off"}, calibration_users=500)
+    assert alone.scorer_config == {"item_tower": "frozen", "memory_negatives": True}
+    with pytest.raises(ConfigError, match="item_tower=shared"):
+        levers.arm_setup({"item_tower": "twin"}, calibration_users=500)
