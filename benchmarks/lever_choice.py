@@ -9,6 +9,7 @@ is whichever arm wins here; the test tables (``compare_methods.py``) then run on
 An arm is ``NAME:KEY=VALUE,KEY=VALUE`` (``NAME`` alone is the default recipe). Keys:
 
 * ``dropout``: LoRA dropout.
+* ``lr``: the method's learning rate (LoRA's own, 1e-3, by default).
 * ``backbone_dropout``: the backbone's own dropout while training (``ScorerConfig.backbone_dropout``);
   ``model`` for the rate in the model's config.
 * ``scorer``: the registered scorer to train (e.g. ``cross-encoder``).
@@ -55,7 +56,7 @@ from coldstart_peft.outputs import check_report_files, write_report_files
 from coldstart_peft.provenance import git_revision
 from coldstart_peft.recipes import FitSettings, fit_on_split
 
-KEYS = ("dropout", "backbone_dropout", "scorer", "item_tower", "hard_negatives", "hard_from", "negatives", "train_k", "history_extras", "priors",
+KEYS = ("dropout", "lr", "backbone_dropout", "scorer", "item_tower", "hard_negatives", "hard_from", "negatives", "train_k", "history_extras", "priors",
         "lexical_units", "new_item_share")
 REFERENCES = ("tfidf", "zero-shot")
 
@@ -126,12 +127,19 @@ def _summary(scores, cases, seed: int) -> dict:
     return {k: summary[k] for k in ("ndcg@10", "hr@10", "mrr")}
 
 
+def arm_train_config(changes: dict[str, str], seconds: float, seed: int) -> TrainConfig:
+    """The engine settings of an arm: ``seconds`` of training, and the learning rate it names."""
+    lr = float(changes["lr"]) if "lr" in changes else None
+    if lr is not None and not lr > 0:
+        raise ConfigError(f"lr={changes['lr']!r}: write a positive learning rate, e.g. lr=2e-3")
+    return TrainConfig(epochs=1, batch_size=32, time_budget_s=seconds, seed=seed, progress=False, eval_every=10_000, lr=lr)
+
+
 def run_arm(split, name: str, changes: dict[str, str], args) -> dict:
     """Train one arm for ``args.seconds``; score the validation users calibration never saw."""
     settings, serializer = arm_setup(changes, args.calibration_users)
+    config = arm_train_config(changes, args.seconds, args.seed)
     held_out = split.ranking_cases("valid", serializer)[args.calibration_users :]
-    config = TrainConfig(epochs=1, batch_size=32, time_budget_s=args.seconds, seed=args.seed, progress=False,
-                         eval_every=10_000)  # fmt: skip
     started = time.perf_counter()
     _, result = fit_on_split(split, settings, config, serializer=serializer, test_cases=held_out)
     return {
@@ -188,6 +196,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("runs/lever-choice"))
     args = parser.parse_args(argv)
     specs = [parse_arm(spec) for spec in args.arm]  # refuse a bad arm before any training
+    for _, changes in specs:  # and a bad value
+        arm_setup(changes, args.calibration_users)
+        arm_train_config(changes, args.seconds, args.seed)
     check_report_files(args.out, "lever_choice")
     split = make_split(load_dataset(args.dataset), args.split, k=3, n_negatives=99, seed=args.seed, max_test_users=1000)
     arms = []

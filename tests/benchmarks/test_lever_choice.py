@@ -56,3 +56,11 @@ def test_the_item_tower_is_a_lever_whose_memory_negatives_follow_the_priors():
     assert alone.scorer_config == {"item_tower": "frozen", "memory_negatives": True}
     with pytest.raises(ConfigError, match="item_tower=shared"):
         levers.arm_setup({"item_tower": "twin"}, calibration_users=500)
+
+
+def test_the_learning_rate_is_a_lever_and_a_bad_one_is_refused():
+    assert levers.arm_train_config({"lr": "3e-3"}, seconds=150, seed=1).lr == 0.003
+    default = levers.arm_train_config({}, seconds=150, seed=1)
+    assert default.lr is None and default.time_budget_s == 150 and default.seed == 1
+    with pytest.raises(ConfigError, match="positive learning rate"):
+        levers.arm_train_config({"lr": "0"}, seconds=150, seed=1)
