@@ -154,7 +154,7 @@ def run_method(args) -> dict:
                            n_negatives=args.train_negatives, priors=args.priors, calibration_users=0,
                            scorer_config=parse_key_values(args.scorer_config, "--scorer-config"))  # fmt: skip
     config = TrainConfig(epochs=1, batch_size=preset["batch_size"], time_budget_s=preset["seconds"],
-                         seed=args.seed, progress=False, eval_every=10_000)  # fmt: skip
+                         seed=args.seed, progress=False, eval_every=10_000, lr=args.lr)  # fmt: skip
     scorer, result = fit_on_split(split, settings, config)
     calibration, before = None, None
     with scorer.frozen():  # calibration and the final pass reuse the timed pass's item embeddings
@@ -180,7 +180,7 @@ def run_method(args) -> dict:
         "train_seconds": result.seconds, "train_pairs_per_s": result.pairs_per_second,
         "score_pairs_per_s": sum(len(c.candidate_texts) for c in cases) / score_seconds,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
-        "metrics": means, "ci95": intervals, "steps": result.steps,
+        "metrics": means, "ci95": intervals, "steps": result.steps, "lr": config.lr or scorer.method.recommended_lr,
         "calibration": calibration, "metrics_before_calibration": before, **full,
         "new_item_share": scorer.priors.new_item_share if scorer.priors is not None else None,
         # `auto` resolves per machine (bf16 where it is natively fast), so each row says what ran.
@@ -397,6 +397,8 @@ def main(argv=None) -> int:
                         help="train the language model alone: no popularity, lexical or co-occurrence prior, no calibration")
     parser.add_argument("--train-negatives", type=int, default=None,
                         help="sampled negatives per training group (default: the scorer's; bi-encoder 1, on top of in-batch negatives)")
+    parser.add_argument("--lr", type=float, default=None,
+                        help="learning rate of every method trained (default: each method's recommended one)")
     parser.add_argument("--save-adapters", default=None, help="keep each trained adapter under this folder")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--k-context", type=int, default=3)
@@ -405,6 +407,8 @@ def main(argv=None) -> int:
     parser.add_argument("--replot", action="store_true", help="redraw pareto.png from the results.json in --out; train nothing")
     parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.lr is not None and not args.lr > 0:
+        parser.error(f"--lr must be a positive learning rate, got {args.lr}")
     if args.domain is not None and args.split != "cold-domain":
         parser.error("--domain names the held-out domain of --split cold-domain; add --split cold-domain or drop --domain")
 
@@ -444,7 +448,7 @@ def main(argv=None) -> int:
                "repeat_purchases_kept": True, "repeat_purchase_share": audit.get("target_in_context")},
                "data_fingerprint": split.dataset.fingerprint(), "split_fingerprint": split.fingerprint(),
                "settings": {"scorer": args.scorer, "scorer_config": args.scorer_config or [], "priors": list(FEATURES) if args.priors else [],
-                            "train_negatives": sampled_negatives(FitSettings(scorer=args.scorer, n_negatives=args.train_negatives)),
+                            "train_negatives": sampled_negatives(FitSettings(scorer=args.scorer, n_negatives=args.train_negatives)), "lr": args.lr,
                             "lexical_units": FitSettings.lexical_units if args.priors else None, **PRESETS[args.preset]},
                "results": []}  # fmt: skip
     results["audit"] = audit

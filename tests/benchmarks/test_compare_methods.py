@@ -78,6 +78,9 @@ def test_smoke_preset_writes_the_promised_files(tmp_path):
     assert "precision" not in rows["popularity"]
     assert results["settings"]["train_negatives"] == 1  # the bi-encoder's default, resolved
     assert results["settings"]["lexical_units"] == "words"
+    # Without --lr each method trains at its own recommended rate, and its row says which.
+    assert results["settings"]["lr"] is None
+    assert (rows["lora"]["lr"], rows["prompt"]["lr"]) == (2e-3, 1e-2) and "lr" not in rows["popularity"]
     # The whole run includes every method's training, so it cannot be shorter than their sum.
     assert results["wall_seconds"] >= sum(r["train_seconds"] for r in rows.values())
     table = (tmp_path / "results.md").read_text()
@@ -124,6 +127,12 @@ def test_domain_without_the_cold_domain_split_is_refused(compare, capsys):
     with pytest.raises(SystemExit) as exit_info:
         compare.main(["--dataset", "demo", "--domain", "Makeup"])
     assert exit_info.value.code == 2 and "--split cold-domain" in capsys.readouterr().err
+
+
+def test_a_learning_rate_that_is_not_positive_is_refused(compare, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        compare.main(["--dataset", "demo", "--lr", "0"])
+    assert exit_info.value.code == 2 and "--lr must be a positive learning rate" in capsys.readouterr().err
 
 
 def test_cold_domain_holds_out_the_named_domain_or_the_most_common(compare):
