@@ -157,15 +157,20 @@ def run_reference(split, name: str, args) -> dict:
             "metrics": {k: report[k] for k in ("ndcg@10", "hr@10", "mrr")}}  # fmt: skip
 
 
+def validation_line(report: dict) -> str:
+    """Seed, precision, the validation users scored and the commit: what every arm of a report shares."""
+    return (f"seed {report['seed']}, precision {report['precision']}; scored on {report['arms'][0]['held_out_users']} "
+            f"validation users calibration never saw (no test users). Commit {report['code']['commit']}"
+            f"{' (dirty tree)' if report['code']['dirty'] else ''}.")  # fmt: skip
+
+
 def markdown(report: dict) -> str:
     machine = report["machine"]
     lines = [
         f"# Recipe levers at equal time ({report['seconds']:.0f} s per arm), {report['dataset']} {report['split']}, "
         f"{machine['cpu_model']} ({machine['cpu_capability']})",
         "",
-        f"Default recipe with the changes shown, seed {report['seed']}, precision {report['precision']}; scored on "
-        f"{report['arms'][0]['held_out_users']} validation users calibration never saw (no test users). Commit "
-        f"{report['code']['commit']}{' (dirty tree)' if report['code']['dirty'] else ''}.",
+        f"Default recipe with the changes shown, {validation_line(report)}",
         "",
         "| arm | changes | steps | train pairs/s | NDCG@10 [95% CI] | HR@10 | MRR |",
         "|---|---|---:|---:|---|---:|---:|",

@@ -96,12 +96,10 @@ def run(split, weight: float, args, state: dict) -> dict:
 def markdown(report: dict) -> str:
     machine = report["machine"]
     lines = [
-        f"# Distilling the priors' ranking into the bi-encoder ({report['seconds']:.0f} s per arm), beauty "
-        f"{report['split']}, priors {report['priors']}, {machine['cpu_model']} ({machine['cpu_capability']})",
+        f"# Distilling the priors' ranking into the bi-encoder ({report['seconds']:.0f} s per arm), "
+        f"{report.get('dataset', 'beauty')} {report['split']}, priors {report['priors']}, {machine['cpu_model']} ({machine['cpu_capability']})",
         "",
-        f"Seed {report['seed']}, precision {report['precision']}; scored on {report['arms'][0]['held_out_users']} "
-        f"validation users calibration never saw (no test users). Commit {report['code']['commit']}"
-        f"{' (dirty tree)' if report['code']['dirty'] else ''}.",
+        f"Default recipe with priors {report['priors']} and the KL weight shown, {lever_choice.validation_line(report)}",
         "",
         "| KL weight | teacher weights | steps | NDCG@10 [95% CI] | HR@10 | MRR |",
         "|---:|---|---:|---|---:|---:|",
@@ -117,6 +115,7 @@ def markdown(report: dict) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dataset", default="beauty")
     parser.add_argument("--split", default="cold-user", choices=("cold-user", "cold-item", "cold-domain"))
     parser.add_argument("--priors", default="on", choices=("on", "off"), help="the student's own priors")
     parser.add_argument("--weight", type=float, action="append", required=True, help="KL weight (repeatable: one arm each)")
@@ -126,14 +125,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
     check_report_files(args.out, "distill_hybrid")
-    split = make_split(load_dataset("beauty"), args.split, k=3, n_negatives=99, seed=args.seed, max_test_users=1000)
+    split = make_split(load_dataset(args.dataset), args.split, k=3, n_negatives=99, seed=args.seed, max_test_users=1000)
     state = patch(split.ranking_cases("valid")[: args.calibration_users])
     arms = []
     for weight in args.weight:
         arms.append(run(split, weight, args, state))
         print(f"weight {weight:g}: {arms[-1]['steps']} steps, validation NDCG@10 {arms[-1]['metrics']['ndcg@10']['mean']:.4f}",
               flush=True)  # fmt: skip
-    report = {"machine": hardware_facts(), "code": git_revision(__file__), "split": args.split, "priors": args.priors,
+    report = {"machine": hardware_facts(), "code": git_revision(__file__), "dataset": args.dataset, "split": args.split, "priors": args.priors,
               "seconds": args.seconds, "seed": args.seed, "precision": resolve_precision("auto").name, "arms": arms}  # fmt: skip
     write_report_files(args.out, "distill_hybrid", report, markdown(report))
     print(markdown(report))
