@@ -9,7 +9,7 @@ is whichever arm wins here; the test tables (``compare_methods.py``) then run on
 An arm is ``NAME:KEY=VALUE,KEY=VALUE`` (``NAME`` alone is the default recipe). Keys:
 
 * ``dropout``: LoRA dropout.
-* ``lr``: the method's learning rate (LoRA's own, 1e-3, by default).
+* ``lr``: the method's learning rate (its ``recommended_lr`` by default: 2e-3 for LoRA).
 * ``backbone_dropout``: the backbone's own dropout while training (``ScorerConfig.backbone_dropout``);
   ``model`` for the rate in the model's config.
 * ``scorer``: the registered scorer to train (e.g. ``cross-encoder``).
