@@ -64,38 +64,37 @@ def test_calibration_is_refused_only_where_asked_for_and_impossible(tmp_path):
     assert not (tmp_path / "o").exists()
 
 
-def test_hard_negatives_reach_the_training_groups(monkeypatch):
-    seen = {}
+class StopAtGroups(Exception):
+    """Raised by the stand-in for training_groups: the test has what it needs, nothing trains."""
 
-    class Stop(Exception):
-        pass
+
+@pytest.fixture
+def group_options(monkeypatch) -> dict:
+    """The keyword options the recipe passes to ``training_groups``, filled in when it is called."""
+    seen: dict = {}
 
     def groups(split, **options):
         seen.update(options)
-        raise Stop
+        raise StopAtGroups
 
     monkeypatch.setattr(recipes, "training_groups", groups)
-    with pytest.raises(Stop):
+    return seen
+
+
+def test_hard_negatives_reach_the_training_groups(group_options):
+    seen = group_options
+    with pytest.raises(StopAtGroups):
         recipes.fit_on_split(SimpleNamespace(kind="cold-user"), FitSettings(hard_negatives=0.75, hard_negatives_from="text",
                                                                             train_k=5))
     assert (seen["hard_negative_fraction"], seen["hard_negatives_from"], seen["k"]) == (0.75, "text", 5)
 
 
-def test_the_per_domain_bank_builds_its_groups_from_the_same_settings(monkeypatch, tmp_path):
+def test_the_per_domain_bank_builds_its_groups_from_the_same_settings(group_options, tmp_path):
     from coldstart_peft.bank import train_per_domain
 
-    seen = {}
-
-    class Stop(Exception):
-        pass
-
-    def groups(split, **options):
-        seen.update(options)
-        raise Stop
-
-    monkeypatch.setattr(recipes, "training_groups", groups)
+    seen = group_options
     settings = FitSettings(hard_negatives=0.5, hard_negatives_from="text", train_k=4, n_negatives=3)
-    with pytest.raises(Stop):
+    with pytest.raises(StopAtGroups):
         train_per_domain(SimpleNamespace(kind="cold-user"), tmp_path / "bank", settings)
     assert (seen["hard_negative_fraction"], seen["hard_negatives_from"], seen["k"], seen["n_negatives"]) == (0.5, "text", 4, 3)
     assert seen["max_groups"] is None  # the bank samples its own global budget from every group
