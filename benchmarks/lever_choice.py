@@ -8,6 +8,11 @@ is whichever arm wins here; the test tables (``compare_methods.py``) then run on
 
 An arm is ``NAME:KEY=VALUE,KEY=VALUE`` (``NAME`` alone is the default recipe). Keys:
 
+* ``method``: the registered method to train (e.g. ``full``, the ceiling LoRA is held to).
+* ``targets``: the layers LoRA adapts, name suffixes joined by ``+`` as peft matches them
+  (``query+key+value`` by default; ``query+key+value+intermediate.dense+output.dense`` for every
+  linear layer of a BERT block but not the unused pooler).
+* ``rank``: LoRA's rank r, with alpha = 2r so the update's scale stays the default's.
 * ``dropout``: LoRA dropout.
 * ``lr``: the method's learning rate (its ``recommended_lr`` by default: 2e-3 for LoRA).
 * ``backbone_dropout``: the backbone's own dropout while training (``ScorerConfig.backbone_dropout``);
@@ -56,7 +61,7 @@ from coldstart_peft.outputs import check_report_files, write_report_files
 from coldstart_peft.provenance import git_revision
 from coldstart_peft.recipes import FitSettings, fit_on_split
 
-KEYS = ("dropout", "lr", "backbone_dropout", "scorer", "item_tower", "hard_negatives", "hard_from", "negatives", "train_k", "history_extras", "priors",
+KEYS = ("method", "targets", "rank", "dropout", "lr", "backbone_dropout", "scorer", "item_tower", "hard_negatives", "hard_from", "negatives", "train_k", "history_extras", "priors",
         "lexical_units", "new_item_share")
 REFERENCES = ("tfidf", "zero-shot")
 
@@ -79,8 +84,23 @@ def arm_setup(changes: dict[str, str], calibration_users: int) -> tuple[FitSetti
     """The recipe settings and text serializer an arm's changes describe."""
     settings = FitSettings(calibration_users=calibration_users)
     text = TextConfig()
+    method_config = {}
+    if "method" in changes:
+        settings.method = changes["method"]
     if "dropout" in changes:
-        settings.method_config = {"dropout": float(changes["dropout"])}
+        method_config["dropout"] = float(changes["dropout"])
+    if "targets" in changes:
+        # Layer-name suffixes joined by +, as peft matches them: query+key+value+output.dense
+        method_config["target_modules"] = [name for name in changes["targets"].split("+") if name]
+        if not method_config["target_modules"]:
+            raise ConfigError("targets= needs layer names joined by +, e.g. targets=query+key+value+output.dense")
+    if "rank" in changes:
+        rank = int(changes["rank"])
+        if rank < 1:
+            raise ConfigError(f"rank={changes['rank']!r}: write a rank of at least 1, e.g. rank=16")
+        # alpha follows the rank so the update's scale alpha/r stays the default's 2.
+        method_config.update(r=rank, alpha=2 * rank)
+    settings.method_config = method_config or None
     if "backbone_dropout" in changes:
         value = changes["backbone_dropout"]
         settings.scorer_config = {"backbone_dropout": None if value == "model" else float(value)}

@@ -64,3 +64,15 @@ def test_the_learning_rate_is_a_lever_and_a_bad_one_is_refused():
     assert default.lr is None and default.time_budget_s == 150 and default.seed == 1
     with pytest.raises(ConfigError, match="positive learning rate"):
         levers.arm_train_config({"lr": "0"}, seconds=150, seed=1)
+
+
+def test_the_method_its_target_layers_and_rank_are_levers():
+    settings, _ = levers.arm_setup({"targets": "query+value+output.dense", "rank": "16", "dropout": "0"}, calibration_users=500)
+    assert settings.method == "lora"
+    assert settings.method_config == {"target_modules": ["query", "value", "output.dense"], "r": 16, "alpha": 32, "dropout": 0.0}
+    full, _ = levers.arm_setup({"method": "full"}, calibration_users=500)
+    assert full.method == "full" and full.method_config is None
+    with pytest.raises(ConfigError, match="at least 1"):
+        levers.arm_setup({"rank": "0"}, calibration_users=500)
+    with pytest.raises(ConfigError, match="layer names"):
+        levers.arm_setup({"targets": "+"}, calibration_users=500)
