@@ -4,11 +4,13 @@ The recipe refits the prior weights (popularity, lexical, co-occurrence) on vali
 target sits among 99 uniformly drawn negatives (:func:`~coldstart_peft.calibration.calibrate_priors`).
 A full-catalog ranking's competition is the popular items, which uniform negatives rarely show, so
 weights fitted there may under-rate popularity where issue #17's full-catalog bar is measured.
-This script trains the default recipe once and fits its weights four ways on the first
+This script trains the default recipe once and fits its weights five ways on the first
 ``--calibration-users`` validation users: not at all (the weights training left), on uniform
-negatives (the default), on popularity-sampled negatives, and on both. Each is scored on the
+negatives (the default), on popularity-sampled negatives, on both, and on each user's 99
+highest-ranked catalog items under the default's weights (``top``: the very items a full-catalog
+ranking puts above the target, mined from the model itself). Each is scored on the
 validation users calibration never saw: 1 + 99 uniform, 1 + 99 popularity-sampled and the full
-catalog. The hybrid + co-occurrence baseline, its λ and μ tuned on the same two kinds of cases,
+catalog. The hybrid + co-occurrence baseline, its λ and μ tuned on the same uniform, popularity and top cases,
 is scored beside it, so a gain from the calibration protocol is not credited to the language model.
 No test user is read.
 
@@ -43,10 +45,11 @@ from coldstart_peft.hardware import hardware_facts, resolve_precision  # noqa: E
 from coldstart_peft.outputs import check_report_files, write_report_files  # noqa: E402
 from coldstart_peft.provenance import git_revision  # noqa: E402
 from coldstart_peft.recipes import FitSettings, fit_on_split  # noqa: E402
+from coldstart_peft.retrieval.catalog_prior import CatalogPrior  # noqa: E402
 from coldstart_peft.retrieval.index import ItemIndex  # noqa: E402
 
 PROTOCOLS = ("uniform", "popularity", "full catalog")
-CALIBRATIONS = ("none", "uniform", "popularity", "both")
+CALIBRATIONS = ("none", "uniform", "popularity", "both", "top")
 
 
 def _ndcg(summary: dict) -> dict:
@@ -66,6 +69,25 @@ def splits(args):
 
 def _baseline_summary(baseline, cases, seed: int) -> dict:
     return evaluate_baseline(baseline, cases, seed=seed)["overall"]
+
+
+def top_cases(scorer, split, records, index, serializer, n_negatives: int = 99):
+    """``records`` again, each target among the catalog items the scorer ranks highest for its user.
+
+    Ranked exactly as the full-catalog evaluation ranks (encoder plus priors at their current
+    weights); the user's context items and the target itself are not negatives.
+    """
+    items, attributes = split.dataset.items, split.dataset.user_attributes
+    user_texts = [serializer.user([items[i] for i in r.context], attributes=attributes.get(r.user_id)) for r in records]
+    prior = CatalogPrior(scorer.priors, index, {i: serializer.item(items[i]) for i in index.ids})
+    scores = index.scores(scorer.encode(user_texts)) + prior.scores(user_texts, [r.context for r in records])
+    ranked = torch.topk(scores, n_negatives + 1 + max(len(r.context) for r in records), dim=1).indices.tolist()
+    out = []
+    for record, rows in zip(records, ranked):
+        known = {record.target, *record.context}
+        negatives = [index.item_id(row) for row in rows if index.item_id(row) not in known][:n_negatives]
+        out.append(dataclasses.replace(record, candidates=[record.target, *negatives]))
+    return dataclasses.replace(split, valid=out).ranking_cases("valid", serializer)
 
 
 def scored(rank_uniform, rank_popular, full_report) -> dict:
@@ -90,15 +112,21 @@ def run(args) -> dict:
         index = ItemIndex(scorer, "evaluation")
         index.add({i: serializer.item(uniform.dataset.items[i]) for i in uniform.candidate_pool()})
         for how in CALIBRATIONS:
+            if how == "top":  # mined under the default's weights, the ranking a user would be shown
+                with torch.no_grad():
+                    scorer.priors.weight.copy_(default)
+                fit_cases["top"] = top_cases(scorer, uniform, uniform.valid[:n], index, serializer)
             with torch.no_grad():
                 scorer.priors.weight.copy_(trained)  # every fit starts where training left the weights
             weights = calibrate_priors(scorer, fit_cases[how]) if how != "none" else scorer.priors.named_weights()
+            if how == "uniform":
+                default = scorer.priors.weight.detach().clone()
             full = evaluate_full_catalog(scorer, held_split, which="valid", index=index, seed=args.seed)
             arms.append({"model": "lora", "calibration": how, "weights": weights,
                          "ndcg@10": scored(evaluate_ranking(scorer.score, held["uniform"], seed=args.seed),
                                            evaluate_ranking(scorer.score, held["popularity"], seed=args.seed), full)})  # fmt: skip
             print(f"lora, calibrated on {how}: " + ", ".join(f"{p} {arms[-1]['ndcg@10'][p]['mean']:.4f}" for p in PROTOCOLS), flush=True)
-    for how in ("uniform", "popularity"):
+    for how in ("uniform", "popularity", "top"):
         baseline = HybridCooccurrenceBaseline(valid_cases=fit_cases[how]).fit(uniform)
         arms.append({"model": "hybrid+cooc", "calibration": how, "weights": {"lambda": baseline.lam, "mu": baseline.mu},
                      "ndcg@10": scored(_baseline_summary(baseline, held["uniform"], args.seed),
@@ -117,7 +145,7 @@ def markdown(report: dict) -> str:
         f"{machine['cpu_model']} ({machine['cpu_capability']})",
         "",
         f"One LoRA run of the default recipe ({report['seconds']:.0f} s, {report['steps']} steps), its prior weights fitted "
-        f"four ways on the first {report['calibration_users']} validation users; {lever_choice.validation_line(report)}",
+        f"five ways on the first {report['calibration_users']} validation users; {lever_choice.validation_line(report)}",
         "",
         "| model | calibrated on | weights | 1 + 99 uniform | 1 + 99 popularity | full catalog |",
         "|---|---|---|---|---|---|",
