@@ -12,7 +12,9 @@ ranking puts above the target, mined from the model itself). Each is scored on t
 validation users calibration never saw: 1 + 99 uniform, 1 + 99 popularity-sampled and the full
 catalog. The hybrid + co-occurrence baseline, its λ and μ tuned on the same uniform, popularity and top cases,
 is scored beside it, so a gain from the calibration protocol is not credited to the language model.
-No test user is read.
+No test user is read. Uniform negatives, the default, gave the best full-catalog ranking on Beauty
+(``benchmarks/README.md``); the top items are a trap, chosen for their high prior scores, so
+among them every prior looks anti-correlated with the target and its weight turns negative.
 
 Example:
     python benchmarks/probes/calibration_protocol.py --seconds 240 \\
@@ -141,7 +143,7 @@ def run(args) -> dict:
 def markdown(report: dict) -> str:
     machine = report["machine"]
     lines = [
-        f"# Calibrating the prior weights on uniform or popularity-sampled negatives, {report['dataset']} cold-user, "
+        f"# Which negatives to fit the prior weights on, {report['dataset']} cold-user, "
         f"{machine['cpu_model']} ({machine['cpu_capability']})",
         "",
         f"One LoRA run of the default recipe ({report['seconds']:.0f} s, {report['steps']} steps), its prior weights fitted "
