@@ -48,7 +48,7 @@ import dataclasses
 import time
 from pathlib import Path
 
-from coldstart_peft import TrainConfig
+from coldstart_peft import TrainConfig, make_method
 from coldstart_peft.data import load_dataset, make_split
 from coldstart_peft.data.pairs import HARD_NEGATIVE_SOURCES
 from coldstart_peft.data.text import TextConfig, TextSerializer
@@ -95,12 +95,14 @@ def arm_setup(changes: dict[str, str], calibration_users: int) -> tuple[FitSetti
         if not method_config["target_modules"]:
             raise ConfigError("targets= needs layer names joined by +, e.g. targets=query+key+value+output.dense")
     if "rank" in changes:
-        rank = int(changes["rank"])
+        rank = int(changes["rank"]) if changes["rank"].isdigit() else 0
         if rank < 1:
-            raise ConfigError(f"rank={changes['rank']!r}: write a rank of at least 1, e.g. rank=16")
+            raise ConfigError(f"rank={changes['rank']!r}: write a whole rank of at least 1, e.g. rank=16")
         # alpha follows the rank so the update's scale alpha/r stays the default's 2.
         method_config.update(r=rank, alpha=2 * rank)
     settings.method_config = method_config or None
+    # An unknown method, or a field it lacks (targets on full fine-tuning), is refused here, before any training.
+    make_method(settings.method, settings.method_config)
     if "backbone_dropout" in changes:
         value = changes["backbone_dropout"]
         settings.scorer_config = {"backbone_dropout": None if value == "model" else float(value)}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from _scripts import load_benchmark
-from coldstart_peft.errors import ConfigError
+from coldstart_peft.errors import ConfigError, UnknownNameError
 
 levers = load_benchmark("lever_choice.py")
 
@@ -76,3 +76,10 @@ def test_the_method_its_target_layers_and_rank_are_levers():
         levers.arm_setup({"rank": "0"}, calibration_users=500)
     with pytest.raises(ConfigError, match="layer names"):
         levers.arm_setup({"targets": "+"}, calibration_users=500)
+    with pytest.raises(ConfigError, match="whole rank"):
+        levers.arm_setup({"rank": "1.5"}, calibration_users=500)
+    # Checked against the method itself: full fine-tuning has no target layers, and a typo has no method.
+    with pytest.raises(ConfigError, match="target_modules"):
+        levers.arm_setup({"method": "full", "targets": "query"}, calibration_users=500)
+    with pytest.raises(UnknownNameError, match="known methods"):
+        levers.arm_setup({"method": "lroa"}, calibration_users=500)
