@@ -62,7 +62,7 @@ from coldstart_peft.provenance import git_revision
 from coldstart_peft.recipes import FitSettings, fit_on_split
 
 KEYS = ("method", "targets", "rank", "dropout", "lr", "backbone_dropout", "scorer", "item_tower", "hard_negatives", "hard_from", "negatives", "train_k", "history_extras", "priors",
-        "lexical_units", "new_item_share")
+        "lexical_units", "new_item_share", "positions")
 REFERENCES = ("tfidf", "zero-shot")
 
 
@@ -138,6 +138,10 @@ def arm_setup(changes: dict[str, str], calibration_users: int) -> tuple[FitSetti
     if "new_item_share" in changes:
         value = changes["new_item_share"]
         settings.new_item_share = None if value == "auto" else float(value)
+    if "positions" in changes:
+        if not changes["positions"].isdigit() or int(changes["positions"]) < 1:
+            raise ConfigError(f"positions={changes['positions']!r}: write how many of each user's first positions to train on, e.g. positions=3")
+        settings.max_positions = int(changes["positions"])
     if "history_extras" in changes:
         extras = () if changes["history_extras"] == "none" else tuple(changes["history_extras"].split("+"))
         text = dataclasses.replace(text, history_extras=extras)

@@ -96,6 +96,9 @@ class FitSettings:
             ``k``, so training sees contexts as long as the test users' (more items show the encoder
             more of each user at a text-length cost).
         max_groups: cap on training groups (a budget knob); ``None`` for all.
+        max_positions: train on each user's first this many positions only (the cold-start
+            regime: a context of the first items, the next one to find); the priors' tables still
+            count every position. ``None`` for all positions.
         valid_users: validation users scored during training.
         valid_candidates: candidates per validation user (positive included).
         calibration_users: after training, refit the prior weights on this many validation
@@ -128,6 +131,7 @@ class FitSettings:
     hard_negatives_from: str = "domain"
     train_k: int | None = None
     max_groups: int | None = None
+    max_positions: int | None = None
     valid_users: int = 100
     valid_candidates: int = 20
     calibration_users: int = 500
@@ -184,6 +188,7 @@ def recipe_groups(
     serializer: TextSerializer | None = None,
     host: PluginHost | None = None,
     max_groups: int | None = None,
+    max_per_user: int | None = None,
 ) -> list[TrainGroup]:
     """The training groups ``settings`` describe: context length, sampled and hard negatives.
 
@@ -197,11 +202,12 @@ def recipe_groups(
         serializer: how items and users become text.
         host: plugin host the scorer's default negatives are looked up in.
         max_groups: stop after this many groups; ``None`` for all.
+        max_per_user: each user's first this many positions only; ``None`` for all.
     """
     return training_groups(
         split, k=settings.train_k, n_negatives=sampled_negatives(settings, host),
         hard_negative_fraction=settings.hard_negatives, hard_negatives_from=settings.hard_negatives_from,
-        seed=seed, serializer=serializer, max_groups=max_groups,
+        seed=seed, serializer=serializer, max_groups=max_groups, max_per_user=max_per_user,
     )
 
 
@@ -275,6 +281,8 @@ def fit_on_split(
     if scorer.priors is not None:  # fitted here, so before_training already sees the full model
         with phase(f"fitting priors on {len(groups):,} training groups", enabled=show):
             scorer.priors.fit(groups)
+    if settings.max_positions is not None:  # after the priors, whose tables want every position
+        groups = recipe_groups(split, settings, train_config.seed, serializer, host, max_per_user=settings.max_positions)
     if before_training is not None:
         before_training(scorer)
     result = train(scorer, method, groups, valid or None, train_config, accelerator=accelerator)
