@@ -32,6 +32,8 @@ An arm is ``NAME:KEY=VALUE,KEY=VALUE`` (``NAME`` alone is the default recipe). K
 * ``new_item_share``: share of each batch's items the priors show as new (no popularity or co-occurrence);
   ``auto`` (the default) for the share of validation targets training never saw.
 * ``lexical_units``: what the priors' lexical feature counts, ``wordpiece`` or ``words``.
+* ``positions``: train on each user's first N positions only (``FitSettings.max_positions``; the
+  priors' tables still count every position).
 
 Writes ``lever_choice.json`` and ``lever_choice.md`` under ``--out`` and prints the table.
 

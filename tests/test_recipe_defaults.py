@@ -98,3 +98,31 @@ def test_the_per_domain_bank_builds_its_groups_from_the_same_settings(group_opti
         train_per_domain(SimpleNamespace(kind="cold-user"), tmp_path / "bank", settings)
     assert (seen["hard_negative_fraction"], seen["hard_negatives_from"], seen["k"], seen["n_negatives"]) == (0.5, "text", 4, 3)
     assert seen["max_groups"] is None  # the bank samples its own global budget from every group
+
+
+
+def test_max_positions_trains_on_each_users_first_positions_while_the_priors_count_every_one(tiny_base, monkeypatch):
+    from coldstart_peft import create_host
+    from coldstart_peft.data import load_dataset, make_split
+    from coldstart_peft.priors import Priors
+    from coldstart_peft.training import TrainConfig
+
+    split = make_split(load_dataset("demo"), "cold-user", k=3, n_negatives=19, seed=0)
+    trained, fitted = [], []
+
+    def train(scorer, method, groups, valid, config, accelerator=None):
+        trained.extend(groups)
+        raise StopAtGroups
+
+    fit = Priors.fit
+    monkeypatch.setattr(recipes, "train", train)
+    monkeypatch.setattr(Priors, "fit", lambda self, groups: fitted.extend(groups) or fit(self, groups))
+    config = TrainConfig(max_steps=1, batch_size=4, precision="fp32", progress=False, eval_every=10_000)
+    settings = FitSettings(base_model=tiny_base, calibration_users=0, valid_users=4, max_positions=2)
+    with pytest.raises(StopAtGroups):
+        recipes.fit_on_split(split, settings, config, host=create_host(load_entrypoints=False))
+    lengths = [len(seq) for seq in split.train_sequences().values()]
+    # Each user's first two positions: a context of one item, then of two.
+    assert len(trained) == sum(min(2, n - 1) for n in lengths)
+    assert sorted({len(g.context_ids) for g in trained}) == [1, 2]
+    assert len(fitted) == sum(n - 1 for n in lengths) > len(trained)

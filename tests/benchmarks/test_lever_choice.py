@@ -83,3 +83,10 @@ def test_the_method_its_target_layers_and_rank_are_levers():
         levers.arm_setup({"method": "full", "targets": "query"}, calibration_users=500)
     with pytest.raises(UnknownNameError, match="known methods"):
         levers.arm_setup({"method": "lroa"}, calibration_users=500)
+
+
+def test_the_training_positions_are_a_lever_and_a_bad_count_is_refused():
+    assert levers.arm_setup({"positions": "3"}, calibration_users=500)[0].max_positions == 3
+    assert levers.arm_setup({}, calibration_users=500)[0].max_positions is None
+    with pytest.raises(ConfigError, match="first positions"):
+        levers.arm_setup({"positions": "0"}, calibration_users=500)
