@@ -98,7 +98,8 @@ class FitSettings:
         max_groups: cap on training groups (a budget knob); ``None`` for all.
         max_positions: train on each user's first this many positions only (the cold-start
             regime: a context of the first items, the next one to find); the priors' tables still
-            count every position. ``None`` for all positions.
+            count every position. ``None`` for all positions. :func:`fit_on_split` only; the
+            per-domain bank refuses it.
         valid_users: validation users scored during training.
         valid_candidates: candidates per validation user (positive included).
         calibration_users: after training, refit the prior weights on this many validation

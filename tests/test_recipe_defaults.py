@@ -100,7 +100,6 @@ def test_the_per_domain_bank_builds_its_groups_from_the_same_settings(group_opti
     assert seen["max_groups"] is None  # the bank samples its own global budget from every group
 
 
-
 def test_max_positions_trains_on_each_users_first_positions_while_the_priors_count_every_one(tiny_base, monkeypatch):
     from coldstart_peft import create_host
     from coldstart_peft.data import load_dataset, make_split
@@ -126,3 +125,11 @@ def test_max_positions_trains_on_each_users_first_positions_while_the_priors_cou
     assert len(trained) == sum(min(2, n - 1) for n in lengths)
     assert sorted({len(g.context_ids) for g in trained}) == [1, 2]
     assert len(fitted) == sum(n - 1 for n in lengths) > len(trained)
+
+
+def test_the_per_domain_bank_refuses_max_positions_before_any_work(tmp_path):
+    from coldstart_peft.bank import train_per_domain
+
+    with pytest.raises(ConfigError, match="every position"):
+        train_per_domain(SimpleNamespace(kind="cold-user"), tmp_path / "bank", FitSettings(max_positions=3))
+    assert not (tmp_path / "bank").exists()

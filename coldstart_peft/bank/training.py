@@ -151,6 +151,10 @@ def train_per_domain(
     settings = settings or FitSettings()
     per_domain = per_domain or PerDomainSettings()
     per_domain.validate()
+    if settings.max_positions is not None:
+        # The bank's priors fit on the groups its global run trains on, so the cut would reach them too.
+        raise ConfigError("max_positions is a fit_on_split option; the per-domain bank trains on every position. "
+                          "Leave it unset here, or cap the work with max_groups")
     train_config = dataclasses.replace(train_config or TrainConfig())
     groups = recipe_groups(split, settings, train_config.seed, serializer, host)  # settings.max_groups: sampled below
     by_domain: dict[str, list] = defaultdict(list)

@@ -42,7 +42,6 @@ def test_the_probe_fits_the_weights_five_ways_and_scores_each_on_three_protocols
     assert "| hybrid+cooc | popularity |" in (tmp_path / "calibration_protocol.md").read_text()
 
 
-
 def test_top_cases_put_each_target_among_the_items_ranked_highest_for_its_user(tiny_base):
     probe = load_benchmark("probes/calibration_protocol.py")
     split = cold_user_split(demo_dataset(n_items=80, n_users=200), k=3, max_test_users=20)
