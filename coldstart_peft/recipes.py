@@ -22,6 +22,7 @@ from coldstart_peft.calibration import calibrate_priors
 from coldstart_peft.data.pairs import training_groups
 from coldstart_peft.data.splits import ColdStartSplit
 from coldstart_peft.data.text import TextSerializer
+from coldstart_peft.errors import ConfigError
 from coldstart_peft.evaluation.ranking import score_cases
 from coldstart_peft.examples import RankingCase, TrainGroup
 from coldstart_peft.host import PluginHost, default_host
@@ -267,26 +268,30 @@ def fit_on_split(
     """
     settings = settings or FitSettings()
     train_config = train_config or TrainConfig()
+    if settings.max_positions is not None and settings.max_positions < 1:
+        raise ConfigError(f"max_positions must be at least 1 (or None for every position), got {settings.max_positions}")
     show = train_config.progress and process_state().is_main_process
     with phase(f"building training groups from {split.kind} split", enabled=show):
         groups = recipe_groups(split, settings, train_config.seed, serializer, host, max_groups=settings.max_groups)
+        # The priors' tables count every position; training may take each user's first few only.
+        train_groups = groups if settings.max_positions is None else recipe_groups(
+            split, settings, train_config.seed, serializer, host, max_groups=settings.max_groups,
+            max_per_user=settings.max_positions)  # fmt: skip
     all_valid = split.ranking_cases("valid", serializer)
     valid = trim_candidates(all_valid[: settings.valid_users], settings.valid_candidates, seed=train_config.seed)
     settings = with_new_item_share(settings, all_valid, groups)
-    scorer, method, accelerator = build_for_training(settings, train_config, len(groups), host)
+    scorer, method, accelerator = build_for_training(settings, train_config, len(train_groups), host)
     # A scorer without priors has nothing to calibrate.
     calibration = all_valid[: settings.calibration_users] if settings.calibration_users and scorer.priors is not None else []
     if process_state().is_main_process:
-        capped = settings.max_groups is not None and len(groups) >= settings.max_groups
-        logger.info(plan_line(len(split.train_sequences()), len(groups), len(valid), len(calibration), capped))
+        capped = settings.max_groups is not None and len(train_groups) >= settings.max_groups
+        logger.info(plan_line(len(split.train_sequences()), len(train_groups), len(valid), len(calibration), capped))
     if scorer.priors is not None:  # fitted here, so before_training already sees the full model
         with phase(f"fitting priors on {len(groups):,} training groups", enabled=show):
             scorer.priors.fit(groups)
-    if settings.max_positions is not None:  # after the priors, whose tables want every position
-        groups = recipe_groups(split, settings, train_config.seed, serializer, host, max_per_user=settings.max_positions)
     if before_training is not None:
         before_training(scorer)
-    result = train(scorer, method, groups, valid or None, train_config, accelerator=accelerator)
+    result = train(scorer, method, train_groups, valid or None, train_config, accelerator=accelerator)
     after = time.perf_counter()
     with scorer.frozen():  # from here on the weights the texts are embedded with stay fixed
         if calibration:

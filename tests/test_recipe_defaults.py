@@ -127,6 +127,12 @@ def test_max_positions_trains_on_each_users_first_positions_while_the_priors_cou
     assert len(fitted) == sum(n - 1 for n in lengths) > len(trained)
 
 
+def test_a_max_positions_under_one_is_refused_before_any_work(group_options):
+    with pytest.raises(ConfigError, match="at least 1"):
+        recipes.fit_on_split(SimpleNamespace(kind="cold-user"), FitSettings(max_positions=0))
+    assert group_options == {}  # refused before any group was built
+
+
 def test_the_per_domain_bank_refuses_max_positions_before_any_work(tmp_path):
     from coldstart_peft.bank import train_per_domain
 
