@@ -180,7 +180,7 @@ def run_method(args) -> dict:
         "train_seconds": result.seconds, "train_pairs_per_s": result.pairs_per_second,
         "score_pairs_per_s": sum(len(c.candidate_texts) for c in cases) / score_seconds,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
-        "metrics": means, "ci95": intervals, "steps": result.steps, "lr": config.lr or scorer.method.recommended_lr,
+        "metrics": means, "ci95": intervals, "steps": result.steps, "lr": config.method_lr(scorer.method),
         "calibration": calibration, "metrics_before_calibration": before, **full,
         "new_item_share": scorer.priors.new_item_share if scorer.priors is not None else None,
         # `auto` resolves per machine (bf16 where it is natively fast), so each row says what ran.

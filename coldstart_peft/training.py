@@ -115,6 +115,10 @@ class TrainConfig:
             raise ConfigError("checkpoint_every and resume need checkpoint_dir: the folder checkpoints are written to and read from")
         check_train_options(self)
 
+    def method_lr(self, method: Method) -> float:
+        """The learning rate of the method's parameters: ``lr``, or the method's ``recommended_lr`` when unset."""
+        return self.lr or method.recommended_lr
+
 
 @dataclasses.dataclass
 class TrainResult:
@@ -167,7 +171,7 @@ def _param_groups(scorer: Scorer, config: TrainConfig, method: Method) -> list[d
                 prior.append(parameter)
             else:
                 (backbone if name.startswith("backbone.") else head).append(parameter)
-    lr = config.lr or method.recommended_lr
+    lr = config.method_lr(method)
     # "base_lr": the rate the schedule's factor multiplies at every step.
     groups = [{"params": backbone, "lr": lr, "base_lr": lr},
               {"params": head, "lr": config.head_lr or lr, "base_lr": config.head_lr or lr},
@@ -442,7 +446,7 @@ def train(
         return factor
 
     def diverged(losses: list[float]) -> TrainingDivergedError:
-        lr = config.lr or method.recommended_lr
+        lr = config.method_lr(method)
         return TrainingDivergedError(
             f"training diverged at step {step + 1}: the loss is {next(x for x in losses if not math.isfinite(x))}. "
             f"Nothing was saved. Train again with a lower learning rate (lr was {lr:g}; try {lr / 10:g}), "

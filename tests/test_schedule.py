@@ -78,3 +78,11 @@ def test_a_time_budget_compresses_the_same_curve(tiny_base, toy_task, monkeypatc
         factor = lr_factor(min(1.0, max(step / 30, elapsed / 20.0)), 0.1)
         assert lrs == pytest.approx([b * factor for b in base], rel=1e-9), f"step {step}"
     assert math.isclose(seen[20][1][0], 0.0, abs_tol=1e-12), "decayed to zero when the budget ran out"
+
+
+def test_the_method_trains_at_lr_when_set_and_at_its_recommended_rate_otherwise():
+    from types import SimpleNamespace
+
+    method = SimpleNamespace(recommended_lr=2e-3)
+    assert TrainConfig().method_lr(method) == 2e-3
+    assert TrainConfig(lr=5e-4).method_lr(method) == 5e-4
