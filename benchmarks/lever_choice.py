@@ -97,11 +97,10 @@ def arm_setup(changes: dict[str, str], calibration_users: int) -> tuple[FitSetti
         if not method_config["target_modules"]:
             raise ConfigError("targets= needs layer names joined by +, e.g. targets=query+key+value+output.dense")
     if "rank" in changes:
-        rank = int(changes["rank"]) if changes["rank"].isdigit() else 0
-        if rank < 1:
+        if not changes["rank"].isdigit():
             raise ConfigError(f"rank={changes['rank']!r}: write a whole rank of at least 1, e.g. rank=16")
-        # alpha follows the rank so the update's scale alpha/r stays the default's 2.
-        method_config.update(r=rank, alpha=2 * rank)
+        # alpha follows the rank so the update's scale alpha/r stays the default's 2; the method refuses 0.
+        method_config.update(r=int(changes["rank"]), alpha=2 * int(changes["rank"]))
     settings.method_config = method_config or None
     # An unknown method, or a field it lacks (targets on full fine-tuning), is refused here, before any training.
     make_method(settings.method, settings.method_config)

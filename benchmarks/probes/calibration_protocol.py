@@ -100,9 +100,10 @@ def scored(rank_uniform, rank_popular, full_report) -> dict:
 def run(args) -> dict:
     uniform, popular = splits(args)
     n = args.calibration_users
-    fit_cases = {"uniform": uniform.ranking_cases("valid")[:n], "popularity": popular.ranking_cases("valid")[:n]}
+    cases = {"uniform": uniform.ranking_cases("valid"), "popularity": popular.ranking_cases("valid")}
+    fit_cases = {how: rendered[:n] for how, rendered in cases.items()}
     fit_cases["both"] = fit_cases["uniform"] + fit_cases["popularity"]
-    held = {"uniform": uniform.ranking_cases("valid")[n:], "popularity": popular.ranking_cases("valid")[n:]}
+    held = {how: rendered[n:] for how, rendered in cases.items()}
     held_split = dataclasses.replace(uniform, valid=uniform.valid[n:])
 
     config = lever_choice.arm_train_config({}, args.seconds, args.seed)
@@ -114,15 +115,11 @@ def run(args) -> dict:
         index = ItemIndex(scorer, "evaluation")
         index.add({i: serializer.item(uniform.dataset.items[i]) for i in uniform.candidate_pool()})
         for how in CALIBRATIONS:
-            if how == "top":  # mined under the default's weights, the ranking a user would be shown
-                with torch.no_grad():
-                    scorer.priors.weight.copy_(default)
-                fit_cases["top"] = top_cases(scorer, uniform, uniform.valid[:n], index, serializer)
             with torch.no_grad():
                 scorer.priors.weight.copy_(trained)  # every fit starts where training left the weights
             weights = calibrate_priors(scorer, fit_cases[how]) if how != "none" else scorer.priors.named_weights()
-            if how == "uniform":
-                default = scorer.priors.weight.detach().clone()
+            if how == "uniform":  # mined under the default's weights: the ranking a user would be shown
+                fit_cases["top"] = top_cases(scorer, uniform, uniform.valid[:n], index, serializer)
             full = evaluate_full_catalog(scorer, held_split, which="valid", index=index, seed=args.seed)
             arms.append({"model": "lora", "calibration": how, "weights": weights,
                          "ndcg@10": scored(evaluate_ranking(scorer.score, held["uniform"], seed=args.seed),
