@@ -28,7 +28,7 @@ from coldstart_peft.examples import RankingCase, TrainGroup
 from coldstart_peft.host import PluginHost, default_host
 from coldstart_peft.method import Method
 from coldstart_peft.progress import phase
-from coldstart_peft.priors import FEATURES, Priors, check_features
+from coldstart_peft.priors import DEFAULT_FEATURES, Priors, check_features
 from coldstart_peft.scorer import Scorer
 from coldstart_peft.training import TrainConfig, TrainResult, make_accelerator, plan_steps, process_state, train
 
@@ -106,8 +106,9 @@ class FitSettings:
         calibration_users: after training, refit the prior weights on this many validation
             users with all their candidates (:func:`~coldstart_peft.calibration.calibrate_priors`);
             0 skips it, and so does a scorer without priors.
-        priors: compose the scorer with priors (:mod:`coldstart_peft.priors`): ``True`` for all
-            of :data:`~coldstart_peft.priors.FEATURES`, ``False`` for none, or the feature names.
+        priors: compose the scorer with priors (:mod:`coldstart_peft.priors`): ``True`` for
+            :data:`~coldstart_peft.priors.DEFAULT_FEATURES`, ``False`` for none, or the feature names
+            (any of :data:`~coldstart_peft.priors.FEATURES`).
         lexical_units: what the priors' lexical feature counts: ``"words"`` or the backbone's
             ``"wordpiece"`` (:data:`~coldstart_peft.priors.LEXICAL_UNITS`). Words won on Beauty's
             validation users (``benchmarks/results/levers-lexical-units-*``, ``lexical-choice-*``).
@@ -143,9 +144,10 @@ class FitSettings:
     load_options: dict[str, Any] | None = None
 
     def prior_features(self) -> tuple[str, ...]:
-        """The prior features ``priors`` asks for, in :data:`~coldstart_peft.priors.FEATURES` order."""
+        """The prior features ``priors`` asks for, in :data:`~coldstart_peft.priors.FEATURES` order
+        (``True``: :data:`~coldstart_peft.priors.DEFAULT_FEATURES`)."""
         if isinstance(self.priors, bool):
-            return FEATURES if self.priors else ()
+            return DEFAULT_FEATURES if self.priors else ()
         return check_features(self.priors)
 
 

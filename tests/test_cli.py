@@ -10,7 +10,7 @@ from peft import PeftModel
 from coldstart_peft.backbone import default_model_path
 from coldstart_peft.cli import main
 from coldstart_peft.labeled_pairs import write_pairs
-from coldstart_peft.priors import FEATURES
+from coldstart_peft.priors import DEFAULT_FEATURES
 
 pytestmark = pytest.mark.filterwarnings("ignore::FutureWarning")
 
@@ -70,8 +70,8 @@ def test_train_on_dataset_split_then_evaluate_the_adapter_on_the_same_split(tmp_
     assert facts["validation"]["step"] >= 1
     # Unset flags give the benchmark's winning recipe: bi-encoder, three priors, calibrated weights.
     assert manifest["scorer"] == "bi-encoder"
-    assert manifest["priors"]["features"] == list(FEATURES) and (out / "prior_tables.safetensors").is_file()
-    assert set(facts["calibration"]) == set(FEATURES)
+    assert manifest["priors"]["features"] == list(DEFAULT_FEATURES) and (out / "prior_tables.safetensors").is_file()
+    assert set(facts["calibration"]) == set(DEFAULT_FEATURES)
 
     code = main(["evaluate", "--adapter", str(out), *data])
     assert code == 0

@@ -12,7 +12,7 @@ from coldstart_peft.cli.options import fit_settings_from_args
 from coldstart_peft.errors import ConfigError
 from coldstart_peft.host import default_host
 from coldstart_peft.recipes import FitSettings, sampled_negatives
-from coldstart_peft.priors import FEATURES
+from coldstart_peft.priors import DEFAULT_FEATURES
 
 
 def test_unset_negatives_come_from_the_scorer_and_a_set_count_wins():
@@ -20,7 +20,7 @@ def test_unset_negatives_come_from_the_scorer_and_a_set_count_wins():
     for scorer in default_host().scorers.names():
         assert sampled_negatives(FitSettings(scorer=scorer)) == default_host().scorer(scorer).default_negatives
     assert sampled_negatives(FitSettings(n_negatives=3)) == 3
-    assert FitSettings(priors=True).prior_features() == FEATURES
+    assert FitSettings(priors=True).prior_features() == DEFAULT_FEATURES
 
 
 def test_priors_resolve_to_features_in_order_and_unknown_ones_are_refused():

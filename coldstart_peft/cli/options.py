@@ -10,7 +10,7 @@ from typing import Any
 from coldstart_peft.errors import ConfigError
 from coldstart_peft.hardware import PRECISIONS
 from coldstart_peft.option_check import check_train_options
-from coldstart_peft.priors import FEATURES, LEXICAL_UNITS, check_features, check_new_item_share
+from coldstart_peft.priors import DEFAULT_FEATURES, FEATURES, LEXICAL_UNITS, check_features, check_new_item_share
 from coldstart_peft.recipes import FitSettings
 from coldstart_peft.training import TrainConfig
 
@@ -44,7 +44,7 @@ def add_prior_arguments(parser) -> None:
     """``--priors`` and ``--no-priors``: which prior features the scorer is composed with."""
     parser.add_argument("--priors", type=_feature_list, default=True, metavar="FEATURES",
                         help=f"prior features added to the scorer's logit, comma-separated from {','.join(FEATURES)} "
-                             "(default: all)")  # fmt: skip
+                             f"(default: {','.join(DEFAULT_FEATURES)})")  # fmt: skip
     parser.add_argument("--no-priors", dest="priors", action="store_false",
                         help="train the language model alone: no popularity, lexical or co-occurrence prior")
     parser.add_argument("--lexical-units", choices=LEXICAL_UNITS, default=FitSettings.lexical_units,

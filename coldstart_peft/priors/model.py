@@ -14,6 +14,10 @@ Features, in :data:`FEATURES` order:
   backbone's wordpieces (text only: works without ids).
 * ``cooccurrence``: ``log(1 + n)``, n = how often training users bought the item next to one
   of this user's context items (by item ids).
+* ``neighbour_text``: TF-IDF cosine of the item's text and the texts of the items training users
+  bought next to this user's context items, each weighted by ``log(1 + n)``. What the user's
+  items are bought with, read as words, so it reaches items training never saw (ids for the
+  context, text for the item). Opt-in: not in :data:`DEFAULT_FEATURES`.
 
 The scorer never sees any of this: the engine adds the weighted features to the scorer's
 logits in training (:meth:`Scorer.training_batch`, :meth:`Scorer.forward`) and
@@ -25,6 +29,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+import scipy.sparse as sp
 import torch
 from torch import nn
 
@@ -32,8 +37,12 @@ from coldstart_peft.errors import ConfigError
 from coldstart_peft.examples import TrainGroup
 from coldstart_peft.priors.tables import PriorTables, check_lexical_units, positive_of
 
-FEATURES = ("popularity", "lexical", "cooccurrence")
-START = {"popularity": 1.0, "lexical": 5.0, "cooccurrence": 0.5}
+FEATURES = ("popularity", "lexical", "cooccurrence", "neighbour_text")
+DEFAULT_FEATURES = ("popularity", "lexical", "cooccurrence")
+"""The features ``priors=True`` asks for."""
+CATALOG_FEATURES = ("popularity", "cooccurrence")
+"""Features an item training never saw has none of (its text, and so the text features, it has)."""
+START = {"popularity": 1.0, "lexical": 5.0, "cooccurrence": 0.5, "neighbour_text": 5.0}
 """Starting weights: each feature on the scale of a cosine logit at temperature 0.05 (a perfect
 word match is worth about a quarter of the similarity range)."""
 
@@ -72,7 +81,7 @@ class Priors(nn.Module):
             catalog features cannot see, instead of leaning on those features for every item.
     """
 
-    def __init__(self, features: Sequence[str] = FEATURES, tokenizer=None, tables: PriorTables | None = None,
+    def __init__(self, features: Sequence[str] = DEFAULT_FEATURES, tokenizer=None, tables: PriorTables | None = None,
                  lexical_units: str = "words", new_item_share: float = 0.0):  # fmt: skip
         super().__init__()
         self.new_item_share = check_new_item_share(new_item_share)
@@ -89,7 +98,8 @@ class Priors(nn.Module):
 
     def fit(self, groups: Sequence[TrainGroup]) -> PriorTables:
         """Fit the tables on training groups (their items' ids, contexts and texts)."""
-        self.tables = PriorTables.fit(groups, self.tokenizer, self.lexical_units)
+        with_texts = "neighbour_text" in self.features
+        self.tables = PriorTables.fit(groups, self.tokenizer, self.lexical_units, item_texts=with_texts)
         return self.tables
 
     def named_weights(self) -> dict[str, float]:
@@ -122,6 +132,7 @@ class Priors(nn.Module):
         columns = tables.columns(item_ids)
         own_pop = np.zeros((len(groups), len(item_ids)))
         own_pairs = np.zeros((len(groups), len(item_ids)))
+        own_keys: list[tuple[int, str, int]] = []  # (group, its positive, the pairs it added)
         start = 0
         for g, group in enumerate(groups):
             target = positive_of(group)
@@ -129,7 +140,11 @@ class Priors(nn.Module):
                 j = start + group.item_ids.index(target)
                 own_pop[g, j] = 1
                 own_pairs[g, j] = sum(1 for c in group.context_ids or () if c != target)
+                own_keys.append((g, target, int(own_pairs[g, j])))
             start += len(group.item_texts)
+        neighbours = None
+        if "cooccurrence" in self.features or "neighbour_text" in self.features:
+            neighbours = tables.neighbours([g.context_ids for g in groups])
         parts = []
         for feature in self.features:
             if feature == "popularity":
@@ -138,13 +153,19 @@ class Priors(nn.Module):
             elif feature == "lexical":
                 users = tables.tfidf(self.tokenizer, [g.user_text for g in groups])
                 parts.append((users @ tables.tfidf(self.tokenizer, item_texts).T).toarray())
-            else:
-                counts = tables.neighbours([g.context_ids for g in groups])[:, columns].toarray()
+            elif feature == "cooccurrence":
+                counts = neighbours[:, columns].toarray()
                 parts.append(np.log1p(np.maximum(counts - own_pairs, 0)))
+            else:  # the positive's own text must not reach its user's profile through the pairs it added
+                g, keys, pairs = zip(*own_keys) if own_keys else ((), (), ())
+                own = sp.csr_matrix((np.array(pairs, dtype=np.float32), (g, tables.columns(list(keys)))),
+                                    shape=neighbours.shape)  # fmt: skip
+                profiles = tables.neighbour_profiles(neighbours - own)
+                parts.append((profiles @ tables.tfidf(self.tokenizer, item_texts).T).toarray())
         grid = torch.from_numpy(np.stack(parts, axis=-1)).float()
         if self.new_item_share > 0:
             new = torch.rand(len(item_ids)) < self.new_item_share
-            catalog = torch.tensor([f != "lexical" for f in self.features])
+            catalog = torch.tensor([f in CATALOG_FEATURES for f in self.features])
             grid[:, new[:, None] & catalog] = 0.0
         return grid
 
@@ -176,16 +197,22 @@ class Priors(nn.Module):
         ui = np.array([user_row[k] for k in user_keys], dtype=np.int64)
         ii = np.array([item_row[t] for t in item_texts], dtype=np.int64)
         columns = tables.columns(item_ids)
+        neighbours = None
+        if "cooccurrence" in self.features or "neighbour_text" in self.features:
+            neighbours = tables.neighbours([c for _, c in users])
+        item_rows = tables.tfidf(self.tokenizer, items) if {"lexical", "neighbour_text"} & set(self.features) else None
         parts = []
         for feature in self.features:
             if feature == "popularity":
                 parts.append(tables.popularity_of(columns))
             elif feature == "lexical":
-                u, v = tables.tfidf(self.tokenizer, [t for t, _ in users]), tables.tfidf(self.tokenizer, items)
-                parts.append(np.asarray(u[ui].multiply(v[ii]).sum(axis=1)).ravel())
+                u = tables.tfidf(self.tokenizer, [t for t, _ in users])
+                parts.append(np.asarray(u[ui].multiply(item_rows[ii]).sum(axis=1)).ravel())
+            elif feature == "cooccurrence":
+                parts.append(np.log1p(np.asarray(neighbours[ui, columns]).ravel()))
             else:
-                counts = np.asarray(tables.neighbours([c for _, c in users])[ui, columns]).ravel()
-                parts.append(np.log1p(counts))
+                profiles = tables.neighbour_profiles(neighbours)
+                parts.append(np.asarray(profiles[ui].multiply(item_rows[ii]).sum(axis=1)).ravel())
         return torch.from_numpy(np.stack(parts, axis=-1).reshape(n, len(parts))).float()
 
     @torch.no_grad()

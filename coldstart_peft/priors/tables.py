@@ -37,6 +37,8 @@ from coldstart_peft.progress import tracked
 TABLE_FORMAT = "coldstart-peft-prior-tables"
 TABLE_FORMAT_VERSION = "1"
 TENSORS = ("keys", "popularity", "row_starts", "cols", "counts", "idf")
+TEXT_TENSORS = ("text_starts", "text_cols", "text_weights")
+"""The optional item-text rows (row-compressed TF-IDF of each key's text); all three or none."""
 LEXICAL_UNITS = ("wordpiece", "words")
 """What the lexical feature counts: the backbone's wordpieces, or whole words (scikit-learn's default token pattern)."""
 WORD = re.compile(r"(?u)\b\w\w+\b")
@@ -74,12 +76,16 @@ class PriorTables:
         idf: one weight per wordpiece of the backbone's vocabulary; with ``words``, one per word
             and a last one for every word not in it.
         words: sorted hashes of the words seen in the training item texts; ``None`` for wordpieces.
+        item_text: each key's TF-IDF row (``[keys, units]``, rows L2-normalised; empty for a key
+            whose text training never showed), or ``None`` when fitted without item texts.
     """
 
     def __init__(self, keys: torch.Tensor, popularity: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor,
-                 counts: torch.Tensor, idf: torch.Tensor, words: torch.Tensor | None = None):  # fmt: skip
+                 counts: torch.Tensor, idf: torch.Tensor, words: torch.Tensor | None = None,
+                 item_text: sp.csr_matrix | None = None):  # fmt: skip
         self.keys, self.popularity, self.idf, self.words = keys, popularity, idf, words
         self.rows, self.cols, self.counts = rows, cols, counts
+        self.item_text = item_text
         self._matrix: sp.csr_matrix | None = None
         self._digest: str | None = None
 
@@ -89,13 +95,15 @@ class PriorTables:
         return "wordpiece" if self.words is None else "words"
 
     @classmethod
-    def fit(cls, groups: Sequence[TrainGroup], tokenizer, lexical_units: str = "words") -> PriorTables:
+    def fit(cls, groups: Sequence[TrainGroup], tokenizer, lexical_units: str = "words", item_texts: bool = False) -> PriorTables:
         """Count the groups' positives and context co-occurrences; fit idf on their item texts.
 
         Args:
             groups: training groups.
             tokenizer: the backbone's tokenizer (counts wordpieces; unused for words).
             lexical_units: one of :data:`LEXICAL_UNITS`.
+            item_texts: also keep each item's TF-IDF row (:attr:`item_text`), for the
+                ``neighbour_text`` feature; about 8 bytes per word of every item's text.
         """
         check_lexical_units(lexical_units)
         positives: Counter = Counter()
@@ -127,7 +135,7 @@ class PriorTables:
             df = np.zeros(len(tokenizer))
             for ids in token_ids(tokenizer, texts):
                 df[np.unique(ids)] += 1
-        return cls(
+        tables = cls(
             keys=torch.tensor(keys, dtype=torch.int64),
             popularity=torch.tensor([np.log1p(positives[k]) for k in keys], dtype=torch.float32),
             rows=torch.tensor([index[a] for a, _ in pairs], dtype=torch.int32),
@@ -136,6 +144,14 @@ class PriorTables:
             idf=torch.tensor(np.log((1 + len(texts)) / (1 + df)) + 1, dtype=torch.float32),
             words=words,
         )
+        if item_texts:
+            text_of: dict[int, str] = {}
+            for group in groups:
+                for item_id, text in zip(group.item_ids or (), group.item_texts):
+                    text_of.setdefault(id_key(item_id), text)
+            # A context item that was never a candidate has no text here: its row stays empty.
+            tables.item_text = tables.tfidf(tokenizer, [text_of.get(k, "") for k in keys]).astype(np.float32)
+        return tables
 
     # -- storage ---------------------------------------------------------------------------
 
@@ -153,6 +169,15 @@ class PriorTables:
             "counts": self.counts.to(torch.uint8 if top < 2**8 else torch.int16 if top < 2**15 else torch.int32).contiguous(),
             "idf": self.idf.contiguous(),
             **({"words": self.words.contiguous()} if self.words is not None else {}),
+            **(self._text_state() if self.item_text is not None else {}),
+        }
+
+    def _text_state(self) -> dict[str, torch.Tensor]:
+        text = self.item_text
+        return {
+            "text_starts": torch.from_numpy(text.indptr.astype(np.int32)),
+            "text_cols": torch.from_numpy(text.indices.astype(np.int32)),
+            "text_weights": torch.from_numpy(text.data.astype(np.float32)),
         }
 
     def digest(self) -> str:
@@ -178,6 +203,8 @@ class PriorTables:
                     "cols": integers, "counts": integers, "idf": (torch.float32,)}  # fmt: skip
         if "words" in state:
             expected["words"] = (torch.int64,)
+        if any(name in state for name in TEXT_TENSORS):
+            expected.update({"text_starts": (torch.int32,), "text_cols": (torch.int32,), "text_weights": (torch.float32,)})
         if set(state) != set(expected):
             raise CorruptAdapterError(
                 f"prior tables in {where} hold {sorted(state)}, expected {sorted(expected)}; save the adapter again"
@@ -190,13 +217,20 @@ class PriorTables:
             and int(starts[0]) == 0 and int(starts[-1]) == len(cols) and bool((starts[1:] >= starts[:-1]).all())
             and (not len(cols) or (int(cols.min()) >= 0 and int(cols.max()) < n))
             and ("words" not in state or len(state["idf"]) == len(state["words"]) + 1)
+            and ("text_starts" not in state or _rows_consistent(state, n, width=_width(state)))
         )  # fmt: skip
         if not consistent:
             raise CorruptAdapterError(f"prior tables in {where} are inconsistent ({wrong or 'sizes'}); save the adapter again")
         rows = torch.repeat_interleave(torch.arange(n, dtype=torch.int32), (starts[1:] - starts[:-1]))
         words = state["words"].clone() if "words" in state else None
-        return cls(keys=state["keys"].clone(), popularity=state["popularity"].clone(), rows=rows,
-                   cols=cols.to(torch.int32), counts=state["counts"].to(torch.int32), idf=state["idf"].clone(), words=words)  # fmt: skip
+        item_text = None
+        if "text_starts" in state:
+            item_text = sp.csr_matrix(
+                (state["text_weights"].numpy().copy(), state["text_cols"].numpy().copy(), state["text_starts"].numpy().copy()),
+                shape=(n, _width(state)),
+            )
+        return cls(keys=state["keys"].clone(), popularity=state["popularity"].clone(), rows=rows, cols=cols.to(torch.int32),
+                   counts=state["counts"].to(torch.int32), idf=state["idf"].clone(), words=words, item_text=item_text)  # fmt: skip
 
     # -- features --------------------------------------------------------------------------
 
@@ -222,6 +256,29 @@ class PriorTables:
         one_hot = sp.csr_matrix((np.ones(len(rows), dtype=np.float32), (rows, cols)), shape=(len(contexts), n))
         summed = one_hot @ self._cooccurrence()
         return sp.hstack([summed, sp.csr_matrix((len(contexts), 1), dtype=np.float32)]).tocsr()
+
+    def neighbour_profiles(self, counts: sp.spmatrix) -> sp.csr_matrix:
+        """What each user's co-occurrence neighbours say in words: ``[users, units]``, rows L2-normalised.
+
+        Args:
+            counts: per user, summed co-occurrence with every key, ``[users, keys + 1]``
+                (:meth:`neighbours`, perhaps less a training group's own pairs); each neighbour's
+                text row is weighted by ``log(1 + count)``.
+
+        Raises:
+            ConfigError: the tables were fitted without item texts.
+        """
+        if self.item_text is None:
+            raise ConfigError(
+                "these prior tables were fitted without item texts, which the neighbour_text feature reads; "
+                "train again with neighbour_text among the prior features"
+            )
+        weights = sp.csr_matrix(counts)[:, : len(self.keys)].astype(np.float32)
+        weights.data = np.log1p(np.maximum(weights.data, 0))
+        profiles = (weights @ self.item_text).tocsr()
+        norms = np.sqrt(np.asarray(profiles.multiply(profiles).sum(axis=1)).ravel())
+        norms[norms == 0] = 1.0
+        return (sp.diags(1.0 / norms) @ profiles).tocsr()
 
     def _cooccurrence(self) -> sp.csr_matrix:
         if self._matrix is None:
@@ -258,6 +315,20 @@ class PriorTables:
             cols.extend(columns.tolist())
             vals.extend((weights / norm if norm else weights).tolist())
         return sp.csr_matrix((vals, (rows, cols)), shape=(len(texts), width))
+
+
+def _width(state: dict[str, torch.Tensor]) -> int:
+    """Columns of a TF-IDF row: the word hash space, or one per wordpiece of the vocabulary."""
+    return WORD_COLUMNS if "words" in state else len(state["idf"])
+
+
+def _rows_consistent(state: dict[str, torch.Tensor], n: int, width: int) -> bool:
+    """Whether the item-text tensors form an ``[n, width]`` row-compressed matrix."""
+    starts, cols, weights = state["text_starts"].long(), state["text_cols"].long(), state["text_weights"]
+    return (
+        len(starts) == n + 1 and int(starts[0]) == 0 and int(starts[-1]) == len(cols) == len(weights)
+        and bool((starts[1:] >= starts[:-1]).all()) and (not len(cols) or (int(cols.min()) >= 0 and int(cols.max()) < width))
+    )  # fmt: skip
 
 
 def _index_in(table: np.ndarray, query: np.ndarray) -> np.ndarray:

@@ -3,7 +3,8 @@
 A scorer composed with priors scores ``encoder(u, i) + w · f(u, i)``. The index gives the
 first term for the whole catalog in one matrix product; this gives the second, exactly, for
 the whole catalog too: popularity is one cached vector, co-occurrence one sparse row per user,
-and the lexical cosine one sparse product against the catalog's cached TF-IDF rows. Top-k of
+and the lexical and neighbour-text cosines one sparse product each against the catalog's cached
+TF-IDF rows. Top-k of
 the sum is then the scorer's own top-k, with no candidate list that could miss an item.
 """
 
@@ -42,7 +43,7 @@ class CatalogPrior:
         tables = self.priors.tables
         self._columns = tables.columns(ids)
         self._popularity = torch.from_numpy(tables.popularity_of(self._columns)).float()
-        if "lexical" in self.priors.features:
+        if {"lexical", "neighbour_text"} & set(self.priors.features):
             self._item_tfidf = tables.tfidf(self.priors.tokenizer, [self.texts[i] for i in ids]).T.tocsr()
         self._ids = ids
 
@@ -52,13 +53,19 @@ class CatalogPrior:
         self._refresh()
         tables, weight = self.priors.tables, self.priors.weight.detach().float().cpu()
         out = torch.zeros(len(user_texts), len(self._columns))
+        neighbours = None
+        if {"cooccurrence", "neighbour_text"} & set(self.priors.features):
+            neighbours = tables.neighbours(list(context_ids))
         for feature, w in zip(self.priors.features, weight.tolist()):
             if feature == "popularity":
                 out += w * self._popularity[None, :]
             elif feature == "lexical":
                 lexical = (tables.tfidf(self.priors.tokenizer, list(user_texts)) @ self._item_tfidf).toarray()
                 out += w * torch.from_numpy(lexical.astype(np.float32))
-            else:
-                counts = tables.neighbours(list(context_ids))[:, self._columns].toarray()
+            elif feature == "cooccurrence":
+                counts = neighbours[:, self._columns].toarray()
                 out += w * torch.from_numpy(np.log1p(counts).astype(np.float32))
+            else:
+                text = (tables.neighbour_profiles(neighbours) @ self._item_tfidf).toarray()
+                out += w * torch.from_numpy(text.astype(np.float32))
         return out

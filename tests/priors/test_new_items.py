@@ -10,7 +10,7 @@ from coldstart_peft.data import load_dataset, make_split
 from coldstart_peft.data.pairs import training_groups
 from coldstart_peft.errors import ConfigError
 from coldstart_peft.examples import RankingCase
-from coldstart_peft.priors import FEATURES, Priors
+from coldstart_peft.priors import DEFAULT_FEATURES, Priors
 from coldstart_peft.recipes import FitSettings, build_for_training, fit_on_split, new_target_share, with_new_item_share
 from coldstart_peft.training import TrainConfig
 
@@ -20,8 +20,8 @@ TITLES = ["Red lipstick", "Blue soap", "Black mascara", "Argan shampoo", "Rose p
 GROUPS = [TrainGroup(f"Recently bought: {TITLES[(i + 1) % 6]}", [TITLES[i], TITLES[(i + 3) % 6]], [1.0, 0.0],
                      item_ids=[f"i{i}", f"i{(i + 3) % 6}"], context_ids=[f"i{(i + 1) % 6}"])
           for i in range(6)] * 3  # fmt: skip
-CATALOG = [FEATURES.index("popularity"), FEATURES.index("cooccurrence")]
-LEXICAL = FEATURES.index("lexical")
+CATALOG = [DEFAULT_FEATURES.index("popularity"), DEFAULT_FEATURES.index("cooccurrence")]
+LEXICAL = DEFAULT_FEATURES.index("lexical")
 
 
 @pytest.fixture(scope="module")

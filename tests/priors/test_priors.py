@@ -17,7 +17,7 @@ from coldstart_peft.data.pairs import training_groups
 from coldstart_peft.data.text import TextConfig, TextSerializer
 from coldstart_peft.demo import demo_dataset
 from coldstart_peft.errors import OutdatedAdapterError, PluginError
-from coldstart_peft.priors import FEATURES, Priors
+from coldstart_peft.priors import DEFAULT_FEATURES, Priors
 from coldstart_peft.scorer import Scorer
 
 HOST = create_host(load_entrypoints=False)
@@ -51,7 +51,7 @@ def test_a_prior_fitted_on_a_split_never_counts_test_users(split, tiny_base):
                             [c.context_ids for c in cases], [c.candidate_ids[0] for c in cases])  # fmt: skip
     trained = priors.tables.popularity_of(priors.tables.columns(sorted(train_items)))
     assert trained.max() > 0, "training items do have popularity"
-    assert features.shape == (len(cases), len(FEATURES))
+    assert features.shape == (len(cases), len(DEFAULT_FEATURES))
 
 
 def test_items_with_the_same_text_keep_their_own_priors_and_a_new_text_keeps_its_prior(tiny_base):
@@ -115,7 +115,7 @@ def test_priors_train_with_any_scorer_and_round_trip_in_a_fresh_process(scorer_n
         scorer.priors.weight.copy_(torch.tensor([0.7, 2.0, 1.3]))
     folder = save_adapter(scorer, tmp_path / "adapter")
     manifest = json.loads((folder / "coldstart.json").read_text())
-    assert manifest["priors"]["features"] == list(FEATURES) and "popularity_prior" not in manifest["scorer_config"]
+    assert manifest["priors"]["features"] == list(DEFAULT_FEATURES) and "popularity_prior" not in manifest["scorer_config"]
     users = [g.user_text for g in groups[:6]]
     items = [g.item_texts[0] for g in groups[:6]]
     contexts = [g.context_ids for g in groups[:6]]
