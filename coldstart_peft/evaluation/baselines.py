@@ -316,10 +316,12 @@ class ZeroShotBaseline(Baseline):
 
 # The peers subclass Baseline, so they are imported once it exists (the package imports this module first).
 from coldstart_peft.evaluation.peers import BM25Baseline, ItemKNNBaseline  # noqa: E402
+from coldstart_peft.evaluation.neighbour_text import HybridNeighbourBaseline, NeighbourTextBaseline  # noqa: E402
 
 BASELINES = {"popularity": PopularityBaseline, "tfidf": TfidfBaseline, "hybrid": HybridBaseline,
              "cooccurrence": CooccurrenceBaseline, "hybrid+cooc": HybridCooccurrenceBaseline, "zero-shot": ZeroShotBaseline,
-             "item-knn": ItemKNNBaseline, "bm25": BM25Baseline}  # fmt: skip
+             "item-knn": ItemKNNBaseline, "bm25": BM25Baseline, "neighbour-text": NeighbourTextBaseline,
+             "hybrid+nbr": HybridNeighbourBaseline}  # fmt: skip
 """Baseline name -> class; every class builds with no arguments."""
 
 
