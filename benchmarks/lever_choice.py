@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import inspect
 import time
 from pathlib import Path
 
@@ -55,7 +56,7 @@ from coldstart_peft.data import load_dataset, make_split
 from coldstart_peft.data.pairs import HARD_NEGATIVE_SOURCES
 from coldstart_peft.data.text import TextConfig, TextSerializer
 from coldstart_peft.errors import ConfigError
-from coldstart_peft.evaluation.baselines import evaluate_baseline, make_baseline
+from coldstart_peft.evaluation.baselines import BASELINES, evaluate_baseline, make_baseline
 from coldstart_peft.evaluation.metrics import summarize
 from coldstart_peft.evaluation.ranking import metrics_from_scores
 from coldstart_peft.hardware import hardware_facts, resolve_precision
@@ -178,8 +179,11 @@ def run_arm(split, name: str, changes: dict[str, str], args) -> dict:
 
 
 def run_reference(split, name: str, args) -> dict:
-    held_out = split.ranking_cases("valid")[args.calibration_users :]
-    report = evaluate_baseline(make_baseline(name).fit(split), held_out, seed=args.seed)["overall"]
+    """A baseline on the arms' users; one that tunes weights tunes them on the calibration users, as the arms do."""
+    valid = split.ranking_cases("valid")
+    held_out = valid[args.calibration_users :]
+    options = {"valid_cases": valid[: args.calibration_users]} if "valid_cases" in inspect.signature(BASELINES[name]).parameters else {}
+    report = evaluate_baseline(make_baseline(name, **options).fit(split), held_out, seed=args.seed)["overall"]
     return {"arm": name, "changes": {}, "baseline": True, "held_out_users": len(held_out),
             "metrics": {k: report[k] for k in ("ndcg@10", "hr@10", "mrr")}}  # fmt: skip
 
@@ -212,7 +216,8 @@ def markdown(report: dict) -> str:
             f"{m['ndcg@10']['mean']:.4f} [{m['ndcg@10']['low']:.4f}, {m['ndcg@10']['high']:.4f}] | "
             f"{m['hr@10']['mean']:.4f} | {m['mrr']['mean']:.4f} |"
         )
-    lines += ["", f"Winner on validation: {report['winner']}."]
+    if report["winner"] is not None:
+        lines += ["", f"Winner on validation: {report['winner']}."]
     return "\n".join(lines) + "\n"
 
 
@@ -221,12 +226,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dataset", default="beauty")
     parser.add_argument("--split", default="cold-user", choices=("cold-user", "cold-item", "cold-domain"))
     parser.add_argument("--seconds", type=float, default=150.0, help="training time per arm (default: 150)")
-    parser.add_argument("--arm", action="append", required=True, help="NAME or NAME:KEY=VALUE,... (repeatable)")
+    parser.add_argument("--arm", action="append", default=[], help="NAME or NAME:KEY=VALUE,... (repeatable)")
     parser.add_argument("--calibration-users", type=int, default=500, help="validation users used by calibration")
-    parser.add_argument("--no-references", action="store_true", help="skip the TF-IDF and zero-shot rows")
+    parser.add_argument("--references", default=",".join(REFERENCES),
+                        help="no-fine-tuning baselines scored on the same users, comma-separated (default: %(default)s)")
+    parser.add_argument("--no-references", action="store_true", help="skip the baseline rows")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=Path("runs/lever-choice"))
     args = parser.parse_args(argv)
+    references = [] if args.no_references else [name for name in args.references.split(",") if name]
+    unknown = [name for name in references if name not in BASELINES]
+    if unknown:
+        parser.error(f"unknown baselines {unknown}; choose from {', '.join(BASELINES)}")
+    if not args.arm and not references:
+        parser.error("nothing to score: give an --arm, or baselines with --references")
     specs = [parse_arm(spec) for spec in args.arm]  # refuse a bad arm before any training
     for _, changes in specs:  # and a bad value
         arm_setup(changes, args.calibration_users)
@@ -239,8 +252,8 @@ def main(argv: list[str] | None = None) -> int:
         arms.append(run_arm(split, name, changes, args))
         done = arms[-1]
         print(f"arm {name}: {done['steps']} steps, validation NDCG@10 {done['metrics']['ndcg@10']['mean']:.4f}", flush=True)
-    winner = max(arms, key=lambda arm: arm["metrics"]["ndcg@10"]["mean"])["arm"]
-    references = [] if args.no_references else [run_reference(split, name, args) for name in REFERENCES]
+    winner = max(arms, key=lambda arm: arm["metrics"]["ndcg@10"]["mean"])["arm"] if arms else None
+    references = [run_reference(split, name, args) for name in references]
     report = {"machine": hardware_facts(), "code": git_revision(__file__), "dataset": args.dataset, "split": args.split,
               "seconds": args.seconds, "seed": args.seed, "precision": resolve_precision("auto").name,
               "arms": arms + references, "winner": winner}  # fmt: skip

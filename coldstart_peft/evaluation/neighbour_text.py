@@ -16,7 +16,7 @@ import scipy.sparse as sp
 
 from coldstart_peft.data.splits import ColdStartSplit
 from coldstart_peft.evaluation.baselines import (
-    Baseline, CooccurrenceBaseline, HybridCooccurrenceBaseline, TfidfBaseline, _ids,
+    COOCCURRENCE_MUS, HYBRID_LAMBDAS, Baseline, CooccurrenceBaseline, HybridCooccurrenceBaseline, TfidfBaseline, _ids,
 )  # fmt: skip
 from coldstart_peft.evaluation.ranking import metrics_from_scores
 from coldstart_peft.examples import RankingCase
@@ -92,8 +92,9 @@ class HybridNeighbourBaseline(HybridCooccurrenceBaseline):
 
     name = "hybrid+nbr"
 
-    def __init__(self, nus: Sequence[float] = NEIGHBOUR_NUS, **options):
-        super().__init__(**options)
+    def __init__(self, nus: Sequence[float] = NEIGHBOUR_NUS, lambdas: Sequence[float] = HYBRID_LAMBDAS,
+                 mus: Sequence[float] = COOCCURRENCE_MUS, valid_cases=None):  # fmt: skip
+        super().__init__(lambdas, mus, valid_cases)
         self.nus, self.nu = tuple(nus), 0.0
         self.neighbour_text = NeighbourTextBaseline()
         self.neighbour_validation: dict[float, float] = {}

@@ -90,3 +90,22 @@ def test_the_training_positions_are_a_lever_and_a_bad_count_is_refused():
     assert levers.arm_setup({}, calibration_users=500)[0].max_positions is None
     with pytest.raises(ConfigError, match="first positions"):
         levers.arm_setup({"positions": "0"}, calibration_users=500)
+
+
+def test_baselines_alone_are_scored_on_the_arms_users_and_tuned_on_the_calibration_users(tmp_path):
+    import json
+
+    out = tmp_path / "refs"
+    levers.main(["--dataset", "demo", "--split", "cold-user", "--calibration-users", "10",
+                 "--references", "tfidf,hybrid+nbr", "--out", str(out)])  # fmt: skip
+    report = json.loads((out / "lever_choice.json").read_text())
+    assert [arm["arm"] for arm in report["arms"]] == ["tfidf", "hybrid+nbr"] and report["winner"] is None
+    assert all(arm["baseline"] and arm["held_out_users"] == report["arms"][0]["held_out_users"] for arm in report["arms"])
+    assert "Winner" not in (out / "lever_choice.md").read_text()
+
+
+@pytest.mark.parametrize("argv", [["--references", "tfidf,nope"], ["--no-references"]])
+def test_unknown_baselines_or_nothing_to_score_are_refused_before_any_work(argv, tmp_path):
+    with pytest.raises(SystemExit):
+        levers.main(["--dataset", "demo", *argv, "--out", str(tmp_path / "x")])
+    assert not (tmp_path / "x").exists()
