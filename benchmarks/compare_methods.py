@@ -394,7 +394,7 @@ def main(argv=None) -> int:
     parser.add_argument("--scorer-config", action="append", metavar="KEY=VALUE",
                         help="a scorer setting, e.g. item_tower=shared (repeatable)")
     parser.add_argument("--no-priors", dest="priors", action="store_false",
-                        help="train the language model alone: no popularity, lexical or co-occurrence prior, no calibration")
+                        help="train the language model alone: no prior features, no calibration")
     parser.add_argument("--train-negatives", type=int, default=None,
                         help="sampled negatives per training group (default: the scorer's; bi-encoder 1, on top of in-batch negatives)")
     parser.add_argument("--lr", type=float, default=None,
@@ -425,7 +425,6 @@ def main(argv=None) -> int:
 
     from coldstart_peft import default_host
     from coldstart_peft.outputs import check_report_files, write_json_report, write_markdown_report
-    from coldstart_peft.priors import FEATURES
     from coldstart_peft.recipes import FitSettings, sampled_negatives
     from coldstart_peft.provenance import git_revision
 
@@ -447,7 +446,7 @@ def main(argv=None) -> int:
                "full_catalog_pool_kind": _pool_kind(split), "full_catalog_excludes": "each user's context items, never the target",
                "repeat_purchases_kept": True, "repeat_purchase_share": audit.get("target_in_context")},
                "data_fingerprint": split.dataset.fingerprint(), "split_fingerprint": split.fingerprint(),
-               "settings": {"scorer": args.scorer, "scorer_config": args.scorer_config or [], "priors": list(FEATURES) if args.priors else [],
+               "settings": {"scorer": args.scorer, "scorer_config": args.scorer_config or [], "priors": list(FitSettings(priors=args.priors).prior_features()),
                             "train_negatives": sampled_negatives(FitSettings(scorer=args.scorer, n_negatives=args.train_negatives)), "lr": args.lr,
                             "lexical_units": FitSettings.lexical_units if args.priors else None, **PRESETS[args.preset]},
                "results": []}  # fmt: skip

@@ -1,7 +1,7 @@
 """What the default recipe adds to a training step: a full step against a bare forward + backward on the same tokens.
 
 The full step is what the engine runs per batch of Beauty cold-user training groups with the
-default recipe (bi-encoder + LoRA + popularity, lexical and co-occurrence priors, logQ
+default recipe (bi-encoder + LoRA + the default priors, logQ
 correction): ``training_batch`` (tokenization and the priors' feature grid), ``compute_loss``
 and ``backward``. The bare step is the same LoRA MiniLM run forward and backward on exactly the
 token tensors that ``collate`` produced, with a sum of the pooled embeddings as its loss. The

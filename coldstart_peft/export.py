@@ -29,7 +29,7 @@ MARKER = "coldstart_export.json"
 ST_POOLING = {"mean": "mean", "cls": "cls", "last": "lasttoken"}
 NOT_EXPORTED = [
     "the scorer's learned scale and bias (score = scale * similarity + bias; rankings of one user ignore both)",
-    "the priors (popularity, lexical, co-occurrence): item-id tables kept in the adapter folder",
+    "the priors (popularity, lexical, co-occurrence, neighbour text): item-id tables kept in the adapter folder",
 ]
 
 

@@ -78,8 +78,9 @@ class FitSettings:
     """What to train on a split, beyond the engine's :class:`TrainConfig`.
 
     The defaults are the recipe that ranked best on the Beauty cold-user benchmark
-    (``benchmarks/results/beauty-cpu``): a bi-encoder, the three priors, one sampled negative
-    on top of the in-batch ones, and the prior weights recalibrated on validation users.
+    (``benchmarks/results/beauty-cpu``): a bi-encoder, the priors (the four features of
+    :data:`~coldstart_peft.priors.DEFAULT_FEATURES`), one sampled negative on top of the in-batch
+    ones, and the prior weights recalibrated on validation users.
 
     Args:
         method: registered method name.

@@ -53,7 +53,7 @@ class TrainConfig:
     head_lr: float | None = dataclasses.field(default=None, metadata={"help": "learning rate of the scorer head (default: lr)"})
     prior_lr: float = dataclasses.field(
         default=0.05,
-        metadata={"help": "learning rate of the scorer's prior weights (popularity, lexical, co-occurrence): they "
+        metadata={"help": "learning rate of the scorer's prior weights (popularity, lexical, co-occurrence, neighbour text): they "
                           "start from a guess and must travel several units in a few hundred steps"},
     )
     weight_decay: float = dataclasses.field(default=0.0, metadata={"help": "AdamW weight decay"})

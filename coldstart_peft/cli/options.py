@@ -46,7 +46,7 @@ def add_prior_arguments(parser) -> None:
                         help=f"prior features added to the scorer's logit, comma-separated from {','.join(FEATURES)} "
                              f"(default: {','.join(DEFAULT_FEATURES)})")  # fmt: skip
     parser.add_argument("--no-priors", dest="priors", action="store_false",
-                        help="train the language model alone: no popularity, lexical or co-occurrence prior")
+                        help="train the language model alone: no prior features")
     parser.add_argument("--lexical-units", choices=LEXICAL_UNITS, default=FitSettings.lexical_units,
                         help="what the lexical prior counts: whole words or the backbone's wordpieces (default: %(default)s)")
     parser.add_argument("--new-item-share", type=_share, default=FitSettings.new_item_share, metavar="SHARE",

@@ -210,8 +210,9 @@ class CooccurrenceBaseline(Baseline):
 class HybridCooccurrenceBaseline(Baseline):
     """TF-IDF + λ·log(1 + popularity) + μ·log(1 + co-occurrence), λ and μ tuned together on validation users.
 
-    Everything the fused scorers' priors know, with no language model: the row a fine-tuned
-    scorer composed with all three priors (:mod:`coldstart_peft.priors`) must beat.
+    What the fused scorers' popularity, lexical and co-occurrence priors know, with no language
+    model; ``hybrid+nbr`` (:mod:`coldstart_peft.evaluation.neighbour_text`) adds the fourth,
+    neighbour text, and is the row a scorer with the default priors must beat.
 
     Args:
         lambdas: popularity weights searched.

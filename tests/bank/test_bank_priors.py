@@ -28,7 +28,7 @@ def _with_priors(tiny_base, seed, tables=None):
     if tables is None:
         scorer.priors.fit(GROUPS)
     with torch.no_grad():  # each domain its own, non-default prior weights
-        scorer.priors.weight.copy_(torch.tensor([0.5, 1.0, 2.0]) * seed)
+        scorer.priors.weight.copy_(torch.tensor([0.5, 1.0, 2.0, 1.5]) * seed)
     return scorer
 
 

@@ -13,6 +13,7 @@ from _bank_helpers import HOST
 from coldstart_peft.bank import AdapterBank, PerDomainSettings, read_manifest, train_per_domain
 from coldstart_peft.cli import build_parser
 from coldstart_peft.data import Dataset, Interaction, Item, cold_user_split
+from coldstart_peft.priors import DEFAULT_FEATURES
 from coldstart_peft.recipes import FitSettings
 from coldstart_peft.training import TrainConfig
 
@@ -106,7 +107,7 @@ def test_a_total_step_budget_covers_the_global_run_and_every_domain(tmp_path, ti
     trained = [d for d in manifest["domains"] if d["status"] == "trained"]
     assert manifest["global"]["steps"] == 4 and sum(d["steps"] for d in trained) == 4 and len(trained) == 2
     # With the default recipe's priors, each domain is calibrated on its own validation users.
-    assert all(set(d["calibration"]) == {"popularity", "lexical", "cooccurrence"} for d in trained)
+    assert all(set(d["calibration"]) == set(DEFAULT_FEATURES) for d in trained)
     assert len({tuple(d["calibration"].values()) for d in trained}) == 2
 
 

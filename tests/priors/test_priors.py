@@ -18,9 +18,11 @@ from coldstart_peft.data.text import TextConfig, TextSerializer
 from coldstart_peft.demo import demo_dataset
 from coldstart_peft.errors import OutdatedAdapterError, PluginError
 from coldstart_peft.priors import DEFAULT_FEATURES, Priors
+from coldstart_peft.priors.model import START
 from coldstart_peft.scorer import Scorer
 
 HOST = create_host(load_entrypoints=False)
+SET_WEIGHTS = {"popularity": 0.7, "lexical": 2.0, "cooccurrence": 1.3, "neighbour_text": 2.6}
 
 
 @pytest.fixture(scope="module")
@@ -91,7 +93,7 @@ def test_training_grid_hides_what_the_group_itself_added(tiny_base):
     priors = Priors(tokenizer=tokenizer)
     priors.fit([alone, other])
     grid = priors.grid([alone, other])
-    assert grid.shape == (2, 3, 3)
+    assert grid.shape == (2, 3, len(DEFAULT_FEATURES))
     assert grid[0, 0, 0] == 0 and grid[0, 0, 2] == 0, "A's only purchase and co-occurrence are the group's own"
     assert grid[0, 1, 0] == pytest.approx(np.log1p(1)), "B's purchase by the other group stays"
     assert grid[1, 2, 0] == 0 and grid[0, 2, 0] == pytest.approx(np.log1p(1))
@@ -106,13 +108,13 @@ def test_priors_train_with_any_scorer_and_round_trip_in_a_fresh_process(scorer_n
     result = train(scorer, scorer.method, groups, config=TrainConfig(max_steps=6, batch_size=16, prior_lr=0.1,
                                                                      progress=False, precision="fp32"))  # fmt: skip
     assert result.steps == 6
-    moved = scorer.priors.weight.detach() - torch.tensor([1.0, 5.0, 0.5])
+    moved = scorer.priors.weight.detach() - torch.tensor([START[f] for f in DEFAULT_FEATURES])
     assert (moved.abs() > 1e-4).all(), "every prior weight is learned"
     with torch.no_grad():
         for name, p in scorer.backbone.named_parameters():
             if "lora_B" in name:
                 p.add_(0.05 * torch.randn_like(p))
-        scorer.priors.weight.copy_(torch.tensor([0.7, 2.0, 1.3]))
+        scorer.priors.weight.copy_(torch.tensor(list(SET_WEIGHTS.values())))
     folder = save_adapter(scorer, tmp_path / "adapter")
     manifest = json.loads((folder / "coldstart.json").read_text())
     assert manifest["priors"]["features"] == list(DEFAULT_FEATURES) and "popularity_prior" not in manifest["scorer_config"]
@@ -133,7 +135,7 @@ print(json.dumps(scorer.score({users!r}, {items!r}, context_ids={contexts!r}, it
 """
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     np.testing.assert_allclose(json.loads(out.strip().splitlines()[-1]), expected, rtol=1e-5)
-    assert load_adapter(folder).priors.named_weights() == pytest.approx({"popularity": 0.7, "lexical": 2.0, "cooccurrence": 1.3})
+    assert load_adapter(folder).priors.named_weights() == pytest.approx(SET_WEIGHTS)
 
 
 def test_a_tampered_table_file_is_refused(tiny_base, toy_task, tmp_path):

@@ -25,7 +25,7 @@ def _with_priors(tiny_base, catalog):
     groups += [TrainGroup("u", [text.item(catalog[i])], [1.0], item_ids=[i], context_ids=[ids[0]]) for i in ids]
     scorer.priors.fit(groups)
     with torch.no_grad():
-        scorer.priors.weight.copy_(torch.tensor([0.8, 3.0, 1.5]))
+        scorer.priors.weight.copy_(torch.tensor([0.8, 3.0, 1.5, 2.5]))
         scorer.bias.fill_(-0.7)  # as pointwise training leaves it: scores must still match scorer.score
     return scorer
 
