@@ -45,6 +45,10 @@ Beauty's validation users beside a LoRA bi-encoder trained 150 s (NDCG@10 cold-i
 ``benchmarks/results/levers-neighbour-text-*``)."""
 CATALOG_FEATURES = ("popularity", "cooccurrence")
 """Features an item training never saw has none of (its text, and so the text features, it has)."""
+NEIGHBOUR_FEATURES = ("cooccurrence", "neighbour_text")
+"""Features read from the user's co-occurrence neighbours (:meth:`PriorTables.neighbours`)."""
+ITEM_TEXT_FEATURES = ("lexical", "neighbour_text")
+"""Features that compare a profile with the item's TF-IDF row."""
 START = {"popularity": 1.0, "lexical": 5.0, "cooccurrence": 0.5, "neighbour_text": 5.0}
 """Starting weights: each feature on the scale of a cosine logit at temperature 0.05 (a perfect
 word match is worth about a quarter of the similarity range)."""
@@ -93,6 +97,10 @@ class Priors(nn.Module):
         self.tokenizer = tokenizer
         self.tables = tables
         self.lexical_units = tables.lexical_units if tables is not None else check_lexical_units(lexical_units)
+
+    def uses(self, features: Sequence[str]) -> bool:
+        """Whether any of ``features`` is among this prior's (e.g. :data:`NEIGHBOUR_FEATURES`)."""
+        return any(f in self.features for f in features)
 
     @property
     def fitted(self) -> bool:
@@ -145,9 +153,8 @@ class Priors(nn.Module):
                 own_pairs[g, j] = sum(1 for c in group.context_ids or () if c != target)
                 own_keys.append((g, target, int(own_pairs[g, j])))
             start += len(group.item_texts)
-        neighbours = None
-        if "cooccurrence" in self.features or "neighbour_text" in self.features:
-            neighbours = tables.neighbours([g.context_ids for g in groups])
+        neighbours = tables.neighbours([g.context_ids for g in groups]) if self.uses(NEIGHBOUR_FEATURES) else None
+        items = tables.tfidf(self.tokenizer, item_texts) if self.uses(ITEM_TEXT_FEATURES) else None
         parts = []
         for feature in self.features:
             if feature == "popularity":
@@ -155,7 +162,7 @@ class Priors(nn.Module):
                 parts.append(np.log1p(np.maximum(counts - own_pop, 0)))
             elif feature == "lexical":
                 users = tables.tfidf(self.tokenizer, [g.user_text for g in groups])
-                parts.append((users @ tables.tfidf(self.tokenizer, item_texts).T).toarray())
+                parts.append((users @ items.T).toarray())
             elif feature == "cooccurrence":
                 counts = neighbours[:, columns].toarray()
                 parts.append(np.log1p(np.maximum(counts - own_pairs, 0)))
@@ -164,7 +171,7 @@ class Priors(nn.Module):
                 own = sp.csr_matrix((np.array(pairs, dtype=np.float32), (g, tables.columns(list(keys)))),
                                     shape=neighbours.shape)  # fmt: skip
                 profiles = tables.neighbour_profiles(neighbours - own)
-                parts.append((profiles @ tables.tfidf(self.tokenizer, item_texts).T).toarray())
+                parts.append((profiles @ items.T).toarray())
         grid = torch.from_numpy(np.stack(parts, axis=-1)).float()
         if self.new_item_share > 0:
             new = torch.rand(len(item_ids)) < self.new_item_share
@@ -200,10 +207,8 @@ class Priors(nn.Module):
         ui = np.array([user_row[k] for k in user_keys], dtype=np.int64)
         ii = np.array([item_row[t] for t in item_texts], dtype=np.int64)
         columns = tables.columns(item_ids)
-        neighbours = None
-        if "cooccurrence" in self.features or "neighbour_text" in self.features:
-            neighbours = tables.neighbours([c for _, c in users])
-        item_rows = tables.tfidf(self.tokenizer, items) if {"lexical", "neighbour_text"} & set(self.features) else None
+        neighbours = tables.neighbours([c for _, c in users]) if self.uses(NEIGHBOUR_FEATURES) else None
+        item_rows = tables.tfidf(self.tokenizer, items) if self.uses(ITEM_TEXT_FEATURES) else None
         parts = []
         for feature in self.features:
             if feature == "popularity":

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from coldstart_peft.priors import Priors
+from coldstart_peft.priors.model import ITEM_TEXT_FEATURES, NEIGHBOUR_FEATURES
 from coldstart_peft.retrieval.index import ItemIndex
 
 
@@ -43,7 +44,7 @@ class CatalogPrior:
         tables = self.priors.tables
         self._columns = tables.columns(ids)
         self._popularity = torch.from_numpy(tables.popularity_of(self._columns)).float()
-        if {"lexical", "neighbour_text"} & set(self.priors.features):
+        if self.priors.uses(ITEM_TEXT_FEATURES):
             self._item_tfidf = tables.tfidf(self.priors.tokenizer, [self.texts[i] for i in ids]).T.tocsr()
         self._ids = ids
 
@@ -53,9 +54,7 @@ class CatalogPrior:
         self._refresh()
         tables, weight = self.priors.tables, self.priors.weight.detach().float().cpu()
         out = torch.zeros(len(user_texts), len(self._columns))
-        neighbours = None
-        if {"cooccurrence", "neighbour_text"} & set(self.priors.features):
-            neighbours = tables.neighbours(list(context_ids))
+        neighbours = tables.neighbours(list(context_ids)) if self.priors.uses(NEIGHBOUR_FEATURES) else None
         for feature, w in zip(self.priors.features, weight.tolist()):
             if feature == "popularity":
                 out += w * self._popularity[None, :]
