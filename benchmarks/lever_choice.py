@@ -2,9 +2,11 @@
 
 Each ``--arm`` trains the default recipe (bi-encoder + LoRA + priors + calibration) with some
 settings changed, for the same ``--seconds``, and scores it on validation users that
-calibration never saw (``--calibration-users`` onwards), never on test users. TF-IDF and
-zero-shot MiniLM are scored on the same users for reference. The library's default for a lever
-is whichever arm wins here; the test tables (``compare_methods.py``) then run once.
+calibration never saw (``--calibration-users`` onwards), never on test users. No-fine-tuning
+baselines are scored on the same users for reference (``--references``, TF-IDF and zero-shot
+MiniLM by default; any weights they tune, tuned on the calibration users), with or without arms.
+The library's default for a lever is whichever arm wins here; the test tables
+(``compare_methods.py``) then run once.
 
 An arm is ``NAME:KEY=VALUE,KEY=VALUE`` (``NAME`` alone is the default recipe). Keys:
 

@@ -83,7 +83,7 @@ class HybridNeighbourBaseline(HybridCooccurrenceBaseline):
     ``neighbour_text`` feature on, and no language model.
 
     λ and μ are tuned as ``hybrid+cooc`` tunes them, then ν on the same validation users with
-    them fixed (one coordinate step: the joint grid is 9× the cost for the same choice here).
+    them fixed (one coordinate step, where the joint grid would cost 9× as much).
 
     Args:
         nus: neighbour-text weights searched.

@@ -13,8 +13,8 @@ Fitted from training groups only (a split's training users), keyed by item id:
 
 Ids are stored as 64-bit hashes, so a table is a few flat tensors that safetensors can hold;
 the co-occurrence triangle is stored row-compressed with the narrowest integer types that hold
-it (on Beauty 1.3 MB instead of 4.0 MB; the item-text rows add 1.6 MB). An id never seen in training, or no id at all, looks
-up 0: the cold-start value.
+it (on Beauty 1.3 MB instead of 4.0 MB; the item-text rows add 1.6 MB). An id never seen in
+training, or no id at all, looks up 0: the cold-start value.
 """
 
 from __future__ import annotations

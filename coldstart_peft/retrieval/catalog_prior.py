@@ -4,8 +4,8 @@ A scorer composed with priors scores ``encoder(u, i) + w · f(u, i)``. The index
 first term for the whole catalog in one matrix product; this gives the second, exactly, for
 the whole catalog too: popularity is one cached vector, co-occurrence one sparse row per user,
 and the lexical and neighbour-text cosines one sparse product each against the catalog's cached
-TF-IDF rows. Top-k of
-the sum is then the scorer's own top-k, with no candidate list that could miss an item.
+TF-IDF rows. Top-k of the sum is then the scorer's own top-k, with no candidate list that could
+miss an item.
 """
 
 from __future__ import annotations
