@@ -35,10 +35,14 @@ from coldstart_peft.calibration import calibrate_priors  # noqa: E402
 from coldstart_peft.data import load_dataset, make_split  # noqa: E402
 from coldstart_peft.hardware import hardware_facts, resolve_precision  # noqa: E402
 from coldstart_peft.outputs import check_report_files, write_report_files  # noqa: E402
-from coldstart_peft.priors import DEFAULT_FEATURES, Priors  # noqa: E402
+from coldstart_peft.priors import Priors  # noqa: E402
 from coldstart_peft.provenance import git_revision  # noqa: E402
 from coldstart_peft.scorer import Scorer  # noqa: E402
 from coldstart_peft_plugins.bi_encoder import BiEncoder  # noqa: E402
+
+
+TEACHER_FEATURES = ("popularity", "lexical", "cooccurrence")
+"""The teacher's features: the default priors when the probe ran (``neighbour_text`` joined them later)."""
 
 
 class PriorsOnly:
@@ -57,7 +61,7 @@ def patch(calibration_cases) -> dict:
     train, training_batch, softmax_loss = recipes.train, Scorer.training_batch, BiEncoder._softmax_loss
 
     def train_with_teacher(scorer, method, groups, valid, config, accelerator=None):
-        teacher = Priors(DEFAULT_FEATURES, tokenizer=scorer.tokenizer)
+        teacher = Priors(TEACHER_FEATURES, tokenizer=scorer.tokenizer)
         teacher.fit(groups)
         state["teacher_weights"] = calibrate_priors(PriorsOnly(teacher), calibration_cases)
         state["teacher"] = teacher

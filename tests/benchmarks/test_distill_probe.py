@@ -9,8 +9,9 @@ import sys
 import pytest
 from _scripts import BENCHMARKS
 
-from coldstart_peft.priors import DEFAULT_FEATURES
 from coldstart_peft.priors.model import START
+
+TEACHER = ("popularity", "lexical", "cooccurrence")  # the probe's TEACHER_FEATURES
 
 
 @pytest.mark.slow
@@ -29,6 +30,6 @@ def test_the_probe_fits_a_teacher_trains_each_weight_and_writes_its_report(tmp_p
         assert arm["changes"] == {"priors": "off"} and arm["steps"] > 0
         assert 0.0 <= arm["metrics"]["ndcg@10"]["mean"] <= 1.0
         # The teacher's weights were fitted on the calibration users, not left at their starting guess.
-        assert list(arm["teacher_weights"]) == list(DEFAULT_FEATURES)
-        assert any(abs(arm["teacher_weights"][f] - START[f]) > 1e-3 for f in DEFAULT_FEATURES)
+        assert list(arm["teacher_weights"]) == list(TEACHER)
+        assert any(abs(arm["teacher_weights"][f] - START[f]) > 1e-3 for f in TEACHER)
     assert "| 2 |" in (tmp_path / "distill_hybrid.md").read_text()
