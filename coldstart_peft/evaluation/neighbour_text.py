@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import scipy.sparse as sp
+from sklearn.preprocessing import normalize
 
 from coldstart_peft.data.splits import ColdStartSplit
 from coldstart_peft.evaluation.baselines import (
@@ -59,10 +60,7 @@ class NeighbourTextBaseline(Baseline):
         rows = [r for r, c in enumerate(cases) for i in c.context_ids or () if i in index]
         cols = [index[i] for c in cases for i in c.context_ids or () if i in index]
         context = sp.csr_matrix((np.ones(len(rows), dtype=np.float32), (rows, cols)), shape=(len(cases), len(index)))
-        profiles = (context @ self.neighbours @ self.matrix).tocsr()
-        norms = np.sqrt(np.asarray(profiles.multiply(profiles).sum(axis=1)).ravel())
-        norms[norms == 0] = 1.0
-        return (sp.diags(1.0 / norms) @ profiles).tocsr()
+        return normalize((context @ self.neighbours @ self.matrix).tocsr())
 
     def score_case(self, case: RankingCase) -> np.ndarray:
         return self.score_cases([case])[0]

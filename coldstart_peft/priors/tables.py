@@ -276,6 +276,7 @@ class PriorTables:
         weights = sp.csr_matrix(counts)[:, : len(self.keys)].astype(np.float32)
         weights.data = np.log1p(np.maximum(weights.data, 0))
         profiles = (weights @ self.item_text).tocsr()
+        # By hand, not sklearn's normalize: importing sklearn would add about a second to loading an adapter.
         norms = np.sqrt(np.asarray(profiles.multiply(profiles).sum(axis=1)).ravel())
         norms[norms == 0] = 1.0
         return (sp.diags(1.0 / norms) @ profiles).tocsr()
