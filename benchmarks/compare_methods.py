@@ -378,6 +378,17 @@ def pareto(results: dict, path: Path) -> dict[str, list[str]]:
     return fronts
 
 
+def prior_features(value: str) -> tuple[str, ...]:
+    """``--priors``: feature names joined by ``+``, checked against the library's known features."""
+    from coldstart_peft.errors import ConfigError
+    from coldstart_peft.priors import check_features
+
+    try:
+        return check_features(value.split("+"))
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", default="beauty")
@@ -395,6 +406,10 @@ def main(argv=None) -> int:
                         help="a scorer setting, e.g. item_tower=shared (repeatable)")
     parser.add_argument("--no-priors", dest="priors", action="store_false",
                         help="train the language model alone: no prior features, no calibration")
+    parser.add_argument("--priors", dest="priors", type=prior_features, metavar="FEATURE+FEATURE",
+                        help="train with only these prior features, joined by + (e.g. popularity+lexical+cooccurrence, "
+                             "the defaults before neighbour_text; default: every feature of DEFAULT_FEATURES)")
+    parser.set_defaults(priors=True)
     parser.add_argument("--train-negatives", type=int, default=None,
                         help="sampled negatives per training group (default: the scorer's; bi-encoder 1, on top of in-batch negatives)")
     parser.add_argument("--lr", type=float, default=None,

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import tempfile
 import time
 from pathlib import Path
 
@@ -27,6 +28,7 @@ from coldstart_peft.data.cold_start import cold_user_split
 from coldstart_peft.demo import demo_dataset
 from coldstart_peft.evaluation.ranking import evaluate_ranking
 from coldstart_peft.hardware import hardware_facts, resolve_precision
+from coldstart_peft.outputs import check_report_files, write_json_report
 from coldstart_peft.recipes import FitSettings, fit_on_split
 
 
@@ -41,16 +43,19 @@ def small_base(folder: Path, texts: list[str]) -> str:
     return str(folder)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--out", default="runs/gpu-check")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     out = Path(args.out)
-    assert torch.cuda.is_available(), "no CUDA device"
+    check_report_files(out, "gpu_check")  # refuse a report this script did not write, before any work
+    if not torch.cuda.is_available():
+        raise SystemExit("no CUDA device: this check is for a machine with a GPU")
     dataset = demo_dataset(n_items=300, n_users=1500)
     split = cold_user_split(dataset, k=3, n_negatives=99, seed=0, max_test_users=100)
     cases = split.ranking_cases("test")
-    base = small_base(out / "base", [c.user_text for c in cases] + [t for c in cases for t in c.candidate_texts]
+    scratch = tempfile.TemporaryDirectory()  # the random base model is not a result; nothing of the user's is touched
+    base = small_base(Path(scratch.name) / "base", [c.user_text for c in cases] + [t for c in cases for t in c.candidate_texts]
                       + [i.title + " " + (i.brand or "") for i in dataset.items.values()])  # fmt: skip
     report = {"device": torch.cuda.get_device_name(0), "torch": torch.__version__,
               "precision": resolve_precision("auto", "cuda").name, "hardware": hardware_facts()}  # fmt: skip
@@ -72,7 +77,8 @@ def main() -> None:
             "calibrated": bool(result.calibration), "trained_precision": result.precision,
         }  # fmt: skip
     print("GPU-CHECK " + json.dumps(report), flush=True)
-    (out / "gpu_check.json").write_text(json.dumps(report, indent=2))
+    write_json_report(out / "gpu_check.json", report)
+    scratch.cleanup()
 
 
 if __name__ == "__main__":

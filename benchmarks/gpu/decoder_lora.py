@@ -71,16 +71,37 @@ def prompt_tokens(scorer, groups) -> int:
     return int(batch["attention_mask"].sum())
 
 
+def check_scratch(out: Path) -> None:
+    """Refuse, before any work, an ``out`` whose report, ``base/`` or ``adapter/`` this script did not write.
+
+    ``base/`` (the random decoder, kept for the FSDP run of ``run_decoder_checks.sh``) and
+    ``adapter/`` are rewritten on every run; a folder holding this script's own report is one it wrote.
+
+    Raises:
+        OverwriteRefusedError: ``out`` holds a foreign ``decoder_lora.json``, or ``base/`` or
+            ``adapter/`` without this script's report beside them.
+    """
+    from coldstart_peft.errors import OverwriteRefusedError
+    from coldstart_peft.outputs import check_report_files, is_report_file
+
+    check_report_files(out, "decoder_lora")
+    taken = [name for name in ("base", "adapter") if (out / name).exists()]
+    if taken and not is_report_file(out / "decoder_lora.json"):
+        raise OverwriteRefusedError(f"{out} already holds {' and '.join(taken)}/, which this check did not write "
+                                    "(no decoder_lora.json of its own beside them); pass an empty or new --out")  # fmt: skip
+
+
 def run(args) -> dict:
     from coldstart_peft import TrainConfig, save_adapter, train
     from coldstart_peft.artifact import adapter_bytes
     from coldstart_peft.assembly import apply_method, build_scorer, make_method
+    from coldstart_peft.outputs import write_json_report
 
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     cuda = torch.cuda.is_available()
     if not cuda and not args.allow_cpu:
         raise SystemExit("no CUDA device; pass --allow-cpu (with --size tiny) to run the code path on the CPU")
+    check_scratch(out)
     dtype = torch.bfloat16 if cuda else torch.float32
     params = save_decoder(out / "base", args.size, dtype)
     scorer = build_scorer("generative", str(out / "base"), {"max_length": 4096},
@@ -111,7 +132,7 @@ def run(args) -> dict:
         "torch": torch.__version__,
     }  # fmt: skip
     print("DECODER-LORA " + json.dumps(report), flush=True)
-    (out / "decoder_lora.json").write_text(json.dumps(report, indent=2) + "\n")
+    write_json_report(out / "decoder_lora.json", report)
     return report
 
 

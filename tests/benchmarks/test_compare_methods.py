@@ -129,6 +129,16 @@ def test_domain_without_the_cold_domain_split_is_refused(compare, capsys):
     assert exit_info.value.code == 2 and "--split cold-domain" in capsys.readouterr().err
 
 
+def test_priors_names_the_features_trained_with_and_refuses_unknown_ones(compare, tmp_path, capsys):
+    assert compare.main(["--dataset", "demo", "--preset", "smoke", "--priors", "cooccurrence+popularity",
+                         "--methods", "popularity", "--out", str(tmp_path)]) == 0  # fmt: skip
+    settings = json.loads((tmp_path / "results.json").read_text())["settings"]
+    assert settings["priors"] == ["popularity", "cooccurrence"]  # the library's order, not the flag's
+    with pytest.raises(SystemExit) as exit_info:
+        compare.main(["--dataset", "demo", "--priors", "popularity+bogus"])
+    assert exit_info.value.code == 2 and "bogus" in capsys.readouterr().err
+
+
 def test_a_learning_rate_that_is_not_positive_is_refused(compare, capsys):
     with pytest.raises(SystemExit) as exit_info:
         compare.main(["--dataset", "demo", "--lr", "0"])
