@@ -63,6 +63,18 @@ def baseline_names() -> list[str]:
     return [*BASELINES, *peers()]
 
 
+def blind_peers(names: list[str], audit: dict) -> dict[str, str]:
+    """The peers in ``names`` not worth their training budget: every one is an ID model, and no test target was bought in training.
+
+    Each would train its ``peer_seconds`` and then give every candidate the same score. Only the
+    default list is pruned so: a peer named in ``--methods`` runs, as asked.
+    """
+    if audit.get("target_unseen_in_training") != 1.0:
+        return {}
+    why = "no test target was bought in training, so an ID model scores every candidate alike; name it in --methods to run it anyway"
+    return {name: why for name in names if name in peers()}
+
+
 def make_peer_or_baseline(name: str, args):
     """A registered baseline, or a peer trained for the preset's ``peer_seconds`` on the split's validation users."""
     from coldstart_peft.evaluation.baselines import make_baseline
@@ -267,6 +279,8 @@ def markdown(results: dict) -> str:
                   f"window of a context item ({audit['cooccurs_same_user']:.1%} by a training user who also bought a "
                   f"context item); {audit['target_in_context']:.1%} repeat a context item; "
                   f"{audit['target_unseen_in_training']:.1%} were never bought in training."]  # fmt: skip
+    if results.get("skipped"):
+        lines += ["", "Not run: " + "; ".join(f"{name} ({why})" for name, why in results["skipped"].items()) + "."]
     ran = [f"{r['method']} {r['precision']['training']}/{r['precision']['scoring']}" for r in rows if r.get("precision")]
     if ran:
         lines += ["", f"Precision (training/scoring, `auto` as resolved on this machine): {', '.join(ran)}."]
@@ -452,6 +466,8 @@ def main(argv=None) -> int:
 
     # What the split gives away to signals without a language model, printed with every run.
     audit = target_audit(split)
+    skipped = blind_peers(names, audit) if not args.methods else {}
+    names = [n for n in names if n not in skipped]
     full_catalog = _full_catalog(args)
     # Two result files are comparable only if both fingerprints match.
     results = {"machine": machine(), "code": git_revision(__file__), "dataset": args.dataset, "split": args.split, "preset": args.preset,
@@ -466,6 +482,9 @@ def main(argv=None) -> int:
                             "lexical_units": FitSettings.lexical_units if args.priors else None, **PRESETS[args.preset]},
                "results": []}  # fmt: skip
     results["audit"] = audit
+    if skipped:
+        results["skipped"] = skipped
+        print("\n".join(f"skipping {name}: {why}" for name, why in skipped.items()), flush=True)
     print("audit of the test targets: " + ", ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}"
                                                     for k, v in results["audit"].items()), flush=True)  # fmt: skip
     started = time.perf_counter()

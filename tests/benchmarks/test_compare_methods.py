@@ -171,3 +171,25 @@ def test_peers_run_by_name_with_the_presets_budget(compare, tmp_path):
     assert peer["budget_s"] == compare.PRESETS["smoke"]["peer_seconds"] and peer["epochs"] >= 1
     assert peer["validation"] and all("valid_ndcg@10" in r for r in peer["validation"])
     assert "peer" not in rows["popularity"]
+
+
+def test_id_peers_are_skipped_by_default_only_where_no_target_was_ever_bought(compare):
+    names = ["popularity", "sasrec", "lora"]
+    blind = compare.blind_peers(names, {"cases": 10, "target_unseen_in_training": 1.0})
+    assert set(blind) == {"sasrec"} and "--methods" in blind["sasrec"]
+    assert compare.blind_peers(names, {"cases": 10, "target_unseen_in_training": 0.9}) == {}
+    assert compare.blind_peers(names, {"cases": 0}) == {}
+
+
+def test_the_default_list_on_cold_items_skips_sasrec_and_says_so(compare, tmp_path, capsys, monkeypatch):
+    import coldstart_peft
+
+    # The default list without the fine-tuning methods: every baseline and peer, in seconds.
+    monkeypatch.setattr(coldstart_peft, "default_host", lambda: argparse.Namespace(methods=argparse.Namespace(names=list)))
+    monkeypatch.setattr(compare, "baseline_names", lambda: ["popularity", "tfidf", *compare.peers()])
+    assert compare.main(["--dataset", "demo", "--preset", "smoke", "--split", "cold-item", "--out", str(tmp_path)]) == 0
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert {r["method"] for r in results["results"]} == {"popularity", "tfidf"}
+    assert set(results["skipped"]) == {"sasrec"}
+    assert "skipping sasrec" in capsys.readouterr().out
+    assert "Not run: sasrec (no test target was bought in training" in (tmp_path / "results.md").read_text()
