@@ -64,9 +64,10 @@ def baseline_names() -> list[str]:
 
 
 def blind_peers(names: list[str], audit: dict) -> dict[str, str]:
-    """The peers in ``names`` not worth their training budget: every one is an ID model, and no test target was bought in training.
+    """The peers in ``names`` not worth their training budget, as no test target was bought in training.
 
-    Each would train its ``peer_seconds`` and then give every candidate the same score. Only the
+    Every peer is an ID model: each would train its ``peer_seconds`` and then give every such
+    candidate the same score. Only the
     default list is pruned so: a peer named in ``--methods`` runs, as asked.
     """
     if audit.get("target_unseen_in_training") != 1.0:
