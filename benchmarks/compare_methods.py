@@ -67,8 +67,8 @@ def blind_peers(names: list[str], audit: dict) -> dict[str, str]:
     """The peers in ``names`` not worth their training budget, as no test target was bought in training.
 
     Every peer is an ID model: each would train its ``peer_seconds`` and then give every such
-    candidate the same score. Only the
-    default list is pruned so: a peer named in ``--methods`` runs, as asked.
+    candidate the same score. Only the default list is pruned so: a peer named in ``--methods``
+    runs, as asked.
     """
     if audit.get("target_unseen_in_training") != 1.0:
         return {}
