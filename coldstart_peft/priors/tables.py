@@ -304,13 +304,16 @@ class PriorTables:
         """
         cache = self._row_cache(tokenizer)
         missing = list(dict.fromkeys(t for t in texts if t not in cache))
-        if missing:
-            if len(cache) + len(missing) > ROW_CACHE_SIZE:
-                cache.clear()
-            cache.update(zip(missing, self._rows(tokenizer, missing)))
-        found = [cache.get(t) for t in texts]
-        if any(row is None for row in found):  # another thread cleared the cache between the two steps
+        if len(missing) > ROW_CACHE_SIZE:  # more than it may keep: computed, not kept
             found = self._rows(tokenizer, list(texts))
+        else:
+            if missing:
+                if len(cache) + len(missing) > ROW_CACHE_SIZE:
+                    cache.clear()
+                cache.update(zip(missing, self._rows(tokenizer, missing)))
+            found = [cache.get(t) for t in texts]
+            if any(row is None for row in found):  # another thread cleared the cache between the two steps
+                found = self._rows(tokenizer, list(texts))
         width = len(self.idf) if self.words is None else WORD_COLUMNS
         lengths = np.array([len(cols) for cols, _ in found], dtype=np.int64)
         starts = np.concatenate([[0], np.cumsum(lengths)])

@@ -59,3 +59,7 @@ def test_the_kept_rows_stay_under_the_bound(tokenizer, monkeypatch):
         rows = tables.tfidf(tokenizer, TEXTS[start : start + 2])
         assert len(tables._cache) <= 3
         assert (rows != _fitted(tokenizer, "words").tfidf(tokenizer, TEXTS[start : start + 2])).nnz == 0
+    # One call with more new texts than the bound: right rows, and the cache still within it.
+    rows = tables.tfidf(tokenizer, TEXTS + ["Blue soap bar", "mascara"])
+    assert len(tables._cache) <= 3
+    assert (rows != _fitted(tokenizer, "words").tfidf(tokenizer, TEXTS + ["Blue soap bar", "mascara"])).nnz == 0
