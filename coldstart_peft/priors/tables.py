@@ -304,24 +304,25 @@ class PriorTables:
         """
         cache = self._row_cache(tokenizer)
         missing = list(dict.fromkeys(t for t in texts if t not in cache))
-        if len(missing) > ROW_CACHE_SIZE:  # more than it may keep: computed, not kept
+        if 0 < len(missing) <= ROW_CACHE_SIZE:  # more than the cache may keep are computed below, not kept
+            if len(cache) + len(missing) > ROW_CACHE_SIZE:
+                cache.clear()
+            cache.update(zip(missing, self._rows(tokenizer, missing)))
+        found = [cache.get(t) for t in texts]
+        if any(row is None for row in found):  # not kept, or another thread cleared the cache meanwhile
             found = self._rows(tokenizer, list(texts))
-        else:
-            if missing:
-                if len(cache) + len(missing) > ROW_CACHE_SIZE:
-                    cache.clear()
-                cache.update(zip(missing, self._rows(tokenizer, missing)))
-            found = [cache.get(t) for t in texts]
-            if any(row is None for row in found):  # another thread cleared the cache between the two steps
-                found = self._rows(tokenizer, list(texts))
-        width = len(self.idf) if self.words is None else WORD_COLUMNS
         lengths = np.array([len(cols) for cols, _ in found], dtype=np.int64)
         starts = np.concatenate([[0], np.cumsum(lengths)])
         cols = np.concatenate([c for c, _ in found]) if found else np.zeros(0, dtype=np.int64)
         vals = np.concatenate([v for _, v in found]) if found else np.zeros(0)
-        matrix = sp.csr_matrix((vals, cols, starts), shape=(len(texts), width))
+        matrix = sp.csr_matrix((vals, cols, starts), shape=(len(texts), self._columns))
         matrix.sum_duplicates()  # two words may hash to one column; sorted, summed columns as before
         return matrix
+
+    @property
+    def _columns(self) -> int:
+        """Columns of a TF-IDF row: one per wordpiece of the vocabulary, or the word hash space."""
+        return len(self.idf) if self.words is None else WORD_COLUMNS
 
     def _row_cache(self, tokenizer) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         """The cache of rows for ``tokenizer`` (wordpiece rows depend on it; word rows do not)."""
@@ -334,12 +335,11 @@ class PriorTables:
         """Each text's TF-IDF row as (columns, weights); word columns may repeat where two words' hashes meet."""
         idf = self.idf.numpy()
         words = None if self.words is None else self.words.numpy()
+        width = self._columns
         if words is None:
             units = [np.asarray(ids, dtype=np.int64) for ids in token_ids(tokenizer, texts)]
-            width = len(idf)
         else:
             units = [np.asarray(word_keys(text), dtype=np.int64) for text in texts]
-            width = WORD_COLUMNS
         rows = []
         for keys in units:
             keys, counts = np.unique(keys, return_counts=True)
