@@ -5,7 +5,11 @@ its peak memory is its own. ``--split`` picks cold users, cold items or a held-o
 ``--negatives`` the sampled protocol's 99 negatives (uniform or popularity-proportional), and
 ``--full-catalog`` also ranks each test user's target against the split's whole candidate pool
 (known items excluded) for every method and baseline, through one shared protocol.
-Writes ``results.json``, ``results.md`` (sorted by NDCG@10, the full-catalog table after it) and
+Every row keeps each test user's rank of the target (``ranks``), so ``results.json`` also holds
+each fine-tuned row against the no-LM references user by user (``paired``: NDCG@10 difference and
+ratio with paired bootstrap intervals).
+Writes ``results.json``, ``results.md`` (sorted by NDCG@10, the full-catalog table and the paired
+comparisons after it) and
 ``pareto.png`` (NDCG@10 against trainable parameters, adapter weight bytes and training seconds,
 each with its Pareto frontier) under ``--out``; ``--replot`` redraws it from ``results.json``.
 
@@ -133,7 +137,18 @@ def _metrics(summary: dict, names=METRICS) -> tuple[dict, dict]:
 
 def _full_row(report: dict) -> dict:
     means, intervals = _metrics(report["retrieval"], FULL_METRICS)
-    return {"metrics_full": means, "ci95_full": intervals}
+    return {"metrics_full": means, "ci95_full": intervals, "ranks": {"full": report["ranks"]}}
+
+
+def _sampled_ranks(scores, cases, full: dict) -> dict:
+    """The row's ``ranks``: per test user, candidates above and tied with the target, on 1 + 99 and the full pool.
+
+    Two small integers per user let :func:`paired` compare two rows user by user.
+    """
+    from coldstart_peft.evaluation import ranks_from_scores
+
+    better, tied = ranks_from_scores(scores, cases)
+    return {"ranks": {"sampled": {"better": better.tolist(), "tied": tied.tolist()}, **full.get("ranks", {})}}
 
 
 def full_catalog_of_method(scorer, split, args) -> dict:
@@ -156,7 +171,7 @@ def run_method(args) -> dict:
     from coldstart_peft import TrainConfig, adapter_bytes, save_adapter
     from coldstart_peft.cli.options import parse_key_values
     from coldstart_peft.calibration import calibrate_priors
-    from coldstart_peft.evaluation.ranking import evaluate_ranking
+    from coldstart_peft.evaluation import metrics_from_scores, score_cases, summarize
     from coldstart_peft.hardware import resolve_precision
     from coldstart_peft.recipes import FitSettings, fit_on_split
 
@@ -172,15 +187,16 @@ def run_method(args) -> dict:
     calibration, before = None, None
     with scorer.frozen():  # calibration and the final pass reuse the timed pass's item embeddings
         started = time.perf_counter()
-        summary = evaluate_ranking(scorer.score, cases, seed=args.seed)
+        scores = score_cases(scorer.score, cases)
         score_seconds = time.perf_counter() - started
         if args.priors and preset["calibration_users"]:
             # The same refit FitSettings.calibration_users runs after training, done here so it
             # shares the embeddings; the pre-calibration figures are kept to show what it adds.
             calibration = calibrate_priors(scorer, split.ranking_cases("valid")[: preset["calibration_users"]])
-            before = _metrics(summary)[0]
-            summary = evaluate_ranking(scorer.score, cases, seed=args.seed)
+            before = _metrics(summarize(metrics_from_scores(scores, cases), seed=args.seed))[0]
+            scores = score_cases(scorer.score, cases)
         full = full_catalog_of_method(scorer, split, args) if _full_catalog(args) else {}
+    summary = summarize(metrics_from_scores(scores, cases), seed=args.seed)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(args.save_adapters) / args.method if args.save_adapters else Path(tmp) / "adapter"
         size = adapter_bytes(save_adapter(scorer, folder))
@@ -194,7 +210,7 @@ def run_method(args) -> dict:
         "score_pairs_per_s": sum(len(c.candidate_texts) for c in cases) / score_seconds,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
         "metrics": means, "ci95": intervals, "steps": result.steps, "lr": config.method_lr(scorer.method),
-        "calibration": calibration, "metrics_before_calibration": before, **full,
+        "calibration": calibration, "metrics_before_calibration": before, **full, **_sampled_ranks(scores, cases, full),
         "new_item_share": scorer.priors.new_item_share if scorer.priors is not None else None,
         # `auto` resolves per machine (bf16 where it is natively fast), so each row says what ran.
         "precision": {"training": result.precision, "scoring": resolve_precision(scorer.precision, scorer.device).name},
@@ -203,24 +219,23 @@ def run_method(args) -> dict:
 
 def run_baseline(name: str, args) -> dict:
     """Fit and evaluate one no-fine-tuning baseline in this process."""
-    from coldstart_peft.evaluation.baselines import evaluate_baseline
-    from coldstart_peft.evaluation.full_pool import evaluate_baseline_full_pool
+    from coldstart_peft.evaluation import evaluate_baseline_full_pool, metrics_from_scores, summarize
 
     split = _split(args)
     cases = split.ranking_cases("test")
     started = time.perf_counter()
     baseline = make_peer_or_baseline(name, args).fit(split)
     fit_seconds = time.perf_counter() - started
-    report = evaluate_baseline(baseline, cases, seed=args.seed)
+    scores = baseline.score_cases(cases)
     seconds = time.perf_counter() - started
-    means, intervals = _metrics(report["overall"])
+    means, intervals = _metrics(summarize(metrics_from_scores(scores, cases), seed=args.seed))
     full = _full_row(evaluate_baseline_full_pool(baseline, split, seed=args.seed)) if _full_catalog(args) else {}
     return {
         "method": name, "scorer": "baseline", "trainable_params": 0, "trainable_pct": 0.0, "adapter_bytes": 0,
         "train_seconds": 0.0, "train_pairs_per_s": 0.0,
         "score_pairs_per_s": sum(len(c.candidate_texts) for c in cases) / seconds,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
-        "metrics": means, "ci95": intervals, **full, "fit_seconds": round(fit_seconds, 1),
+        "metrics": means, "ci95": intervals, **full, **_sampled_ranks(scores, cases, full), "fit_seconds": round(fit_seconds, 1),
         **({"peer": {"epochs": baseline.epochs_run, "best_valid_ndcg@10": baseline.best_valid_ndcg,
                      "budget_s": baseline.config.time_budget_s, "validation": [r for r in baseline.history if "valid_ndcg@10" in r]}}
            if name in peers() else {}),
@@ -247,6 +262,67 @@ def full_catalog_table(results: dict) -> list[str]:
         cells = [_interval(r, m, full=True) for m in ("recall@10", "recall@20", "ndcg@10", "ndcg@20")]
         lines.append(f"| {r['method']} | {r['scorer']} | " + " | ".join(cells) + f" | {r['metrics_full']['mrr']:.3f} |")
     lines += [f"| {r['method']} | {r['scorer']} | {r['full_catalog_note']} | | | | |" for r in rows if "full_catalog_note" in r]
+    return lines
+
+
+SAMPLED_REFERENCES = ("hybrid+cooc", "hybrid+nbr")
+"""No-LM rows every fine-tuned row is compared with, user by user, on 1 + 99: the bar's reference
+(issue #17) and the twin that reads the same priors without a language model."""
+FULL_REFERENCES = ("hybrid+cooc", "item-knn", "sasrec")
+"""Over the full pool, each fine-tuned row is compared with the best of these (the bar's reference) and with ``hybrid+nbr``."""
+
+
+def _per_user_ndcg(row: dict, protocol: str):
+    """Per-user NDCG@10 of a row on ``"sampled"`` or ``"full"``, from its ranks; ``None`` where it has none."""
+    from coldstart_peft.evaluation import metrics_from_ranks
+
+    ranks = row.get("ranks", {}).get(protocol)
+    return None if ranks is None else metrics_from_ranks(ranks["better"], ranks["tied"], ks=(10,))["ndcg@10"]
+
+
+def paired(results: dict, seed: int = 0) -> list[dict]:
+    """Each fine-tuned row against the no-LM references on the same test users: NDCG@10 difference and ratio.
+
+    The rows' own intervals overlap whenever two methods are close, though most of their width
+    is which users were drawn, and both rows share the users. A paired bootstrap resamples users
+    once for both, so the difference gets the interval a reviewer asks for. Rows written before
+    results kept their per-user ranks are left out.
+    """
+    from coldstart_peft.evaluation import paired_bootstrap
+
+    rows = results["results"]
+    baselines = {r["method"]: r for r in rows if r["scorer"] == "baseline"}
+    best_full = max((baselines[n] for n in FULL_REFERENCES if n in baselines and "metrics_full" in baselines[n]),
+                    key=lambda r: r["metrics_full"]["ndcg@10"], default=None)  # fmt: skip
+    references = [("sampled", baselines.get(n)) for n in SAMPLED_REFERENCES]
+    references += [("full", best_full), ("full", baselines.get("hybrid+nbr"))]
+    out = []
+    for row in rows:
+        if row["scorer"] == "baseline":
+            continue
+        for protocol, reference in references:
+            ours = _per_user_ndcg(row, protocol)
+            theirs = _per_user_ndcg(reference, protocol) if reference is not None else None
+            if ours is None or theirs is None:
+                continue
+            out.append({"method": row["method"], "reference": reference["method"], "protocol": protocol,
+                        "metric": "ndcg@10", **paired_bootstrap(ours, theirs, seed=seed)})  # fmt: skip
+    return out
+
+
+def paired_table(results: dict) -> list[str]:
+    """The paired comparisons as a table, or no lines when there are none."""
+    comparisons = results.get("paired") or []
+    if not comparisons:
+        return []
+    lines = ["", "## Paired against the no-LM references (NDCG@10, the same test users; 95% paired bootstrap intervals)", "",
+             "| method | protocol | reference | difference | ratio |", "|---|---|---|---|---|"]  # fmt: skip
+    order = {"sampled": 0, "full": 1}
+    for c in sorted(comparisons, key=lambda c: (order[c["protocol"]], c["reference"], -c["difference"]["mean"])):
+        d, r = c["difference"], c["ratio"]
+        protocol = "1 + 99" if c["protocol"] == "sampled" else "full pool"
+        lines.append(f"| {c['method']} | {protocol} | {c['reference']} | {d['mean']:+.4f} [{d['low']:+.4f}, {d['high']:+.4f}] | "
+                     f"{r['mean']:.3f}× [{r['low']:.3f}, {r['high']:.3f}] |")  # fmt: skip
     return lines
 
 
@@ -286,6 +362,7 @@ def markdown(results: dict) -> str:
     if ran:
         lines += ["", f"Precision (training/scoring, `auto` as resolved on this machine): {', '.join(ran)}."]
     lines += full_catalog_table(results)
+    lines += paired_table(results)
     wall = f" Whole run: {results['wall_seconds'] / 60:.1f} min." if "wall_seconds" in results else ""
     protocol = results.get("protocol", {})
     sampled = (f"Sampled protocol: the target among {protocol.get('n_negatives', 99)} "
@@ -509,6 +586,8 @@ def main(argv=None) -> int:
         full = f"  full-catalog NDCG@10 {row['metrics_full']['ndcg@10']:.4f}" if "metrics_full" in row else ""
         print(f"  NDCG@10 {row['metrics']['ndcg@10']:.4f}  HR@10 {row['metrics']['hr@10']:.4f}{full}", flush=True)
         write_json_report(out / "results.json", results)  # nothing lost if a later method dies
+    results["paired"] = paired(results, seed=args.seed)
+    write_json_report(out / "results.json", results)
     write_markdown_report(out / "results.md", markdown(results))
     pareto(results, out / "pareto.png")
     print(markdown(results))

@@ -21,6 +21,7 @@ from coldstart_peft.evaluation.metrics import (
     metrics_from_ranks,
     mrr,
     ndcg_at_k,
+    paired_bootstrap,
     pointwise_auc,
     pointwise_metrics,
     ranking_metrics,
@@ -31,6 +32,7 @@ from coldstart_peft.evaluation.ranking import (
     evaluate_by_segment,
     evaluate_ranking,
     metrics_from_scores,
+    ranks_from_scores,
     score_cases,
     segment_report,
 )
@@ -41,5 +43,5 @@ __all__ = [
     "evaluate_baseline", "make_baseline", "FULL_CATALOG_KS", "evaluate_full_catalog", "metrics_from_ranks",
     "auc", "bootstrap_ci", "evaluate_by_segment", "evaluate_pointwise", "evaluate_ranking", "hit_rate_at_k",
     "log_loss", "metrics_from_scores", "mrr", "ndcg_at_k", "pointwise_auc", "pointwise_metrics",
-    "ranking_metrics", "score_cases", "segment_report", "summarize",
+    "paired_bootstrap", "ranking_metrics", "ranks_from_scores", "score_cases", "segment_report", "summarize",
 ]  # fmt: skip

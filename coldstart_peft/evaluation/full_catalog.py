@@ -68,9 +68,11 @@ def evaluate_full_catalog(
             :func:`~coldstart_peft.evaluation.full_pool.evaluate_baseline_full_pool` does.
 
     Returns:
-        ``{"n_cases", "n_items", "retrieval": summary, "rerank": summary (with a reranker),
-        "seconds": {...}}``; each summary maps ``"recall@10"``, ``"ndcg@10"``... to
-        ``{"mean", "low", "high"}`` (95% bootstrap interval over users).
+        ``{"n_cases", "n_items", "retrieval": summary, "ranks": {"better", "tied"}, "rerank": summary
+        (with a reranker), "seconds": {...}}``; each summary maps ``"recall@10"``, ``"ndcg@10"``... to
+        ``{"mean", "low", "high"}`` (95% bootstrap interval over users); ``ranks`` holds, per case,
+        the retrieval's :func:`~coldstart_peft.evaluation.full_pool.pool_ranks` as lists, for paired
+        comparisons (:func:`~coldstart_peft.evaluation.metrics.paired_bootstrap`).
 
     Example:
         >>> report = evaluate_full_catalog(scorer, cold_user_split(load_dataset("beauty")), max_cases=1000)
@@ -123,6 +125,7 @@ def evaluate_full_catalog(
         "n_items": len(index),
         "priors": list(prior.priors.features) if prior is not None else [],
         "retrieval": full_pool_summary(better, tied, ks, seed=seed),
+        "ranks": {"better": better.tolist(), "tied": tied.tolist()},
     }
     if reranker is not None:
         started = time.perf_counter()

@@ -92,7 +92,7 @@ def evaluate_baseline_full_pool(
         seed: bootstrap seed.
 
     Returns:
-        ``{"n_cases", "n_items", "retrieval": summary}``, as
+        ``{"n_cases", "n_items", "retrieval": summary, "ranks": {"better", "tied"}}``, as
         :func:`~coldstart_peft.evaluation.full_catalog.evaluate_full_catalog` reports it.
 
     Example:
@@ -115,4 +115,5 @@ def evaluate_baseline_full_pool(
             raise DataError(f"{type(baseline).__name__}.score_pool returned shape {scores.shape}, "
                             f"expected {(stop - start, len(pool))} (cases x pool items)")  # fmt: skip
         better[start:stop], tied[start:stop] = pool_ranks(scores, pool, records[start:stop])
-    return {"n_cases": len(cases), "n_items": len(pool), "retrieval": full_pool_summary(better, tied, ks, seed)}
+    return {"n_cases": len(cases), "n_items": len(pool), "retrieval": full_pool_summary(better, tied, ks, seed),
+            "ranks": {"better": better.tolist(), "tied": tied.tolist()}}

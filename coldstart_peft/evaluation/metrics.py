@@ -131,6 +131,49 @@ def bootstrap_ci(values, n_resamples: int = 1000, confidence: float = 0.95, seed
     return float(result.confidence_interval.low), float(result.confidence_interval.high)
 
 
+def paired_bootstrap(values, reference, n_resamples: int = 1000, confidence: float = 0.95, seed: int = 0) -> dict:
+    """How ``values`` compare with ``reference`` on the same rows (users): difference and ratio of the means.
+
+    Each interval is a percentile bootstrap that resamples rows jointly (:func:`scipy.stats.bootstrap`
+    with ``paired=True``), so what the two share (the users, their candidates) cancels out: the
+    difference is often sure where the two rows' own intervals overlap.
+
+    Returns:
+        ``{"difference": {"mean", "low", "high"}, "ratio": {"mean", "low", "high"}, "n": rows}``;
+        the ratio is ``nan`` where the reference's mean is 0.
+
+    Raises:
+        ValueError: the two do not have the same number of rows.
+
+    Example:
+        >>> paired_bootstrap([0.5, 1.0, 0.0], [0.5, 0.5, 0.0])["difference"]["mean"]
+        0.16666666666666666
+    """
+    values, reference = np.asarray(values, dtype=np.float64), np.asarray(reference, dtype=np.float64)
+    if values.shape != reference.shape or values.ndim != 1:
+        raise ValueError(f"paired rows must be two 1-D arrays of one length, got shapes {values.shape} and {reference.shape}")
+
+    def difference(a, b, axis=-1):
+        return a.mean(axis=axis) - b.mean(axis=axis)
+
+    def ratio(a, b, axis=-1):
+        denominator = b.mean(axis=axis)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(denominator > 0, a.mean(axis=axis) / denominator, np.nan)
+
+    out: dict = {"n": len(values)}
+    for name, statistic in (("difference", difference), ("ratio", ratio)):
+        mean = float(statistic(values, reference))
+        if len(values) < 2 or not np.isfinite(mean):
+            out[name] = {"mean": mean, "low": mean, "high": mean}
+            continue
+        result = stats.bootstrap((values, reference), statistic, paired=True, n_resamples=n_resamples,
+                                 confidence_level=confidence, method="percentile", vectorized=True,
+                                 rng=np.random.default_rng(seed))  # fmt: skip
+        out[name] = {"mean": mean, "low": float(result.confidence_interval.low), "high": float(result.confidence_interval.high)}
+    return out
+
+
 def summarize(per_row: dict[str, np.ndarray], seed: int = 0) -> dict[str, dict[str, float]]:
     """Average per-row metrics and attach a 95% bootstrap interval.
 

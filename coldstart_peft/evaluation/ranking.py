@@ -75,6 +75,21 @@ def metrics_from_scores(
     return {name: np.asarray(values) for name, values in per_row.items()}
 
 
+def ranks_from_scores(scores: Sequence[np.ndarray], cases: Sequence[RankingCase]) -> tuple[np.ndarray, np.ndarray]:
+    """Per case, how many candidates score above its target and how many tie with it.
+
+    What :func:`~coldstart_peft.evaluation.metrics.metrics_from_ranks` reads, so a run can keep two
+    small integers per user and compute any metric from them later (the same values as
+    :func:`metrics_from_scores`); cases may have different candidate counts.
+    """
+    better, tied = np.zeros(len(cases), dtype=np.int64), np.zeros(len(cases), dtype=np.int64)
+    for row, (case, values) in enumerate(zip(cases, scores)):
+        values = np.asarray(values, dtype=np.float64)
+        positive = values[case.target]
+        better[row], tied[row] = (values > positive).sum(), (values == positive).sum() - 1
+    return better, tied
+
+
 def evaluate_ranking(
     score_pairs: PairScorer,
     cases: Sequence[RankingCase],

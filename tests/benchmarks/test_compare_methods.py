@@ -11,6 +11,8 @@ import pytest
 
 from _scripts import BENCHMARKS, load_benchmark
 
+from coldstart_peft.evaluation import metrics_from_ranks
+
 SCRIPT = BENCHMARKS / "compare_methods.py"
 FULL_METRICS = {"recall@10", "recall@20", "ndcg@10", "ndcg@20", "mrr"}
 
@@ -42,7 +44,7 @@ def _check_full(row: dict) -> None:
 def test_smoke_preset_writes_the_promised_files(tmp_path):
     proc = subprocess.run(
         [sys.executable, str(SCRIPT), "--dataset", "demo", "--preset", "smoke", "--methods",
-         "popularity,zero-shot,lora,prompt", "--full-catalog", "--out", str(tmp_path)],
+         "popularity,hybrid+cooc,zero-shot,lora,prompt", "--full-catalog", "--out", str(tmp_path)],
         capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -60,7 +62,7 @@ def test_smoke_preset_writes_the_promised_files(tmp_path):
     assert audit["cases"] == 40 and all(0.0 <= audit[k] <= 1.0 for k in audit if k != "cases")
     assert "audit of the test targets" in proc.stdout and results["code"]["commit"]
     rows = {r["method"]: r for r in results["results"]}
-    assert set(rows) == {"popularity", "zero-shot", "lora", "prompt"}
+    assert set(rows) == {"popularity", "hybrid+cooc", "zero-shot", "lora", "prompt"}
     keys = {"method", "scorer", "trainable_params", "trainable_pct", "adapter_bytes", "train_seconds",
             "train_pairs_per_s", "score_pairs_per_s", "peak_rss_mb", "metrics"}  # fmt: skip
     for row in rows.values():
@@ -85,11 +87,32 @@ def test_smoke_preset_writes_the_promised_files(tmp_path):
     assert results["wall_seconds"] >= sum(r["train_seconds"] for r in rows.values())
     table = (tmp_path / "results.md").read_text()
     ndcgs = _first_table_ndcgs(table)
-    assert ndcgs == sorted(ndcgs, reverse=True) and len(ndcgs) == 4
+    assert ndcgs == sorted(ndcgs, reverse=True) and len(ndcgs) == 5
     ran = rows["lora"]["precision"]
     assert f"lora {ran['training']}/{ran['scoring']}" in table.split("## Full catalog")[0]
     assert "## Full catalog" in table and all(f"| {name} |" in table.split("## Full catalog")[1] for name in rows)
     assert (tmp_path / "pareto.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    _check_paired(results, table)
+
+
+def _check_paired(results: dict, table: str) -> None:
+    """Each row keeps its users' ranks, which give back its figures; fine-tuned rows are compared user by user."""
+    rows = {r["method"]: r for r in results["results"]}
+    for row in rows.values():
+        for protocol, means in (("sampled", row["metrics"]), ("full", row["metrics_full"])):
+            ranks = row["ranks"][protocol]
+            assert len(ranks["better"]) == len(ranks["tied"]) == 40
+            per_user = metrics_from_ranks(ranks["better"], ranks["tied"], ks=(10,))["ndcg@10"]
+            assert per_user.mean() == pytest.approx(means["ndcg@10"], abs=1e-9), (row["method"], protocol)
+    found = {(c["method"], c["protocol"], c["reference"]): c for c in results["paired"]}
+    # hybrid+cooc is the only reference this run has, on both protocols.
+    assert set(found) == {(m, p, "hybrid+cooc") for m in ("lora", "prompt") for p in ("sampled", "full")}
+    for (method, protocol, reference), c in found.items():
+        key = "metrics" if protocol == "sampled" else "metrics_full"
+        difference = rows[method][key]["ndcg@10"] - rows[reference][key]["ndcg@10"]
+        assert c["difference"]["mean"] == pytest.approx(difference, abs=1e-9) and c["n"] == 40
+        assert c["difference"]["low"] <= c["difference"]["mean"] <= c["difference"]["high"]
+    assert "## Paired against the no-LM references" in table and "| lora | 1 + 99 | hybrid+cooc |" in table
 
 
 def test_cold_item_popularity_negatives_and_full_catalog_for_baselines(compare, tmp_path, capsys):
