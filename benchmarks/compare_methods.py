@@ -265,9 +265,10 @@ def full_catalog_table(results: dict) -> list[str]:
     return lines
 
 
-SAMPLED_REFERENCES = ("hybrid+cooc", "hybrid+nbr")
-"""No-LM rows every fine-tuned row is compared with, user by user, on 1 + 99: the bar's reference
-(issue #17) and the twin that reads the same priors without a language model."""
+SAMPLED_REFERENCES = ("tfidf", "hybrid+cooc", "hybrid+nbr")
+"""No-LM rows every fine-tuned row is compared with, user by user, on 1 + 99: the references of
+issue #17's bars (TF-IDF; hybrid + co-occurrence) and the twin that reads the same priors without
+a language model."""
 FULL_REFERENCES = ("hybrid+cooc", "item-knn", "sasrec")
 """Over the full pool, each fine-tuned row is compared with the best of these (the bar's reference) and with ``hybrid+nbr``."""
 

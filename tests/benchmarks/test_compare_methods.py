@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from _scripts import BENCHMARKS, load_benchmark
@@ -105,7 +106,7 @@ def _check_paired(results: dict, table: str) -> None:
             per_user = metrics_from_ranks(ranks["better"], ranks["tied"], ks=(10,))["ndcg@10"]
             assert per_user.mean() == pytest.approx(means["ndcg@10"], abs=1e-9), (row["method"], protocol)
     found = {(c["method"], c["protocol"], c["reference"]): c for c in results["paired"]}
-    # hybrid+cooc is the only reference this run has, on both protocols.
+    # hybrid+cooc is the only reference this run has, on both protocols (no tfidf, hybrid+nbr, item-knn or sasrec row).
     assert set(found) == {(m, p, "hybrid+cooc") for m in ("lora", "prompt") for p in ("sampled", "full")}
     for (method, protocol, reference), c in found.items():
         key = "metrics" if protocol == "sampled" else "metrics_full"
@@ -216,3 +217,21 @@ def test_the_default_list_on_cold_items_skips_sasrec_and_says_so(compare, tmp_pa
     assert set(results["skipped"]) == {"sasrec"}
     assert "skipping sasrec" in capsys.readouterr().out
     assert "Not run: sasrec (no test target was bought in training" in (tmp_path / "results.md").read_text()
+
+
+def test_paired_compares_each_fine_tuned_row_with_the_bars_references(compare):
+    def row(name, scorer, better, full_better, full_ndcg):
+        ranks = {"sampled": {"better": better, "tied": [0] * 4}, "full": {"better": full_better, "tied": [0] * 4}}
+        return {"method": name, "scorer": scorer, "ranks": ranks, "metrics_full": {"ndcg@10": full_ndcg}}
+
+    rows = [row("tfidf", "baseline", [3, 3, 3, 3], [50] * 4, 0.0), row("hybrid+cooc", "baseline", [1, 2, 3, 4], [9, 9, 50, 50], 0.2),
+            row("item-knn", "baseline", [9] * 4, [0, 50, 50, 50], 0.25), row("sasrec", "baseline", [9] * 4, [50] * 4, 0.0),
+            row("hybrid+nbr", "baseline", [0, 2, 3, 4], [50] * 4, 0.0), row("lora", "bi-encoder", [0, 0, 3, 4], [0, 0, 50, 50], 0.5)]  # fmt: skip
+    found = {(c["protocol"], c["reference"]): c for c in compare.paired({"results": rows})}
+    # Over the full pool the bar's reference is the best of hybrid+cooc, item-knn and sasrec: item-knn here.
+    assert set(found) == {("sampled", "tfidf"), ("sampled", "hybrid+cooc"), ("sampled", "hybrid+nbr"),
+                          ("full", "item-knn"), ("full", "hybrid+nbr")}  # fmt: skip
+    ndcg = lambda better: float(np.mean([1 / np.log2(b + 2) if b < 10 else 0.0 for b in better]))  # noqa: E731
+    assert found[("sampled", "hybrid+cooc")]["difference"]["mean"] == pytest.approx(ndcg([0, 0, 3, 4]) - ndcg([1, 2, 3, 4]))
+    assert found[("full", "item-knn")]["ratio"]["mean"] == pytest.approx(ndcg([0, 0, 50, 50]) / ndcg([0, 50, 50, 50]))
+    assert all(c["method"] == "lora" and c["n"] == 4 for c in found.values())
