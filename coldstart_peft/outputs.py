@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import tempfile
 import uuid
@@ -24,6 +25,15 @@ REPORT_FORMAT = "coldstart-peft-report"
 
 MARKDOWN_MARK = "<!-- coldstart-peft-report -->"
 """First line of every markdown report (invisible when rendered), so a rerun may replace it."""
+
+_NUMBER_LIST = re.compile(r"\[\n\s*(-?\d[\d.eE+-]*(?:,\n\s*-?\d[\d.eE+-]*)*)\n\s*\]")
+"""A list of plain numbers as ``json.dumps(indent=2)`` writes it, one per line. Only structure spans
+lines (a newline inside a JSON string is escaped), so no string's text can match."""
+
+
+def _compact_number_lists(text: str) -> str:
+    """``text`` with every list of plain numbers on one line: per-user ranks stay a line each, not a line per user."""
+    return _NUMBER_LIST.sub(lambda m: "[" + ", ".join(part.strip() for part in m.group(1).split(",")) + "]", text)
 
 
 def json_format(path: str | Path) -> str | None:
@@ -132,7 +142,8 @@ def write_json_report(path: str | Path, report: dict[str, Any]) -> Path:
         OverwriteRefusedError: ``path`` holds a file this library did not write.
     """
     check_output_file(path, is_report_file, "report file")
-    return write_text_atomic(path, json.dumps({"format": REPORT_FORMAT, **report}, indent=2, default=str))
+    text = json.dumps({"format": REPORT_FORMAT, **report}, indent=2, default=str)
+    return write_text_atomic(path, _compact_number_lists(text))
 
 
 def is_markdown_report(path: str | Path) -> bool:

@@ -47,3 +47,13 @@ def test_markdown_without_the_mark_is_not_ours(tmp_path):
     (tmp_path / "binary.md").write_bytes(b"\xff\xfe\x00")
     assert not is_markdown_report(tmp_path / "notes.md") and not is_markdown_report(tmp_path / "binary.md")
     assert not is_markdown_report(tmp_path / "missing.md")
+
+
+def test_lists_of_numbers_take_one_line_and_nothing_else_changes(tmp_path):
+    report = {"ranks": list(range(1000)), "ci": [0.25, -1e-07, 2.5e20], "nested": [[1, 2], [3]], "mixed": [1, "x"],
+              "text": "[\n 1,\n 2\n]", "tight": "[1,2]", "empty": []}  # fmt: skip
+    write_report_files(tmp_path, "results", report, "# r\n")
+    text = (tmp_path / "results.json").read_text()
+    assert json.loads(text) == {"format": REPORT_FORMAT, **report}
+    assert len(text.splitlines()) < 30, "a thousand per-user ranks are one line, not a thousand"
+    assert '"ranks": [0, 1, 2, ' in text and '"ci": [0.25, -1e-07, 2.5e+20]' in text
