@@ -26,21 +26,23 @@ from __future__ import annotations
 
 import argparse
 import math
+import sys
 import time
 from collections import Counter
 from pathlib import Path
 
 import numpy as np
 
-from coldstart_peft import TrainConfig
-from coldstart_peft.data import load_dataset, make_split
-from coldstart_peft.evaluation.baselines import make_baseline
-from coldstart_peft.evaluation.metrics import summarize
-from coldstart_peft.evaluation.ranking import metrics_from_scores
-from coldstart_peft.hardware import hardware_facts, resolve_precision
-from coldstart_peft.outputs import check_report_files, write_report_files
-from coldstart_peft.provenance import git_revision
-from coldstart_peft.recipes import FitSettings, fit_on_split
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from attribute_popularity import ndcg, table, zscore  # noqa: E402  (a sibling probe: the same scoring and table)
+
+from coldstart_peft import TrainConfig  # noqa: E402
+from coldstart_peft.data import load_dataset, make_split  # noqa: E402
+from coldstart_peft.evaluation.baselines import make_baseline  # noqa: E402
+from coldstart_peft.hardware import hardware_facts, resolve_precision  # noqa: E402
+from coldstart_peft.outputs import check_report_files, write_report_files  # noqa: E402
+from coldstart_peft.provenance import git_revision  # noqa: E402
+from coldstart_peft.recipes import FitSettings, fit_on_split  # noqa: E402
 
 ATTRIBUTES = ("brand", "leaf")
 FEATURES = ("same_brand", "brand_lift", "same_leaf", "leaf_lift")
@@ -82,24 +84,14 @@ class AttributeAffinity:
         return out
 
 
-def _ndcg(scores, cases, seed: int) -> dict:
-    summary = summarize(metrics_from_scores(scores, cases), seed=seed)["ndcg@10"]
-    return {k: summary[k] for k in ("mean", "low", "high")}
-
-
-def _z(scores) -> np.ndarray:
-    scores = np.asarray(scores, dtype=np.float64)
-    return (scores - scores.mean()) / (scores.std() + 1e-12)
-
-
 def base_scores(split, name: str, valid, tune, seconds: float, seed: int) -> tuple[list[np.ndarray], dict]:
     """Per-user z-scored scores of every validation user under one base, and what the base ran."""
     if name == "lora":
         config = TrainConfig(epochs=1, batch_size=32, time_budget_s=seconds, seed=seed, progress=False, eval_every=10_000)
         _, result = fit_on_split(split, FitSettings(calibration_users=len(tune)), config, test_cases=valid)
-        return [_z(s) for s in result.test_scores], {"steps": result.steps, "train_seconds": result.seconds}
+        return [zscore(s) for s in result.test_scores], {"steps": result.steps, "train_seconds": result.seconds}
     options = {"valid_cases": tune} if name == "hybrid+nbr" else {}
-    return [_z(s) for s in make_baseline(name, **options).fit(split).score_cases(valid)], {}
+    return [zscore(s) for s in make_baseline(name, **options).fit(split).score_cases(valid)], {}
 
 
 def main(argv=None) -> int:
@@ -125,16 +117,16 @@ def main(argv=None) -> int:
         started = time.perf_counter()
         scores, ran = base_scores(split, base, valid, tune, args.seconds, args.seed)
         bases[base] = {**ran, "wall_seconds": time.perf_counter() - started}
-        rows.append({"base": base, "feature": None, "weight": 0.0, "ndcg@10": _ndcg(scores[cut:], held, args.seed)})
+        rows.append({"base": base, "feature": None, "weight": 0.0, "ndcg@10": ndcg(scores[cut:], held, args.seed)})
         for name in FEATURES:
             def combined(part: slice, weight: float, name=name):
                 return [s + weight * f[name] for s, f in zip(scores[part], features[part])]
 
-            weight = max(WEIGHTS, key=lambda w: _ndcg(combined(slice(0, cut), w), tune, args.seed)["mean"])
+            weight = max(WEIGHTS, key=lambda w: ndcg(combined(slice(0, cut), w), tune, args.seed)["mean"])
             rows.append({"base": base, "feature": name, "weight": weight,
-                         "ndcg@10": _ndcg(combined(slice(cut, None), weight), held, args.seed)})  # fmt: skip
+                         "ndcg@10": ndcg(combined(slice(cut, None), weight), held, args.seed)})  # fmt: skip
             print(f"{base} + {name} (weight {weight}): {rows[-1]['ndcg@10']['mean']:.4f}", flush=True)
-    alone = [{"base": None, "feature": name, "weight": None, "ndcg@10": _ndcg([f[name] for f in features[cut:]], held, args.seed)}
+    alone = [{"base": None, "feature": name, "weight": None, "ndcg@10": ndcg([f[name] for f in features[cut:]], held, args.seed)}
              for name in FEATURES]  # fmt: skip
     report = {"machine": hardware_facts(), "code": git_revision(__file__), "dataset": args.dataset, "split": args.split,
               "seed": args.seed, "seconds": args.seconds, "precision": resolve_precision("auto").name,
@@ -146,11 +138,7 @@ def main(argv=None) -> int:
              f"Weights chosen on {len(tune)} validation users, scored on {len(held)} other validation users (no test users); "
              f"seed {args.seed}; LoRA is the default recipe trained {args.seconds:.0f} s ({lora['steps']} steps, "
              f"{report['precision']}). Commit {report['code']['commit']}{' (dirty tree)' if report['code']['dirty'] else ''}.", "",
-             "| base | + feature | weight | NDCG@10 [95% CI] |", "|---|---|---:|---|"]  # fmt: skip
-    for row in report["rows"]:
-        m = row["ndcg@10"]
-        weight = "—" if row["weight"] is None else f"{row['weight']:g}"
-        lines.append(f"| {row['base'] or '(alone)'} | {row['feature'] or '—'} | {weight} | {m['mean']:.4f} [{m['low']:.4f}, {m['high']:.4f}] |")
+             *table(report["rows"])]  # fmt: skip
     write_report_files(args.out, "attribute_affinity", report, "\n".join(lines) + "\n")
     print("\n".join(lines))
     return 0

@@ -84,13 +84,25 @@ class AttributePopularity:
         }  # fmt: skip
 
 
-def _ndcg(scores, cases, seed: int) -> dict:
+def ndcg(scores, cases, seed: int) -> dict:
+    """NDCG@10's mean and 95% interval over ``cases``."""
     summary = summarize(metrics_from_scores(scores, cases), seed=seed)["ndcg@10"]
     return {k: summary[k] for k in ("mean", "low", "high")}
 
 
-def _z(scores: np.ndarray) -> np.ndarray:
+def zscore(scores) -> np.ndarray:
+    """``scores`` standardised per user, so one weight means the same for every user."""
     return (scores - scores.mean()) / (scores.std() + 1e-12)
+
+
+def table(rows: list[dict]) -> list[str]:
+    """A probe's rows (base, feature, weight, NDCG@10) as a markdown table, its header first."""
+    lines = ["| base | + feature | weight | NDCG@10 [95% CI] |", "|---|---|---:|---|"]
+    for row in rows:
+        m = row["ndcg@10"]
+        weight = "—" if row["weight"] is None else f"{row['weight']:g}"
+        lines.append(f"| {row['base'] or '(alone)'} | {row['feature'] or '—'} | {weight} | {m['mean']:.4f} [{m['low']:.4f}, {m['high']:.4f}] |")
+    return lines
 
 
 def main(argv=None) -> int:
@@ -114,16 +126,16 @@ def main(argv=None) -> int:
     for base_name in BASES:
         options = {"valid_cases": tune} if base_name == "hybrid+nbr" else {}
         base = make_baseline(base_name, **options).fit(split)
-        scores = {"tune": [_z(s) for s in base.score_cases(tune)], "held": [_z(s) for s in base.score_cases(held)]}
-        rows.append({"base": base_name, "feature": None, "weight": 0.0, "ndcg@10": _ndcg(scores["held"], held, args.seed)})
+        scores = {"tune": [zscore(s) for s in base.score_cases(tune)], "held": [zscore(s) for s in base.score_cases(held)]}
+        rows.append({"base": base_name, "feature": None, "weight": 0.0, "ndcg@10": ndcg(scores["held"], held, args.seed)})
         for name in FEATURES:
             def combined(part, weight, name=name):
                 return [s + weight * f[name] for s, f in zip(scores[part], features[part])]
 
-            weight = max(WEIGHTS, key=lambda w: _ndcg(combined("tune", w), tune, args.seed)["mean"])
-            rows.append({"base": base_name, "feature": name, "weight": weight, "ndcg@10": _ndcg(combined("held", weight), held, args.seed)})
+            weight = max(WEIGHTS, key=lambda w: ndcg(combined("tune", w), tune, args.seed)["mean"])
+            rows.append({"base": base_name, "feature": name, "weight": weight, "ndcg@10": ndcg(combined("held", weight), held, args.seed)})
             print(f"{base_name} + {name} (weight {weight}): {rows[-1]['ndcg@10']['mean']:.4f}", flush=True)
-    alone = [{"base": None, "feature": name, "weight": None, "ndcg@10": _ndcg([f[name] for f in features["held"]], held, args.seed)}
+    alone = [{"base": None, "feature": name, "weight": None, "ndcg@10": ndcg([f[name] for f in features["held"]], held, args.seed)}
              for name in FEATURES]  # fmt: skip
     report = {"machine": hardware_facts(), "code": git_revision(__file__), "dataset": args.dataset, "split": args.split,
               "seed": args.seed, "neighbours": args.neighbours, "calibration_users": args.calibration_users,
@@ -133,11 +145,7 @@ def main(argv=None) -> int:
              f"Weights chosen on {len(tune)} validation users, scored on {len(held)} other validation users (no test users); "
              f"seed {args.seed}, {args.neighbours} look-alikes. Commit {report['code']['commit']}"
              f"{' (dirty tree)' if report['code']['dirty'] else ''}.", "",
-             "| base | + feature | weight | NDCG@10 [95% CI] |", "|---|---|---:|---|"]  # fmt: skip
-    for row in report["rows"]:
-        m = row["ndcg@10"]
-        weight = "—" if row["weight"] is None else f"{row['weight']:g}"
-        lines.append(f"| {row['base'] or '(alone)'} | {row['feature'] or '—'} | {weight} | {m['mean']:.4f} [{m['low']:.4f}, {m['high']:.4f}] |")
+             *table(report["rows"])]  # fmt: skip
     write_report_files(args.out, "attribute_popularity", report, "\n".join(lines) + "\n")
     print("\n".join(lines))
     return 0
