@@ -295,18 +295,18 @@ def paired(results: dict, seed: int = 0) -> list[dict]:
     baselines = {r["method"]: r for r in rows if r["scorer"] == "baseline"}
     best_full = max((baselines[n] for n in FULL_REFERENCES if n in baselines and "metrics_full" in baselines[n]),
                     key=lambda r: r["metrics_full"]["ndcg@10"], default=None)  # fmt: skip
-    references = [("sampled", baselines.get(n)) for n in SAMPLED_REFERENCES]
-    references += [("full", best_full), ("full", baselines.get("hybrid+nbr"))]
+    candidates = [("sampled", baselines.get(n)) for n in SAMPLED_REFERENCES]
+    candidates += [("full", best_full), ("full", baselines.get("hybrid+nbr"))]
+    references = [(protocol, r["method"], _per_user_ndcg(r, protocol)) for protocol, r in candidates if r is not None]
     out = []
     for row in rows:
         if row["scorer"] == "baseline":
             continue
-        for protocol, reference in references:
+        for protocol, name, theirs in references:
             ours = _per_user_ndcg(row, protocol)
-            theirs = _per_user_ndcg(reference, protocol) if reference is not None else None
             if ours is None or theirs is None:
                 continue
-            out.append({"method": row["method"], "reference": reference["method"], "protocol": protocol,
+            out.append({"method": row["method"], "reference": name, "protocol": protocol,
                         "metric": "ndcg@10", **paired_bootstrap(ours, theirs, seed=seed)})  # fmt: skip
     return out
 

@@ -9,7 +9,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from coldstart_peft.errors import DataError
-from coldstart_peft.evaluation.metrics import DEFAULT_KS, ranking_metrics, summarize
+from coldstart_peft.evaluation.metrics import DEFAULT_KS, _rank_bounds, ranking_metrics, summarize
 from coldstart_peft.examples import RankingCase
 from coldstart_peft.scorer import Scorer, takes_ids
 
@@ -84,9 +84,8 @@ def ranks_from_scores(scores: Sequence[np.ndarray], cases: Sequence[RankingCase]
     """
     better, tied = np.zeros(len(cases), dtype=np.int64), np.zeros(len(cases), dtype=np.int64)
     for row, (case, values) in enumerate(zip(cases, scores)):
-        values = np.asarray(values, dtype=np.float64)
-        positive = values[case.target]
-        better[row], tied[row] = (values > positive).sum(), (values == positive).sum() - 1
+        # The counts ranking_metrics reads, so ties mean here exactly what they mean there.
+        (better[row],), (tied[row],) = _rank_bounds(np.asarray(values)[None, :], [case.target])
     return better, tied
 
 
