@@ -66,3 +66,23 @@ def test_a_run_that_records_its_precision_says_so_in_its_rows(summary, tmp_path,
     assert summary.main([str(old), str(new)]) == 0
     lines = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("| beauty")]
     assert "training" not in lines[0] and "uniform negatives, bf16 training)" in lines[1]
+
+
+def test_the_paired_cell_is_the_runs_own_comparison_of_the_two_rows_it_names(summary, tmp_path, capsys):
+    run = _results(tmp_path / "a", True)
+    results = json.loads((run / "results.json").read_text())
+    interval = {"mean": 0.5, "low": 0.25, "high": 0.75}
+    results["paired"] = [
+        # The line's best trained row is `full` on 1 + N and `lora` on the catalog, its best baseline item-kNN on both.
+        {"method": "full", "reference": "item-knn", "protocol": "sampled", "difference": {"mean": 0.012, "low": 0.002, "high": 0.022}, "ratio": interval},
+        {"method": "full", "reference": "tfidf", "protocol": "sampled", "difference": interval, "ratio": interval},
+        {"method": "lora", "reference": "item-knn", "protocol": "full", "difference": interval, "ratio": {"mean": 0.875, "low": 0.8, "high": 0.95}},
+    ]  # fmt: skip
+    (run / "results.json").write_text(json.dumps(results))
+    old = _results(tmp_path / "old", True)
+    assert summary.main([str(run), str(old)]) == 0
+    lines = [ln.split(" | ") for ln in capsys.readouterr().out.splitlines() if ln.startswith("| beauty")]
+    assert lines[0][6] == "+0.0120 [+0.0020, +0.0220]"
+    assert lines[1][6] == "0.875× [0.800, 0.950]"
+    assert lines[2][6] == lines[3][6] == "—"  # a run without ranks has no paired rows
+    assert lines[0][8].startswith("Some CPU (AVX2)")
