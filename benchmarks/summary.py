@@ -10,6 +10,10 @@ the result files, so it cannot drift from them.
 
 Example:
     python benchmarks/summary.py benchmarks/results/cold-user-beauty-seed0 benchmarks/results/cold-item-beauty
+    python benchmarks/summary.py @benchmarks/results/summary-latest.runs --out benchmarks/results/summary-latest.md
+
+An argument starting with ``@`` names a file with one folder per line, so a committed table can
+be rebuilt from the list it was built from.
 """
 
 from __future__ import annotations
@@ -97,7 +101,7 @@ def markdown(runs: list[dict]) -> str:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], fromfile_prefix_chars="@")
     parser.add_argument("runs", nargs="+", help="compare_methods output folders (each with results.json)")
     parser.add_argument("--out", default=None, help="also write the table to this markdown file (refuses to replace one it did not write)")
     args = parser.parse_args(argv)

@@ -86,3 +86,12 @@ def test_the_paired_cell_is_the_runs_own_comparison_of_the_two_rows_it_names(sum
     assert lines[1][6] == "0.875× [0.800, 0.950]"
     assert lines[2][6] == lines[3][6] == "—"  # a run without ranks has no paired rows
     assert lines[0][8].startswith("Some CPU (AVX2)")
+
+
+def test_a_list_file_names_the_runs_in_its_order(summary, tmp_path, capsys):
+    first, second = _results(tmp_path / "a", False), _results(tmp_path / "b", True)
+    listing = tmp_path / "table.runs"
+    listing.write_text(f"{second}\n{first}\n")
+    assert summary.main([f"@{listing}"]) == 0
+    lines = [ln.split(" | ") for ln in capsys.readouterr().out.splitlines() if ln.startswith("| beauty")]
+    assert [ln[1] for ln in lines] == ["1 + N", "full catalog", "1 + N"]  # the second folder first, as listed
