@@ -66,18 +66,17 @@ def summarize(results: dict) -> dict:
     # `auto` resolves per machine; result files older than the precision field say nothing here.
     precisions = sorted({r["precision"]["training"] for r in trained if r.get("precision")})
     ran = f", {'/'.join(precisions)} training" if precisions else ""
-    sampled = {"best trained": _best(trained), "lora": by_name.get("lora"), "full": by_name.get("full"),
-               "best baseline or peer": _best(untrained)}  # fmt: skip
-    full = {"best trained": _best(trained, True), "lora": by_name.get("lora"), "full": by_name.get("full"),
-            "best baseline or peer": _best(untrained, True)} if protocol.get("full_catalog") else None  # fmt: skip
-    sampled["paired"] = _paired_cell(results, sampled, "sampled")
-    if full is not None:
-        full["paired"] = _paired_cell(results, full, "full")
+
+    def part(full: bool) -> dict:
+        named = {"best trained": _best(trained, full), "lora": by_name.get("lora"), "full": by_name.get("full"),
+                 "best baseline or peer": _best(untrained, full)}  # fmt: skip
+        return named | {"paired": _paired_cell(results, named, "full" if full else "sampled")}
+
     return {
         "title": f"{results['dataset']} {results['split']} (seed {results['seed']}, {protocol.get('n_test_users', '?')} users, "
                  f"{protocol.get('negatives', 'uniform')} negatives{ran})",
-        "sampled": sampled,
-        "full": full,
+        "sampled": part(False),
+        "full": part(True) if protocol.get("full_catalog") else None,
         "commit": (results.get("code") or {}).get("commit"),
         "machine": f"{results['machine'].get('cpu')} ({results['machine'].get('cpu_capability')})",
     }  # fmt: skip

@@ -92,6 +92,8 @@ def ndcg(scores, cases, seed: int) -> dict:
 
 def zscore(scores) -> np.ndarray:
     """``scores`` standardised per user, so one weight means the same for every user."""
+    # Scorers hand back lists or float32 tensors' arrays; float64 keeps a near-constant row from rounding to noise.
+    scores = np.asarray(scores, dtype=np.float64)
     return (scores - scores.mean()) / (scores.std() + 1e-12)
 
 
