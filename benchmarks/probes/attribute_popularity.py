@@ -92,7 +92,7 @@ def ndcg(scores, cases, seed: int) -> dict:
 
 def zscore(scores) -> np.ndarray:
     """``scores`` standardised per user, so one weight means the same for every user."""
-    # Scorers hand back lists or float32 tensors' arrays; float64 keeps a near-constant row from rounding to noise.
+    # Callers pass a baseline's rows or the recipe's float64 scores; one dtype makes a list or float32 row standardise the same.
     scores = np.asarray(scores, dtype=np.float64)
     return (scores - scores.mean()) / (scores.std() + 1e-12)
 
