@@ -6,8 +6,8 @@ its peak memory is its own. ``--split`` picks cold users, cold items or a held-o
 ``--full-catalog`` also ranks each test user's target against the split's whole candidate pool
 (known items excluded) for every method and baseline, through one shared protocol.
 Every row keeps each test user's rank of the target (``ranks``), so ``results.json`` also holds
-each fine-tuned row against the no-LM references user by user (``paired``: NDCG@10 difference and
-ratio with paired bootstrap intervals).
+each fine-tuned row against the no-LM references, and each parameter-efficient row against full
+fine-tuning, user by user (``paired``: NDCG@10 difference and ratio with paired bootstrap intervals).
 Writes ``results.json``, ``results.md`` (sorted by NDCG@10, the full-catalog table and the paired
 comparisons after it) and
 ``pareto.png`` (NDCG@10 against trainable parameters, adapter weight bytes and training seconds,
@@ -281,49 +281,67 @@ def _per_user_ndcg(row: dict, protocol: str):
     return None if ranks is None else metrics_from_ranks(ranks["better"], ranks["tied"], ks=(10,))["ndcg@10"]
 
 
-def paired(results: dict, seed: int = 0) -> list[dict]:
-    """Each fine-tuned row against the no-LM references on the same test users: NDCG@10 difference and ratio.
+FULL_FINE_TUNING = "full"
+"""The row every parameter-efficient row is also compared with: issue #17 asks LoRA to keep within 3% of it."""
+
+
+def compare_rows(ours: dict, theirs: dict, protocol: str, seed: int = 0) -> dict | None:
+    """``ours`` against ``theirs`` user by user on ``"sampled"`` or ``"full"``; ``None`` where either kept no ranks.
 
     The rows' own intervals overlap whenever two methods are close, though most of their width
     is which users were drawn, and both rows share the users. A paired bootstrap resamples users
-    once for both, so the difference gets the interval a reviewer asks for. Rows written before
-    results kept their per-user ranks are left out.
+    once for both, so the difference gets the interval a reviewer asks for.
     """
     from coldstart_peft.evaluation import paired_bootstrap
 
+    a, b = _per_user_ndcg(ours, protocol), _per_user_ndcg(theirs, protocol)
+    if a is None or b is None:
+        return None
+    return {"method": ours["method"], "reference": theirs["method"], "protocol": protocol, "metric": "ndcg@10",
+            **paired_bootstrap(a, b, seed=seed)}  # fmt: skip
+
+
+def paired(results: dict, seed: int = 0) -> list[dict]:
+    """Each fine-tuned row against the no-LM references, and against full fine-tuning, on the same test users.
+
+    Rows written before results kept their per-user ranks are left out (:func:`compare_rows`).
+    """
     rows = results["results"]
     baselines = {r["method"]: r for r in rows if r["scorer"] == "baseline"}
     best_full = max((baselines[n] for n in FULL_REFERENCES if n in baselines and "metrics_full" in baselines[n]),
                     key=lambda r: r["metrics_full"]["ndcg@10"], default=None)  # fmt: skip
-    candidates = [("sampled", baselines.get(n)) for n in SAMPLED_REFERENCES]
-    candidates += [("full", best_full), ("full", baselines.get("hybrid+nbr"))]
-    references = [(protocol, r["method"], _per_user_ndcg(r, protocol)) for protocol, r in candidates if r is not None]
+    references = [("sampled", baselines.get(n)) for n in SAMPLED_REFERENCES]
+    references += [("full", best_full), ("full", baselines.get("hybrid+nbr"))]
+    full = next((r for r in rows if r["method"] == FULL_FINE_TUNING and r["scorer"] != "baseline"), None)
+    against_full = [(protocol, full) for protocol in ("sampled", "full")] if full is not None else []
     out = []
     for row in rows:
         if row["scorer"] == "baseline":
             continue
-        for protocol, name, theirs in references:
-            ours = _per_user_ndcg(row, protocol)
-            if ours is None or theirs is None:
-                continue
-            out.append({"method": row["method"], "reference": name, "protocol": protocol,
-                        "metric": "ndcg@10", **paired_bootstrap(ours, theirs, seed=seed)})  # fmt: skip
+        for protocol, reference in references + (against_full if row is not full else []):
+            if reference is not None and (c := compare_rows(row, reference, protocol, seed)) is not None:
+                out.append(c)
     return out
 
 
 def paired_table(results: dict) -> list[str]:
-    """The paired comparisons as a table, or no lines when there are none."""
+    """The paired comparisons as two tables (against the no-LM references, against full fine-tuning), or no lines."""
     comparisons = results.get("paired") or []
-    if not comparisons:
-        return []
-    lines = ["", "## Paired against the no-LM references (NDCG@10, the same test users; 95% paired bootstrap intervals)", "",
-             "| method | protocol | reference | difference | ratio |", "|---|---|---|---|---|"]  # fmt: skip
     order = {"sampled": 0, "full": 1}
-    for c in sorted(comparisons, key=lambda c: (order[c["protocol"]], c["reference"], -c["difference"]["mean"])):
-        d, r = c["difference"], c["ratio"]
-        protocol = "1 + 99" if c["protocol"] == "sampled" else "full pool"
-        lines.append(f"| {c['method']} | {protocol} | {c['reference']} | {d['mean']:+.4f} [{d['low']:+.4f}, {d['high']:+.4f}] | "
-                     f"{r['mean']:.3f}× [{r['low']:.3f}, {r['high']:.3f}] |")  # fmt: skip
+    lines = []
+    for title, chosen in (
+        ("Paired against the no-LM references", [c for c in comparisons if c["reference"] != FULL_FINE_TUNING]),
+        ("Paired against full fine-tuning", [c for c in comparisons if c["reference"] == FULL_FINE_TUNING]),
+    ):
+        if not chosen:
+            continue
+        lines += ["", f"## {title} (NDCG@10, the same test users; 95% paired bootstrap intervals)", "",
+                  "| method | protocol | reference | difference | ratio |", "|---|---|---|---|---|"]  # fmt: skip
+        for c in sorted(chosen, key=lambda c: (order[c["protocol"]], c["reference"], -c["difference"]["mean"])):
+            d, r = c["difference"], c["ratio"]
+            protocol = "1 + 99" if c["protocol"] == "sampled" else "full pool"
+            lines.append(f"| {c['method']} | {protocol} | {c['reference']} | {d['mean']:+.4f} [{d['low']:+.4f}, {d['high']:+.4f}] | "
+                         f"{r['mean']:.3f}× [{r['low']:.3f}, {r['high']:.3f}] |")  # fmt: skip
     return lines
 
 

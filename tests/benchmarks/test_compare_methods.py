@@ -235,3 +235,29 @@ def test_paired_compares_each_fine_tuned_row_with_the_bars_references(compare):
     assert found[("sampled", "hybrid+cooc")]["difference"]["mean"] == pytest.approx(ndcg([0, 0, 3, 4]) - ndcg([1, 2, 3, 4]))
     assert found[("full", "item-knn")]["ratio"]["mean"] == pytest.approx(ndcg([0, 0, 50, 50]) / ndcg([0, 50, 50, 50]))
     assert all(c["method"] == "lora" and c["n"] == 4 for c in found.values())
+
+
+def test_each_parameter_efficient_row_is_also_paired_with_full_fine_tuning(compare):
+    def row(name, scorer, better):
+        ranks = {"sampled": {"better": better, "tied": [0] * 4}, "full": {"better": [b * 10 for b in better], "tied": [0] * 4}}
+        return {"method": name, "scorer": scorer, "ranks": ranks}
+
+    rows = [row("hybrid+cooc", "baseline", [5, 5, 5, 5]), row("full", "bi-encoder", [0, 1, 2, 3]),
+            row("lora", "bi-encoder", [0, 1, 2, 9]), row("prompt", "bi-encoder", [3, 3, 3, 3])]  # fmt: skip
+    comparisons = compare.paired({"results": rows})
+    against_full = {(c["method"], c["protocol"]): c for c in comparisons if c["reference"] == "full"}
+    # Full fine-tuning is not compared with itself, nor is a baseline with it.
+    assert set(against_full) == {(m, p) for m in ("lora", "prompt") for p in ("sampled", "full")}
+    ndcg = lambda better: float(np.mean([1 / np.log2(b + 2) if b < 10 else 0.0 for b in better]))  # noqa: E731
+    lora = against_full[("lora", "sampled")]
+    assert lora["ratio"]["mean"] == pytest.approx(ndcg([0, 1, 2, 9]) / ndcg([0, 1, 2, 3]))
+    assert lora["ratio"]["low"] <= lora["ratio"]["mean"] <= lora["ratio"]["high"] < 1.0 + 1e-12
+    # Over the full pool only full's first user is in the top 10 (ranks 0, 10, 20, 30): lora ties it.
+    assert against_full[("lora", "full")]["difference"]["mean"] == pytest.approx(0.0)
+    assert {(c["method"], c["reference"]) for c in comparisons if c["reference"] != "full"} == {
+        (m, "hybrid+cooc") for m in ("full", "lora", "prompt")}
+    table = "\n".join(compare.paired_table({"paired": comparisons}))
+    no_lm, with_full = table.split("## Paired against full fine-tuning")
+    assert "## Paired against the no-LM references" in no_lm and "| full | 1 + 99 | hybrid+cooc |" in no_lm
+    assert "| 1 + 99 | full |" not in no_lm and "| full pool | full |" not in no_lm
+    assert "| lora | 1 + 99 | full |" in with_full and "hybrid+cooc" not in with_full

@@ -85,7 +85,33 @@ def test_the_paired_cell_is_the_runs_own_comparison_of_the_two_rows_it_names(sum
     assert lines[0][6] == "+0.0120 [+0.0020, +0.0220]"
     assert lines[1][6] == "0.875× [0.800, 0.950]"
     assert lines[2][6] == lines[3][6] == "—"  # a run without ranks has no paired rows
-    assert lines[0][8].startswith("Some CPU (AVX2)")
+    assert lines[0][9].startswith("Some CPU (AVX2)")
+
+
+def test_lora_against_full_is_the_runs_own_or_made_from_its_ranks_with_its_seed(summary, tmp_path, capsys):
+    full_ranks = {"sampled": {"better": [0, 1, 2, 3, 4, 5], "tied": [0] * 6}, "full": {"better": [0, 5, 20, 2, 30, 9], "tied": [0] * 6}}
+    lora_ranks = {"sampled": {"better": [0, 1, 2, 3, 9, 9], "tied": [0] * 6}, "full": {"better": [1, 5, 20, 2, 30, 40], "tied": [0] * 6}}
+    own = {"method": "lora", "reference": "full", "protocol": "sampled", "difference": {"mean": -0.01, "low": -0.02, "high": 0.0},
+           "ratio": {"mean": 0.96, "low": 0.92, "high": 1.0}}  # fmt: skip
+    runs = []
+    for name, paired in (("own", [own]), ("older", [])):
+        run = _results(tmp_path / name, True)
+        results = json.loads((run / "results.json").read_text())
+        rows = {r["method"]: r for r in results["results"]}
+        rows["lora"]["ranks"], rows["full"]["ranks"] = lora_ranks, full_ranks
+        results |= {"paired": paired, "seed": 3}
+        (run / "results.json").write_text(json.dumps(results))
+        runs.append(run)
+    runs.append(_results(tmp_path / "no-ranks", True))
+    assert summary.main([str(r) for r in runs]) == 0
+    cells = [ln.split(" | ")[7] for ln in capsys.readouterr().out.splitlines() if ln.startswith("| beauty")]
+    compare = load_benchmark("compare_methods.py")
+    made = {p: compare.compare_rows({"method": "lora", "ranks": lora_ranks}, {"method": "full", "ranks": full_ranks}, p, seed=3)["ratio"]
+            for p in ("sampled", "full")}  # fmt: skip
+    assert made["sampled"]["mean"] < 1.0 and made["full"]["mean"] < 1.0  # lora trails on both: a cell that lost it would show
+    as_text = {p: f"{r['mean']:.3f}× [{r['low']:.3f}, {r['high']:.3f}]" for p, r in made.items()}
+    # The run's own comparison wins; a pair it did not compare is made from its ranks with its seed; no ranks, no cell.
+    assert cells == ["0.960× [0.920, 1.000]", as_text["full"], as_text["sampled"], as_text["full"], "—", "—"]
 
 
 def test_a_list_file_names_the_runs_in_its_order(summary, tmp_path, capsys):
