@@ -102,6 +102,8 @@ class Scorer(nn.Module):
     Subclasses implement :meth:`collate`, :meth:`compute_loss` (which adds the ``offsets`` it
     is given to its logits) and :meth:`forward_pairs`, and may override :meth:`score_texts` to
     score faster. Priors are not theirs to handle: the engine and :meth:`score` compose them.
+    A scorer with one input per (user, item) pair gets all but two of these from
+    :class:`~coldstart_peft.pair_scorer.PairScorer`.
 
     Args:
         backbone: the encoder (a ``transformers`` base model).

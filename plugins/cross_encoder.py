@@ -17,10 +17,9 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from coldstart_peft import ConfigError, Scorer, ScorerConfig, TrainGroup, hookimpl, own_offsets, pair_batch, ranking_loss
+from coldstart_peft import ConfigError, PairScorer, PairScorerConfig, hookimpl
 from coldstart_peft.decoder import POOLINGS, is_decoder, model_inputs, pool, prepare_tokenizer, resolve_pooling
 from coldstart_peft.length_blocks import blockwise
-from coldstart_peft.losses import LOSSES
 from coldstart_peft.prompts import check_pair_template, encode_prompts
 
 DECODER_TEMPLATE = "{user}\nCandidate: {item}"
@@ -28,7 +27,7 @@ DECODER_TEMPLATE = "{user}\nCandidate: {item}"
 
 
 @dataclasses.dataclass
-class CrossEncoderConfig(ScorerConfig):
+class CrossEncoderConfig(PairScorerConfig):
     """Settings of the cross-encoder."""
 
     pooling: str = dataclasses.field(
@@ -39,9 +38,6 @@ class CrossEncoderConfig(ScorerConfig):
         default="",
         metadata={"help": "the pair as one prompt, with {user} before {item} (empty: the tokenizer's own pair "
                           f"encoding on an encoder, {DECODER_TEMPLATE!r} on a decoder)"},
-    )
-    loss: str = dataclasses.field(
-        default="listwise", metadata={"help": "'listwise' (softmax over a group), 'bpr' or 'bce'"}
     )
     dropout: float = dataclasses.field(default=0.1, metadata={"help": "dropout before the head"})
     head: str = dataclasses.field(
@@ -60,8 +56,6 @@ class CrossEncoderConfig(ScorerConfig):
             raise ConfigError(f"pooling must be one of {', '.join(POOLINGS)}, got {self.pooling!r}")
         if self.template:
             check_pair_template(self.template)
-        if self.loss not in LOSSES:
-            raise ConfigError(f"loss must be one of {', '.join(LOSSES)}, got {self.loss!r}")
         if not 0.0 <= self.dropout < 1.0:
             raise ConfigError(f"dropout must be in [0, 1), got {self.dropout}")
         if self.head not in ("similarity", "linear"):
@@ -70,7 +64,7 @@ class CrossEncoderConfig(ScorerConfig):
             raise ConfigError(f"temperature must be positive, got {self.temperature}")
 
 
-class CrossEncoder(Scorer):
+class CrossEncoder(PairScorer):
     """Reads user context and item together; a linear head on the pooled encoding gives the score."""
 
     name = "cross-encoder"
@@ -91,7 +85,7 @@ class CrossEncoder(Scorer):
             nn.init.normal_(self.head.weight, std=0.02)
         nn.init.zeros_(self.head.bias)
 
-    def _tokenize(self, user_texts: Sequence[str], item_texts: Sequence[str]) -> dict[str, torch.Tensor]:
+    def tokenize_pairs(self, user_texts: Sequence[str], item_texts: Sequence[str]) -> dict[str, torch.Tensor]:
         if self.template:  # token_type_ids marks the item's tokens, for the similarity head only
             return encode_prompts(self.tokenizer, self.template, user_texts, item_texts, self.config.max_length, item_segment=True)
         # Only the user context is truncated, from the left (oldest history first), so the
@@ -106,10 +100,7 @@ class CrossEncoder(Scorer):
             return_tensors="pt",
         )
 
-    def collate(self, groups: Sequence[TrainGroup]) -> dict[str, torch.Tensor]:
-        return pair_batch(groups, self._tokenize)
-
-    def _logits(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+    def pair_logits(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
         # A training batch holds whole groups, whose items differ in length; on a CPU work grows
         # with every padding token, so long and short pairs run apart. Scoring batches are sorted
         # by pair length already, and an accelerator is bound by launches at these sizes.
@@ -131,22 +122,6 @@ class CrossEncoder(Scorer):
         item = _masked_mean(hidden, item_mask)
         cosine = nn.functional.cosine_similarity(user.float(), item.float(), dim=-1)
         return self.log_scale.exp() * cosine + linear
-
-    def compute_loss(self, batch: dict[str, torch.Tensor], offsets: torch.Tensor | None = None) -> torch.Tensor:
-        inputs = {k: v for k, v in batch.items() if k not in ("labels", "group_index")}
-        logits = self._logits(inputs)
-        if offsets is not None:  # one logit per (group, own item): the grid's own-group entries
-            logits = logits + own_offsets(offsets, batch["group_index"])
-        return ranking_loss(self.config.loss, logits, batch["labels"], batch["group_index"])
-
-    def forward_pairs(self, user_texts: Sequence[str], item_texts: Sequence[str]) -> torch.Tensor:
-        return self._logits(self.pair_inputs(user_texts, item_texts))
-
-    def pair_inputs(self, user_texts: Sequence[str], item_texts: Sequence[str]) -> dict[str, torch.Tensor]:
-        return {k: v.to(self.device) for k, v in self._tokenize(user_texts, item_texts).items()}
-
-    def pair_logits(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
-        return self._logits(inputs)
 
 
 def _align(values: torch.Tensor, hidden: torch.Tensor, fill: int = 1) -> torch.Tensor:

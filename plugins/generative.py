@@ -29,7 +29,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from coldstart_peft import ConfigError, Scorer, ScorerConfig, TrainGroup, hookimpl, own_offsets, pair_batch, ranking_loss
+from coldstart_peft import ConfigError, PairScorer, PairScorerConfig, hookimpl
 from coldstart_peft.decoder import (
     answer_token_id,
     base_config,
@@ -41,14 +41,13 @@ from coldstart_peft.decoder import (
     output_embedding_rows,
     prepare_tokenizer,
 )
-from coldstart_peft.losses import LOSSES
 from coldstart_peft.prompts import check_pair_template, encode_prompts
 
 DEFAULT_TEMPLATE = "User history: {user}\nCandidate: {item}\nWill the user buy it? Answer:"
 
 
 @dataclasses.dataclass
-class GenerativeConfig(ScorerConfig):
+class GenerativeConfig(PairScorerConfig):
     """Settings of the generative (Yes/No) scorer."""
 
     template: str = dataclasses.field(
@@ -64,13 +63,11 @@ class GenerativeConfig(ScorerConfig):
     def validate(self) -> None:
         super().validate()
         check_pair_template(self.template)
-        if self.loss not in LOSSES:
-            raise ConfigError(f"loss must be one of {', '.join(LOSSES)}, got {self.loss!r}")
         if not self.yes.strip() or not self.no.strip() or self.yes.strip() == self.no.strip():
             raise ConfigError(f"yes and no must be two different non-empty words, got {self.yes!r} and {self.no!r}")
 
 
-class Generative(Scorer):
+class Generative(PairScorer):
     """Asks the language model whether the user will buy the item; scores logit(Yes) - logit(No)."""
 
     name = "generative"
@@ -102,7 +99,7 @@ class Generative(Scorer):
         self.answer = nn.Parameter((rows[0] - rows[1]) * scale)
         self.answer_bias = nn.Parameter(torch.zeros(()))
 
-    def _tokenize(self, user_texts: Sequence[str], item_texts: Sequence[str]) -> dict[str, torch.Tensor]:
+    def tokenize_pairs(self, user_texts: Sequence[str], item_texts: Sequence[str]) -> dict[str, torch.Tensor]:
         return encode_prompts(self.tokenizer, self.template, user_texts, item_texts, self.config.max_length)
 
     def _answer_position(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -115,7 +112,7 @@ class Generative(Scorer):
         positions = torch.arange(mask.shape[1], device=mask.device).expand_as(mask)
         return torch.where(real, positions, torch.zeros_like(positions)).max(dim=1).values
 
-    def _logits(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+    def pair_logits(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
         if self.seq2seq:  # one decoder step from the start token: its output predicts the answer
             ids = inputs["input_ids"]
             start = torch.full((ids.shape[0], 1), self.decoder_start, dtype=ids.dtype, device=ids.device)
@@ -126,25 +123,6 @@ class Generative(Scorer):
         position = self._answer_position(inputs) + (hidden.shape[1] - inputs["attention_mask"].shape[1])
         state = hidden[torch.arange(hidden.shape[0], device=hidden.device), position]
         return state.float() @ self.answer + self.answer_bias
-
-    def collate(self, groups: Sequence[TrainGroup]) -> dict[str, torch.Tensor]:
-        return pair_batch(groups, self._tokenize)
-
-    def compute_loss(self, batch: dict[str, torch.Tensor], offsets: torch.Tensor | None = None) -> torch.Tensor:
-        inputs = {k: v for k, v in batch.items() if k not in ("labels", "group_index")}
-        logits = self._logits(inputs)
-        if offsets is not None:  # one logit per (group, own item)
-            logits = logits + own_offsets(offsets, batch["group_index"])
-        return ranking_loss(self.config.loss, logits, batch["labels"], batch["group_index"])
-
-    def forward_pairs(self, user_texts: Sequence[str], item_texts: Sequence[str]) -> torch.Tensor:
-        return self._logits(self.pair_inputs(user_texts, item_texts))
-
-    def pair_inputs(self, user_texts: Sequence[str], item_texts: Sequence[str]) -> dict[str, torch.Tensor]:
-        return {k: v.to(self.device) for k, v in self._tokenize(user_texts, item_texts).items()}
-
-    def pair_logits(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
-        return self._logits(inputs)
 
 
 @hookimpl

@@ -78,8 +78,8 @@ def test_a_mixed_batch_is_tokenized_once_where_the_scorer_splits_its_inputs(tmp_
         monkeypatch.setattr(bank.scorer, "forward_pairs", lambda users, items: bank.scorer.pair_logits(real_inputs(users, items)))
         monkeypatch.setattr(bank.scorer, "pair_inputs", lambda users, items: None)
     calls = []
-    real = bank.scorer._tokenize
-    monkeypatch.setattr(bank.scorer, "_tokenize", lambda users, items: calls.append(len(users)) or real(users, items))
+    real = bank.scorer.tokenize_pairs
+    monkeypatch.setattr(bank.scorer, "tokenize_pairs", lambda users, items: calls.append(len(users)) or real(users, items))
     mixed = bank.score(USERS, ITEMS, domains=MIXED, mixed=True, batch_size=len(USERS))
     np.testing.assert_allclose(mixed, grouped, atol=1e-5)
     assert calls == ([len(USERS)] if split else [len(USERS), 4, 4])

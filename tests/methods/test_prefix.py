@@ -29,7 +29,7 @@ def test_padding_and_segments_are_honoured(tiny_base):
     alone = scorer.forward_pairs(["likes red soap"], ["red cream"])
     padded = scorer.forward_pairs(["likes red soap", "likes blue cream ; clicked blue soap blue brush"], ["red cream"] * 2)
     assert torch.allclose(alone, padded[:1], atol=1e-5)  # the extended mask hides the padding
-    inputs = scorer._tokenize(["likes red soap"], ["red cream"])
+    inputs = scorer.tokenize_pairs(["likes red soap"], ["red cream"])
     same = scorer.backbone(**inputs).last_hidden_state
     inputs["token_type_ids"] = torch.zeros_like(inputs["token_type_ids"])
     assert not torch.allclose(same, scorer.backbone(**inputs).last_hidden_state)

@@ -13,7 +13,7 @@ import pytest
 def test_output_has_one_position_per_input_token(tiny_base):
     scorer, _ = prepared(tiny_base, "prompt", {"num_virtual_tokens": 5})
     assert count_parameters(scorer.backbone)[0] == 5 * 32
-    inputs = scorer._tokenize(["likes red soap", "likes blue cream ; clicked blue soap"], ["red cream"] * 2)
+    inputs = scorer.tokenize_pairs(["likes red soap", "likes blue cream ; clicked blue soap"], ["red cream"] * 2)
     hidden = scorer.backbone(**inputs).last_hidden_state
     assert hidden.shape[:2] == inputs["input_ids"].shape
     scorer.eval()
