@@ -37,6 +37,10 @@ An arm is ``NAME:KEY=VALUE,KEY=VALUE`` (``NAME`` alone is the default recipe). K
 * ``positions``: train on each user's first N positions only (``FitSettings.max_positions``; the
   priors' tables still count every position).
 
+Every arm after the first is also compared with the first (by convention the default) on the same
+users: the NDCG@10 difference with a 95% paired bootstrap interval, so a winner whose lead the
+interval does not clear says so. Each arm keeps its users' ranks of the target (``ranks``).
+
 Writes ``lever_choice.json`` and ``lever_choice.md`` under ``--out`` and prints the table.
 
 Example:
@@ -59,8 +63,8 @@ from coldstart_peft.data.pairs import HARD_NEGATIVE_SOURCES
 from coldstart_peft.data.text import TextConfig, TextSerializer
 from coldstart_peft.errors import ConfigError
 from coldstart_peft.evaluation.baselines import BASELINES, evaluate_baseline, make_baseline
-from coldstart_peft.evaluation.metrics import summarize
-from coldstart_peft.evaluation.ranking import metrics_from_scores
+from coldstart_peft.evaluation.metrics import metrics_from_ranks, paired_bootstrap, summarize
+from coldstart_peft.evaluation.ranking import metrics_from_scores, ranks_from_scores
 from coldstart_peft.hardware import hardware_facts, resolve_precision
 from coldstart_peft.outputs import check_report_files, write_report_files
 from coldstart_peft.provenance import git_revision
@@ -172,12 +176,50 @@ def run_arm(split, name: str, changes: dict[str, str], args) -> dict:
     held_out = split.ranking_cases("valid", serializer)[args.calibration_users :]
     started = time.perf_counter()
     _, result = fit_on_split(split, settings, config, serializer=serializer, test_cases=held_out)
+    better, tied = ranks_from_scores(result.test_scores, held_out)
     return {
         "arm": name, "changes": changes, "steps": result.steps, "train_seconds": result.seconds,
         "train_pairs_per_s": result.pairs_per_second, "precision": result.precision,
         "wall_seconds": time.perf_counter() - started, "held_out_users": len(held_out),
         "metrics": _summary(result.test_scores, held_out, args.seed),
+        "ranks": {"better": better.tolist(), "tied": tied.tolist()},
     }  # fmt: skip
+
+
+def pair_with_first(arms: list[dict], seed: int) -> None:
+    """Give each trained arm after the first its NDCG@10 against the first's, user by user (``against``).
+
+    The arms score the same validation users, so most of what separates two arms' own intervals
+    is which users were drawn; resampling users once for both leaves the difference's own noise.
+    """
+    trained = [arm for arm in arms if "ranks" in arm]
+    if not trained:
+        return
+
+    def ndcg(arm):
+        return metrics_from_ranks(arm["ranks"]["better"], arm["ranks"]["tied"], ks=(10,))["ndcg@10"]
+
+    first = ndcg(trained[0])
+    for arm in trained[1:]:
+        arm["against"] = {"arm": trained[0]["arm"], **paired_bootstrap(ndcg(arm), first, seed=seed)}
+
+
+def _against_cell(arm: dict) -> str:
+    if "against" not in arm:
+        return "—"
+    d = arm["against"]["difference"]
+    return f"{d['mean']:+.4f} [{d['low']:+.4f}, {d['high']:+.4f}]"
+
+
+def winner_line(report: dict) -> str:
+    """Which arm won on validation and, when it is not the first, whether its paired lead is sure."""
+    winner = next(arm for arm in report["arms"] if arm["arm"] == report["winner"])
+    if "against" not in winner:
+        return f"Winner on validation: {winner['arm']}."
+    d = winner["against"]["difference"]
+    verdict = "above 0" if d["low"] > 0 else "holding 0, so not a sure lead"
+    return (f"Winner on validation: {winner['arm']}, {_against_cell(winner)} NDCG@10 against {winner['against']['arm']} "
+            f"on the same users (95% paired interval, {verdict}).")  # fmt: skip
 
 
 def run_reference(split, name: str, args) -> dict:
@@ -205,8 +247,8 @@ def markdown(report: dict) -> str:
         "",
         f"Default recipe with the changes shown, {validation_line(report)}",
         "",
-        "| arm | changes | steps | train pairs/s | NDCG@10 [95% CI] | HR@10 | MRR |",
-        "|---|---|---:|---:|---|---:|---:|",
+        "| arm | changes | steps | train pairs/s | NDCG@10 [95% CI] | against the first arm, paired | HR@10 | MRR |",
+        "|---|---|---:|---:|---|---|---:|---:|",
     ]
     for arm in report["arms"]:
         m = arm["metrics"]
@@ -215,11 +257,11 @@ def markdown(report: dict) -> str:
         speed = "—" if arm.get("baseline") else f"{arm['train_pairs_per_s']:.1f}"
         lines.append(
             f"| {arm['arm']} | {changes} | {steps} | {speed} | "
-            f"{m['ndcg@10']['mean']:.4f} [{m['ndcg@10']['low']:.4f}, {m['ndcg@10']['high']:.4f}] | "
+            f"{m['ndcg@10']['mean']:.4f} [{m['ndcg@10']['low']:.4f}, {m['ndcg@10']['high']:.4f}] | {_against_cell(arm)} | "
             f"{m['hr@10']['mean']:.4f} | {m['mrr']['mean']:.4f} |"
         )
     if report["winner"] is not None:
-        lines += ["", f"Winner on validation: {report['winner']}."]
+        lines += ["", winner_line(report)]
     return "\n".join(lines) + "\n"
 
 
@@ -255,6 +297,7 @@ def main(argv: list[str] | None = None) -> int:
         done = arms[-1]
         print(f"arm {name}: {done['steps']} steps, validation NDCG@10 {done['metrics']['ndcg@10']['mean']:.4f}", flush=True)
     winner = max(arms, key=lambda arm: arm["metrics"]["ndcg@10"]["mean"])["arm"] if arms else None
+    pair_with_first(arms, args.seed)
     references = [run_reference(split, name, args) for name in references]
     report = {"machine": hardware_facts(), "code": git_revision(__file__), "dataset": args.dataset, "split": args.split,
               "seconds": args.seconds, "seed": args.seed, "precision": resolve_precision("auto").name,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from _scripts import load_benchmark
@@ -109,3 +110,51 @@ def test_unknown_baselines_or_nothing_to_score_are_refused_before_any_work(argv,
     with pytest.raises(SystemExit):
         levers.main(["--dataset", "demo", *argv, "--out", str(tmp_path / "x")])
     assert not (tmp_path / "x").exists()
+
+
+def test_each_arm_after_the_first_is_paired_with_it_and_the_winner_says_whether_its_lead_is_sure():
+    def arm(name, better):
+        ndcg = float(np.mean([1 / np.log2(b + 2) if b < 10 else 0.0 for b in better]))
+        interval = {"mean": ndcg, "low": ndcg - 0.1, "high": ndcg + 0.1}
+        return {"arm": name, "changes": {}, "steps": 10, "train_pairs_per_s": 5.0, "held_out_users": len(better),
+                "ranks": {"better": better, "tied": [0] * len(better)},
+                "metrics": {"ndcg@10": interval, "hr@10": interval, "mrr": interval}}  # fmt: skip
+
+    default = arm("default", [0, 1, 2, 3, 4, 5, 6, 7] * 5)
+    always_better = arm("sharper", [0, 0, 1, 2, 3, 4, 5, 6] * 5)  # never worse, often better: a sure lead
+    mixed = arm("mixed", [1, 0, 3, 2, 5, 4, 7, 6] * 5)  # trades places user by user
+    reference = {"arm": "tfidf", "changes": {}, "baseline": True, "held_out_users": 40,
+                 "metrics": default["metrics"]}  # fmt: skip
+    arms = [default, always_better, mixed, reference]
+    levers.pair_with_first(arms, seed=0)
+    assert "against" not in default and "against" not in reference
+    lead = always_better["against"]
+    assert lead["arm"] == "default" and lead["difference"]["low"] > 0 and lead["n"] == 40
+    assert mixed["against"]["difference"]["low"] < 0 < mixed["against"]["difference"]["high"]
+    report = {"arms": arms, "winner": "sharper", "seconds": 10, "dataset": "demo", "split": "cold-user", "seed": 0,
+              "precision": "fp32", "machine": {"cpu_model": "Some CPU", "cpu_capability": "AVX2"},
+              "code": {"commit": "abc1234", "dirty": False}}  # fmt: skip
+    table = levers.markdown(report)
+    assert "| sharper | — | 10 | 5.0 |" in table and f"{lead['difference']['mean']:+.4f} [" in table
+    assert "against default on the same users (95% paired interval, above 0)" in table
+    assert "holding 0" in levers.winner_line(report | {"winner": "mixed"})
+    assert levers.winner_line(report | {"winner": "default"}) == "Winner on validation: default."
+
+
+@pytest.mark.slow
+def test_two_arms_on_the_demo_keep_their_users_ranks_and_are_paired(tmp_path):
+    import json
+
+    from coldstart_peft.evaluation import metrics_from_ranks
+
+    out = tmp_path / "arms"
+    levers.main(["--dataset", "demo", "--split", "cold-user", "--seconds", "2", "--calibration-users", "20",
+                 "--arm", "default", "--arm", "r4:rank=4", "--no-references", "--out", str(out)])  # fmt: skip
+    report = json.loads((out / "lever_choice.json").read_text())
+    default, r4 = report["arms"]
+    for arm in (default, r4):
+        per_user = metrics_from_ranks(arm["ranks"]["better"], arm["ranks"]["tied"], ks=(10,))["ndcg@10"]
+        assert len(per_user) == arm["held_out_users"] and per_user.mean() == pytest.approx(arm["metrics"]["ndcg@10"]["mean"])
+    difference = r4["metrics"]["ndcg@10"]["mean"] - default["metrics"]["ndcg@10"]["mean"]
+    assert "against" not in default and r4["against"]["difference"]["mean"] == pytest.approx(difference)
+    assert "against the first arm, paired" in (out / "lever_choice.md").read_text()
