@@ -12,6 +12,9 @@ Writes ``results.json``, ``results.md`` (sorted by NDCG@10, the full-catalog tab
 comparisons after it) and
 ``pareto.png`` (NDCG@10 against trainable parameters, adapter weight bytes and training seconds,
 each with its Pareto frontier) under ``--out``; ``--replot`` redraws it from ``results.json``.
+``results.json`` is written after every row, and a method whose process fails is named under
+``failed`` while the run goes on; ``--resume`` continues a run that stopped, keeping its rows and
+running only the rest (refused unless the commit, machine, split and settings are the same).
 
 Example:
     python benchmarks/compare_methods.py --dataset demo --preset smoke --out runs/compare-smoke
@@ -104,6 +107,27 @@ def machine() -> dict:
     facts = hardware_facts()
     return {"cpu": facts["cpu_model"], "cores": os.cpu_count() or 1, "gpu": facts["cuda_device"], **facts,
             "torch": torch.__version__, "transformers": transformers.__version__, "peft": peft.__version__}  # fmt: skip
+
+
+RESUME_MUST_MATCH = ("dataset", "split", "preset", "seed", "protocol", "data_fingerprint", "split_fingerprint", "settings")
+"""What a resumed run shares with the run it continues, besides the commit and the machine."""
+STABLE_MACHINE = ("cpu", "cores", "gpu", "cpu_capability", "native_cpu_bf16", "torch", "transformers", "peft")
+"""The machine facts a resumed run must share (a measured speed-up may differ between two probes)."""
+
+
+def resume_mismatch(previous: dict, results: dict) -> list[str]:
+    """What differs between a stopped run's ``results.json`` and the run about to continue it (empty: nothing)."""
+    differ = [key for key in RESUME_MUST_MATCH if previous.get(key) != results[key]]
+    if (previous.get("code") or {}).get("commit") != results["code"]["commit"]:
+        differ.append("code commit")
+    differ += [f"machine {key}" for key in STABLE_MACHINE if previous.get("machine", {}).get(key) != results["machine"].get(key)]
+    return differ
+
+
+def _failure(stderr: str) -> str:
+    """The last line of a failed worker's error output: usually the exception and its message."""
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    return lines[-1][:300] if lines else "no error output"
 
 
 def _split(args):
@@ -377,6 +401,11 @@ def markdown(results: dict) -> str:
                   f"{audit['target_unseen_in_training']:.1%} were never bought in training."]  # fmt: skip
     if results.get("skipped"):
         lines += ["", "Not run: " + "; ".join(f"{name} ({why})" for name, why in results["skipped"].items()) + "."]
+    if results.get("failed"):
+        lines += ["", "Failed (`--resume` runs them again): " + "; ".join(f"{name} ({why})" for name, why in results["failed"].items()) + "."]
+    if results.get("segments", 1) > 1:
+        lines += ["", f"Resumed: the rows come from {results['segments']} runs of the same command at the same commit, "
+                      "on the same machine; the whole-run time adds them up."]  # fmt: skip
     ran = [f"{r['method']} {r['precision']['training']}/{r['precision']['scoring']}" for r in rows if r.get("precision")]
     if ran:
         lines += ["", f"Precision (training/scoring, `auto` as resolved on this machine): {', '.join(ran)}."]
@@ -531,6 +560,8 @@ def main(argv=None) -> int:
     parser.add_argument("--preset", default="smoke", choices=sorted(PRESETS))
     parser.add_argument("--out", default="runs/compare")
     parser.add_argument("--replot", action="store_true", help="redraw pareto.png from the results.json in --out; train nothing")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue the stopped run whose results.json is in --out: keep its rows, run the rest")
     parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.lr is not None and not args.lr > 0:
@@ -584,6 +615,23 @@ def main(argv=None) -> int:
         print("\n".join(f"skipping {name}: {why}" for name, why in skipped.items()), flush=True)
     print("audit of the test targets: " + ", ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}"
                                                     for k, v in results["audit"].items()), flush=True)  # fmt: skip
+    earlier = 0.0
+    if args.resume:
+        if not (out / "results.json").is_file():
+            parser.error(f"--resume: {out / 'results.json'} does not exist; run without --resume to start")
+        previous = json.loads((out / "results.json").read_text())
+        differ = resume_mismatch(previous, results)
+        if differ:
+            parser.error(f"--resume: the run in {out} differs from this one in {', '.join(differ)}; "
+                         "resume it with the same command at the same commit on the same machine, or choose a new --out")  # fmt: skip
+        done = {row["method"] for row in previous["results"]}
+        results["results"], earlier = previous["results"], previous.get("wall_seconds", 0.0)
+        results["wall_seconds"] = earlier
+        # Untracked output inside the checkout makes a tree dirty, so either run's dirt marks the whole.
+        results["code"]["dirty"] = bool((previous.get("code") or {}).get("dirty") or results["code"]["dirty"])
+        results["segments"] = previous.get("segments", 1) + 1
+        names = [n for n in names if n not in done]
+        print(f"resuming: {len(done)} rows kept ({', '.join(sorted(done))}), {len(names)} to run", flush=True)
     started = time.perf_counter()
     budget = PRESETS[args.preset]["seconds"]
     for index, name in enumerate(names, start=1):
@@ -598,10 +646,13 @@ def main(argv=None) -> int:
             lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
             if proc.returncode or not lines:
                 print(f"  {name} failed:\n{proc.stderr[-2000:]}", flush=True)
+                results.setdefault("failed", {})[name] = _failure(proc.stderr)
+                results["wall_seconds"] = round(earlier + time.perf_counter() - started, 1)
+                write_json_report(out / "results.json", results)
                 continue
             row = json.loads(lines[-1][7:])
         results["results"].append(row)
-        results["wall_seconds"] = round(time.perf_counter() - started, 1)
+        results["wall_seconds"] = round(earlier + time.perf_counter() - started, 1)
         full = f"  full-catalog NDCG@10 {row['metrics_full']['ndcg@10']:.4f}" if "metrics_full" in row else ""
         print(f"  NDCG@10 {row['metrics']['ndcg@10']:.4f}  HR@10 {row['metrics']['hr@10']:.4f}{full}", flush=True)
         write_json_report(out / "results.json", results)  # nothing lost if a later method dies

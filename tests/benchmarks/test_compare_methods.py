@@ -261,3 +261,41 @@ def test_each_parameter_efficient_row_is_also_paired_with_full_fine_tuning(compa
     assert "## Paired against the no-LM references" in no_lm and "| full | 1 + 99 | hybrid+cooc |" in no_lm
     assert "| 1 + 99 | full |" not in no_lm and "| full pool | full |" not in no_lm
     assert "| lora | 1 + 99 | full |" in with_full and "hybrid+cooc" not in with_full
+
+
+def test_resume_keeps_the_rows_it_has_and_runs_only_the_rest(compare, tmp_path, capsys):
+    out = tmp_path / "run"
+    common = ["--dataset", "demo", "--preset", "smoke", "--out", str(out)]
+    assert compare.main([*common, "--methods", "popularity,tfidf"]) == 0
+    first = json.loads((out / "results.json").read_text())
+    # A mark the popularity row could only keep by not being run again.
+    first["results"][0]["fit_seconds"] = 123.0
+    first["wall_seconds"] = 60.0
+    (out / "results.json").write_text(json.dumps(first))
+    capsys.readouterr()
+    assert compare.main([*common, "--methods", "popularity,tfidf,bm25", "--resume"]) == 0
+    assert "resuming: 2 rows kept (popularity, tfidf), 1 to run" in capsys.readouterr().out
+    resumed = json.loads((out / "results.json").read_text())
+    assert [r["method"] for r in resumed["results"]] == ["popularity", "tfidf", "bm25"]
+    assert resumed["results"][0]["fit_seconds"] == 123.0 and resumed["segments"] == 2 and resumed["wall_seconds"] >= 60.0
+    assert "Resumed: the rows come from 2 runs" in (out / "results.md").read_text()
+    # Another seed is another run: refused by name, and the stopped run's file is left as it was.
+    saved = (out / "results.json").read_bytes()
+    with pytest.raises(SystemExit):
+        compare.main([*common, "--methods", "popularity,tfidf,bm25", "--resume", "--seed", "1"])
+    assert "differs from this one in seed" in capsys.readouterr().err
+    assert (out / "results.json").read_bytes() == saved
+    with pytest.raises(SystemExit):
+        compare.main(["--dataset", "demo", "--preset", "smoke", "--resume", "--out", str(tmp_path / "none")])
+    assert "does not exist; run without --resume" in capsys.readouterr().err
+
+
+def test_a_method_whose_process_fails_is_named_and_the_run_goes_on(compare, tmp_path):
+    out = tmp_path / "run"
+    # A scorer setting the worker refuses: its process exits with the error, the baseline after it still runs.
+    assert compare.main(["--dataset", "demo", "--preset", "smoke", "--methods", "lora,popularity",
+                         "--scorer-config", "max_length=4", "--out", str(out)]) == 0  # fmt: skip
+    results = json.loads((out / "results.json").read_text())
+    assert [r["method"] for r in results["results"]] == ["popularity"]
+    assert results["failed"] == {"lora": "coldstart_peft.errors.ConfigError: max_length must be at least 8 tokens, got 4"}
+    assert "Failed (`--resume` runs them again): lora (coldstart_peft.errors.ConfigError" in (out / "results.md").read_text()
