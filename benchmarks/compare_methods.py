@@ -130,6 +130,23 @@ def _failure(stderr: str) -> str:
     return lines[-1][:300] if lines else "no error output"
 
 
+def refuse_before_work(parser, args, names: list[str], baselines: list[str], methods: list[str]) -> None:
+    """Stop with a named error on what would otherwise fail only when its turn came, minutes or an hour in."""
+    from coldstart_peft import ColdStartError, default_host
+    from coldstart_peft.cli.options import parse_key_values
+    from coldstart_peft.method import build_config
+
+    unknown = [name for name in names if name not in baselines and name not in methods]
+    if unknown:
+        parser.error(f"--methods: unknown {', '.join(map(repr, unknown))}; choose from {', '.join([*baselines, *methods])}")
+    if not any(name in methods for name in names):
+        return
+    try:
+        build_config(default_host().scorer(args.scorer).config_class, parse_key_values(args.scorer_config, "--scorer-config"))
+    except ColdStartError as exc:
+        parser.error(f"--scorer {args.scorer} / --scorer-config: {exc}")
+
+
 def _split(args):
     from coldstart_peft.data import load_dataset
     from coldstart_peft.data.cold_start import make_split
@@ -586,7 +603,9 @@ def main(argv=None) -> int:
     from coldstart_peft.provenance import git_revision
 
     baselines = baseline_names()
-    names = args.methods.split(",") if args.methods else [*baselines, *default_host().methods.names()]
+    methods = default_host().methods.names()
+    names = args.methods.split(",") if args.methods else [*baselines, *methods]
+    refuse_before_work(parser, args, names, baselines, methods)
     out = Path(args.out)
     check_report_files(out, "results", plots=("pareto.png",))
     split = _split(args)

@@ -292,10 +292,21 @@ def test_resume_keeps_the_rows_it_has_and_runs_only_the_rest(compare, tmp_path, 
 
 def test_a_method_whose_process_fails_is_named_and_the_run_goes_on(compare, tmp_path):
     out = tmp_path / "run"
-    # A scorer setting the worker refuses: its process exits with the error, the baseline after it still runs.
-    assert compare.main(["--dataset", "demo", "--preset", "smoke", "--methods", "lora,popularity",
-                         "--scorer-config", "max_length=4", "--out", str(out)]) == 0  # fmt: skip
+    # A learning rate no loss survives: the worker stops on the NaN, the baseline after it still runs.
+    assert compare.main(["--dataset", "demo", "--preset", "smoke", "--methods", "lora,popularity", "--lr", "1e9",
+                         "--out", str(out)]) == 0  # fmt: skip
     results = json.loads((out / "results.json").read_text())
     assert [r["method"] for r in results["results"]] == ["popularity"]
-    assert results["failed"] == {"lora": "coldstart_peft.errors.ConfigError: max_length must be at least 8 tokens, got 4"}
-    assert "Failed (`--resume` runs them again): lora (coldstart_peft.errors.ConfigError" in (out / "results.md").read_text()
+    assert results["failed"]["lora"].startswith("coldstart_peft.errors.TrainingDivergedError: training diverged")
+    assert "Failed (`--resume` runs them again): lora (coldstart_peft.errors.TrainingDivergedError" in (out / "results.md").read_text()
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["--methods", "popularity,lroa"], "--methods: unknown 'lroa'; choose from popularity"),
+    (["--methods", "lora", "--scorer-config", "max_length=4"], "max_length must be at least 8 tokens, got 4"),
+    (["--methods", "lora", "--scorer", "nope"], "--scorer nope / --scorer-config: unknown scorer"),
+])  # fmt: skip
+def test_a_bad_method_or_scorer_setting_is_refused_before_any_work(compare, tmp_path, capsys, argv, message):
+    with pytest.raises(SystemExit):
+        compare.main(["--dataset", "demo", "--preset", "smoke", *argv, "--out", str(tmp_path / "run")])
+    assert message in capsys.readouterr().err and not (tmp_path / "run").exists()
