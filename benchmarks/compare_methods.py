@@ -133,6 +133,7 @@ def _failure(stderr: str) -> str:
 def refuse_before_work(parser, args, names: list[str], baselines: list[str], methods: list[str]) -> None:
     """Stop with a named error on what would otherwise fail only when its turn came, minutes or an hour in."""
     from coldstart_peft import ColdStartError, default_host
+    from coldstart_peft.artifact import check_replaceable
     from coldstart_peft.cli.options import parse_key_values
     from coldstart_peft.method import build_config
 
@@ -145,6 +146,13 @@ def refuse_before_work(parser, args, names: list[str], baselines: list[str], met
         build_config(default_host().scorer(args.scorer).config_class, parse_key_values(args.scorer_config, "--scorer-config"))
     except ColdStartError as exc:
         parser.error(f"--scorer {args.scorer} / --scorer-config: {exc}")
+    if args.save_adapters:  # each worker saves after its training: a refusal then would lose the row
+        try:
+            for name in names:
+                if name in methods:
+                    check_replaceable(Path(args.save_adapters) / name)
+        except ColdStartError as exc:
+            parser.error(f"--save-adapters: {exc}")
 
 
 def _split(args):

@@ -305,8 +305,15 @@ def test_a_method_whose_process_fails_is_named_and_the_run_goes_on(compare, tmp_
     (["--methods", "popularity,lroa"], "--methods: unknown 'lroa'; choose from popularity"),
     (["--methods", "lora", "--scorer-config", "max_length=4"], "max_length must be at least 8 tokens, got 4"),
     (["--methods", "lora", "--scorer", "nope"], "--scorer nope / --scorer-config: unknown scorer"),
+    (["--methods", "popularity,lora", "--save-adapters", "KEPT"], "holds files that are not an adapter this library wrote"),
 ])  # fmt: skip
 def test_a_bad_method_or_scorer_setting_is_refused_before_any_work(compare, tmp_path, capsys, argv, message):
+    if "--save-adapters" in argv:  # a folder of someone's files where the lora adapter would go
+        (tmp_path / "kept" / "lora").mkdir(parents=True)
+        (tmp_path / "kept" / "lora" / "notes.txt").write_text("mine")
+        argv = [str(tmp_path / "kept") if a == "KEPT" else a for a in argv]
     with pytest.raises(SystemExit):
         compare.main(["--dataset", "demo", "--preset", "smoke", *argv, "--out", str(tmp_path / "run")])
     assert message in capsys.readouterr().err and not (tmp_path / "run").exists()
+    if "--save-adapters" in argv:
+        assert (tmp_path / "kept" / "lora" / "notes.txt").read_text() == "mine"
