@@ -15,6 +15,7 @@ An arm is ``NAME:KEY=VALUE,KEY=VALUE`` (``NAME`` alone is the default recipe). K
   (``query+key+value`` by default; ``query+key+value+intermediate.dense+output.dense`` for every
   linear layer of a BERT block but not the unused pooler).
 * ``rank``: LoRA's rank r, with alpha = 2r so the update's scale stays the default's.
+* ``loraplus``: LoRA+'s ratio of the B matrices' learning rate to the A matrices' (1: plain LoRA).
 * ``dropout``: LoRA dropout.
 * ``lr``: the method's learning rate (its ``recommended_lr`` by default: 2e-3 for LoRA).
 * ``backbone_dropout``: the backbone's own dropout while training (``ScorerConfig.backbone_dropout``);
@@ -70,7 +71,7 @@ from coldstart_peft.outputs import check_report_files, write_report_files
 from coldstart_peft.provenance import git_revision
 from coldstart_peft.recipes import FitSettings, fit_on_split
 
-KEYS = ("method", "targets", "rank", "dropout", "lr", "backbone_dropout", "scorer", "item_tower", "hard_negatives", "hard_from", "negatives", "train_k", "history_extras", "priors",
+KEYS = ("method", "targets", "rank", "loraplus", "dropout", "lr", "backbone_dropout", "scorer", "item_tower", "hard_negatives", "hard_from", "negatives", "train_k", "history_extras", "priors",
         "lexical_units", "new_item_share", "positions")
 REFERENCES = ("tfidf", "zero-shot")
 
@@ -108,6 +109,11 @@ def arm_setup(changes: dict[str, str], calibration_users: int) -> tuple[FitSetti
             raise ConfigError(f"rank={changes['rank']!r}: write a whole rank of at least 1, e.g. rank=16")
         # alpha follows the rank so the update's scale alpha/r stays the default's 2; the method refuses 0.
         method_config.update(r=int(changes["rank"]), alpha=2 * int(changes["rank"]))
+    if "loraplus" in changes:
+        try:
+            method_config["loraplus_lr_ratio"] = float(changes["loraplus"])
+        except ValueError:
+            raise ConfigError(f"loraplus={changes['loraplus']!r}: write the B matrices' learning-rate ratio, e.g. loraplus=16") from None
     settings.method_config = method_config or None
     # An unknown method, or a field it lacks (targets on full fine-tuning), is refused here, before any training.
     make_method(settings.method, settings.method_config)

@@ -124,6 +124,14 @@ class Method:
         """An extra loss term the engine adds to the task loss (AdaLoRA's orthogonality)."""
         return None
 
+    def learning_rate_scale(self, name: str) -> float:
+        """How many times the method's learning rate the trainable backbone parameter ``name`` takes.
+
+        ``name`` is the parameter's name within the prepared model (as ``named_parameters`` gives
+        it). LoRA+ returns its ratio for the B matrices. Default: 1.0 for every parameter.
+        """
+        return 1.0
+
     def state_dict(self, model: nn.Module) -> dict[str, torch.Tensor]:
         """Run state outside the model's parameters that a resumed run needs (tensors only).
 

@@ -164,18 +164,24 @@ class TrainResult:
 
 
 def _param_groups(scorer: Scorer, config: TrainConfig, method: Method) -> list[dict[str, Any]]:
-    backbone, head, prior = [], [], []
+    backbone: dict[float, list] = {}  # by the method's scale of its learning rate, first seen first
+    head, prior = [], []
     for name, parameter in scorer.named_parameters():
         if parameter.requires_grad:
             if name.startswith("priors."):
                 prior.append(parameter)
+            elif name.startswith("backbone."):
+                scale = float(method.learning_rate_scale(name.removeprefix("backbone.")))
+                if not scale > 0:
+                    raise PluginError(f"method {method.name!r} gave {name} a learning-rate scale of {scale}; it must be positive")
+                backbone.setdefault(scale, []).append(parameter)
             else:
-                (backbone if name.startswith("backbone.") else head).append(parameter)
+                head.append(parameter)
     lr = config.method_lr(method)
     # "base_lr": the rate the schedule's factor multiplies at every step.
-    groups = [{"params": backbone, "lr": lr, "base_lr": lr},
-              {"params": head, "lr": config.head_lr or lr, "base_lr": config.head_lr or lr},
-              {"params": prior, "lr": config.prior_lr, "base_lr": config.prior_lr}]  # fmt: skip
+    groups = [{"params": params, "lr": lr * scale, "base_lr": lr * scale} for scale, params in backbone.items()]
+    groups += [{"params": head, "lr": config.head_lr or lr, "base_lr": config.head_lr or lr},
+               {"params": prior, "lr": config.prior_lr, "base_lr": config.prior_lr}]  # fmt: skip
     return [g for g in groups if g["params"]]
 
 

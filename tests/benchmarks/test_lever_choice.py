@@ -86,6 +86,17 @@ def test_the_method_its_target_layers_and_rank_are_levers():
         levers.arm_setup({"method": "lroa"}, calibration_users=500)
 
 
+def test_loraplus_is_a_lever_checked_by_the_method():
+    settings, _ = levers.arm_setup({"loraplus": "16"}, calibration_users=500)
+    assert settings.method_config == {"loraplus_lr_ratio": 16.0}
+    with pytest.raises(ConfigError, match="e.g. loraplus=16"):
+        levers.arm_setup({"loraplus": "fast"}, calibration_users=500)
+    with pytest.raises(ConfigError, match="loraplus_lr_ratio must be positive"):
+        levers.arm_setup({"loraplus": "0"}, calibration_users=500)
+    with pytest.raises(ConfigError, match="loraplus_lr_ratio"):  # full fine-tuning has no B matrices
+        levers.arm_setup({"method": "full", "loraplus": "16"}, calibration_users=500)
+
+
 def test_the_training_positions_are_a_lever_and_a_bad_count_is_refused():
     assert levers.arm_setup({"positions": "3"}, calibration_users=500)[0].max_positions == 3
     assert levers.arm_setup({}, calibration_users=500)[0].max_positions is None
