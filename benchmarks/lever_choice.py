@@ -71,7 +71,7 @@ from coldstart_peft.outputs import check_report_files, write_report_files
 from coldstart_peft.provenance import git_revision
 from coldstart_peft.recipes import FitSettings, fit_on_split
 
-KEYS = ("method", "targets", "rank", "loraplus", "dropout", "lr", "backbone_dropout", "scorer", "item_tower", "hard_negatives", "hard_from", "negatives", "train_k", "history_extras", "priors",
+KEYS = ("method", "targets", "rank", "loraplus", "dropout", "lr", "batch", "temperature", "backbone_dropout", "scorer", "item_tower", "hard_negatives", "hard_from", "negatives", "train_k", "history_extras", "priors",
         "lexical_units", "new_item_share", "positions")
 REFERENCES = ("tfidf", "zero-shot")
 
@@ -122,6 +122,15 @@ def arm_setup(changes: dict[str, str], calibration_users: int) -> tuple[FitSetti
         settings.scorer_config = {"backbone_dropout": None if value == "model" else float(value)}
     if "scorer" in changes:
         settings.scorer = changes["scorer"]
+    if "temperature" in changes:
+        try:
+            temperature = float(changes["temperature"])
+        except ValueError:
+            temperature = 0.0
+        if not temperature > 0:  # refused here, before any training, not when the scorer is built
+            raise ConfigError(f"temperature={changes['temperature']!r}: write the bi-encoder's initial softmax "
+                              "temperature, a positive number, e.g. temperature=0.02")
+        settings.scorer_config = {**(settings.scorer_config or {}), "temperature": temperature}
     if "hard_negatives" in changes:
         settings.hard_negatives = float(changes["hard_negatives"])
     if "hard_from" in changes:
@@ -168,11 +177,19 @@ def _summary(scores, cases, seed: int) -> dict:
 
 
 def arm_train_config(changes: dict[str, str], seconds: float, seed: int) -> TrainConfig:
-    """The engine settings of an arm: ``seconds`` of training, and the learning rate it names."""
+    """The engine settings of an arm: ``seconds`` of training, and the learning rate and batch it names.
+
+    The batch is in user groups (the cpu preset's 32 by default); with in-batch negatives it is
+    also how many other users' items each positive is ranked against, at a cost in steps.
+    """
     lr = float(changes["lr"]) if "lr" in changes else None
     if lr is not None and not lr > 0:
         raise ConfigError(f"lr={changes['lr']!r}: write a positive learning rate, e.g. lr=2e-3")
-    return TrainConfig(epochs=1, batch_size=32, time_budget_s=seconds, seed=seed, progress=False, eval_every=10_000, lr=lr)
+    batch = changes.get("batch", "32")
+    if not batch.isdigit() or int(batch) < 1:
+        raise ConfigError(f"batch={batch!r}: write how many user groups a step trains on, e.g. batch=64")
+    return TrainConfig(epochs=1, batch_size=int(batch), time_budget_s=seconds, seed=seed, progress=False,
+                       eval_every=10_000, lr=lr)  # fmt: skip
 
 
 def run_arm(split, name: str, changes: dict[str, str], args) -> dict:

@@ -22,7 +22,7 @@ def test_an_arm_sets_each_lever_it_names_and_nothing_else():
     assert default.hard_negatives == 0.0 and default.priors is True and serializer.config.history_extras == ()
 
 
-@pytest.mark.parametrize("spec", ["x:temperature=2", "x:dropout", ":dropout=0"])
+@pytest.mark.parametrize("spec", ["x:colour=2", "x:dropout", ":dropout=0"])
 def test_a_bad_arm_is_refused_with_the_keys_it_may_use(spec):
     with pytest.raises(ConfigError):
         levers.parse_arm(spec)
@@ -65,6 +65,22 @@ def test_the_learning_rate_is_a_lever_and_a_bad_one_is_refused():
     assert default.lr is None and default.time_budget_s == 150 and default.seed == 1
     with pytest.raises(ConfigError, match="positive learning rate"):
         levers.arm_train_config({"lr": "0"}, seconds=150, seed=1)
+
+
+def test_the_batch_is_a_lever_and_a_bad_one_is_refused():
+    assert levers.arm_train_config({}, seconds=150, seed=1).batch_size == 32
+    assert levers.arm_train_config({"batch": "64"}, seconds=150, seed=1).batch_size == 64
+    for bad in ("0", "big", "-8"):
+        with pytest.raises(ConfigError, match="e.g. batch=64"):
+            levers.arm_train_config({"batch": bad}, seconds=150, seed=1)
+
+
+def test_the_temperature_is_a_scorer_lever_kept_beside_the_others():
+    settings, _ = levers.arm_setup({"temperature": "0.02", "backbone_dropout": "0"}, calibration_users=500)
+    assert settings.scorer_config == {"backbone_dropout": 0.0, "temperature": 0.02}
+    for bad in ("0", "cold", "-1"):
+        with pytest.raises(ConfigError, match="e.g. temperature=0.02"):
+            levers.arm_setup({"temperature": bad}, calibration_users=500)
 
 
 def test_the_method_its_target_layers_and_rank_are_levers():
