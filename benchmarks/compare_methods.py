@@ -189,15 +189,17 @@ def _full_row(report: dict) -> dict:
     return {"metrics_full": means, "ci95_full": intervals, "ranks": {"full": report["ranks"]}}
 
 
-def _sampled_ranks(scores, cases, full: dict) -> dict:
-    """The row's ``ranks``: per test user, candidates above and tied with the target, on 1 + 99 and the full pool.
+def _sampled(scores, cases, full: dict, seed: int) -> tuple[dict, dict]:
+    """A row's 1 + 99 summary, and its ``ranks``: per test user, candidates above and tied with the
+    target, on 1 + 99 and the full pool, counted once for both.
 
     Two small integers per user let :func:`paired` compare two rows user by user.
     """
-    from coldstart_peft.evaluation import ranks_from_scores
+    from coldstart_peft.evaluation import metrics_from_case_ranks, ranks_from_scores, summarize
 
     better, tied = ranks_from_scores(scores, cases)
-    return {"ranks": {"sampled": {"better": better.tolist(), "tied": tied.tolist()}, **full.get("ranks", {})}}
+    summary = summarize(metrics_from_case_ranks(better, tied, cases), seed=seed)
+    return summary, {"ranks": {"sampled": {"better": better.tolist(), "tied": tied.tolist()}, **full.get("ranks", {})}}
 
 
 def full_catalog_of_method(scorer, split, args) -> dict:
@@ -245,7 +247,7 @@ def run_method(args) -> dict:
             before = _metrics(summarize(metrics_from_scores(scores, cases), seed=args.seed))[0]
             scores = score_cases(scorer.score, cases)
         full = full_catalog_of_method(scorer, split, args) if _full_catalog(args) else {}
-    summary = summarize(metrics_from_scores(scores, cases), seed=args.seed)
+    summary, ranks = _sampled(scores, cases, full, args.seed)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(args.save_adapters) / args.method if args.save_adapters else Path(tmp) / "adapter"
         size = adapter_bytes(save_adapter(scorer, folder))
@@ -259,7 +261,7 @@ def run_method(args) -> dict:
         "score_pairs_per_s": sum(len(c.candidate_texts) for c in cases) / score_seconds,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
         "metrics": means, "ci95": intervals, "steps": result.steps, "lr": config.method_lr(scorer.method),
-        "calibration": calibration, "metrics_before_calibration": before, **full, **_sampled_ranks(scores, cases, full),
+        "calibration": calibration, "metrics_before_calibration": before, **full, **ranks,
         "new_item_share": scorer.priors.new_item_share if scorer.priors is not None else None,
         # `auto` resolves per machine (bf16 where it is natively fast), so each row says what ran.
         "precision": {"training": result.precision, "scoring": resolve_precision(scorer.precision, scorer.device).name},
@@ -268,7 +270,7 @@ def run_method(args) -> dict:
 
 def run_baseline(name: str, args) -> dict:
     """Fit and evaluate one no-fine-tuning baseline in this process."""
-    from coldstart_peft.evaluation import evaluate_baseline_full_pool, metrics_from_scores, summarize
+    from coldstart_peft.evaluation import evaluate_baseline_full_pool
 
     split = _split(args)
     cases = split.ranking_cases("test")
@@ -277,14 +279,15 @@ def run_baseline(name: str, args) -> dict:
     fit_seconds = time.perf_counter() - started
     scores = baseline.score_cases(cases)
     seconds = time.perf_counter() - started
-    means, intervals = _metrics(summarize(metrics_from_scores(scores, cases), seed=args.seed))
     full = _full_row(evaluate_baseline_full_pool(baseline, split, seed=args.seed)) if _full_catalog(args) else {}
+    summary, ranks = _sampled(scores, cases, full, args.seed)
+    means, intervals = _metrics(summary)
     return {
         "method": name, "scorer": "baseline", "trainable_params": 0, "trainable_pct": 0.0, "adapter_bytes": 0,
         "train_seconds": 0.0, "train_pairs_per_s": 0.0,
         "score_pairs_per_s": sum(len(c.candidate_texts) for c in cases) / seconds,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
-        "metrics": means, "ci95": intervals, **full, **_sampled_ranks(scores, cases, full), "fit_seconds": round(fit_seconds, 1),
+        "metrics": means, "ci95": intervals, **full, **ranks, "fit_seconds": round(fit_seconds, 1),
         **({"peer": {"epochs": baseline.epochs_run, "best_valid_ndcg@10": baseline.best_valid_ndcg,
                      "budget_s": baseline.config.time_budget_s, "validation": [r for r in baseline.history if "valid_ndcg@10" in r]}}
            if name in peers() else {}),

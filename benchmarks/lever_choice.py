@@ -65,7 +65,7 @@ from coldstart_peft.data.text import TextConfig, TextSerializer
 from coldstart_peft.errors import ConfigError
 from coldstart_peft.evaluation.baselines import BASELINES, evaluate_baseline, make_baseline
 from coldstart_peft.evaluation.metrics import metrics_from_ranks, paired_bootstrap, summarize
-from coldstart_peft.evaluation.ranking import metrics_from_scores, ranks_from_scores
+from coldstart_peft.evaluation.ranking import ranks_from_scores
 from coldstart_peft.hardware import hardware_facts, resolve_precision
 from coldstart_peft.outputs import check_report_files, write_report_files
 from coldstart_peft.provenance import git_revision
@@ -171,8 +171,8 @@ def arm_setup(changes: dict[str, str], calibration_users: int) -> tuple[FitSetti
     return settings, TextSerializer(text)
 
 
-def _summary(scores, cases, seed: int) -> dict:
-    summary = summarize(metrics_from_scores(scores, cases), seed=seed)
+def _summary(better, tied, seed: int) -> dict:
+    summary = summarize(metrics_from_ranks(better, tied), seed=seed)
     return {k: summary[k] for k in ("ndcg@10", "hr@10", "mrr")}
 
 
@@ -204,7 +204,7 @@ def run_arm(split, name: str, changes: dict[str, str], args) -> dict:
         "arm": name, "changes": changes, "steps": result.steps, "train_seconds": result.seconds,
         "train_pairs_per_s": result.pairs_per_second, "precision": result.precision,
         "wall_seconds": time.perf_counter() - started, "held_out_users": len(held_out),
-        "metrics": _summary(result.test_scores, held_out, args.seed),
+        "metrics": _summary(better, tied, args.seed),
         "ranks": {"better": better.tolist(), "tied": tied.tolist()},
     }  # fmt: skip
 

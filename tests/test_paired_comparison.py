@@ -5,11 +5,19 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from coldstart_peft.evaluation import bootstrap_ci, metrics_from_ranks, metrics_from_scores, paired_bootstrap, ranks_from_scores
+from coldstart_peft.evaluation import (
+    bootstrap_ci,
+    metrics_from_case_ranks,
+    metrics_from_ranks,
+    metrics_from_scores,
+    paired_bootstrap,
+    ranking_metrics,
+    ranks_from_scores,
+)
 from coldstart_peft.examples import RankingCase
 
 
-def test_ranks_give_the_same_per_case_metrics_as_the_scores_with_ties_and_uneven_candidate_counts():
+def test_ranks_give_the_per_case_metrics_of_each_case_scored_alone_with_ties_and_uneven_candidate_counts():
     rng = np.random.default_rng(0)
     cases, scores = [], []
     for n in rng.integers(2, 40, size=60):
@@ -17,10 +25,16 @@ def test_ranks_give_the_same_per_case_metrics_as_the_scores_with_ties_and_uneven
         scores.append(np.round(rng.normal(size=n), 1))  # rounded: many ties with the target
     better, tied = ranks_from_scores(scores, cases)
     assert tied.sum() > 0, "the check needs ties"
-    from_ranks, from_scores = metrics_from_ranks(better, tied, ks=(1, 10)), metrics_from_scores(scores, cases, ks=(1, 10))
+    # Each case alone, through the matrix path: the definition the per-case helpers must match.
+    alone = [ranking_metrics(row[None, :], [case.target], ks=(1, 10)) for case, row in zip(cases, scores)]
+    expected = {name: np.array([m[name][0] for m in alone]) for name in alone[0]}
+    from_ranks = metrics_from_ranks(better, tied, ks=(1, 10))
     assert set(from_ranks) == {"hr@1", "hr@10", "ndcg@1", "ndcg@10", "mrr"}
-    for name, values in from_ranks.items():
-        np.testing.assert_allclose(values, from_scores[name], rtol=0, atol=1e-12, err_msg=name)
+    with_auc = metrics_from_case_ranks(better, tied, cases, ks=(1, 10))
+    assert set(with_auc) == set(expected) == set(from_ranks) | {"auc"}
+    for per_row in (from_ranks, with_auc, metrics_from_scores(scores, cases, ks=(1, 10))):
+        for name, values in per_row.items():
+            np.testing.assert_allclose(values, expected[name], rtol=0, atol=1e-12, err_msg=name)
 
 
 def test_the_paired_interval_resamples_users_jointly():

@@ -31,6 +31,7 @@ from coldstart_peft.evaluation.pointwise import evaluate_pointwise
 from coldstart_peft.evaluation.ranking import (
     evaluate_by_segment,
     evaluate_ranking,
+    metrics_from_case_ranks,
     metrics_from_scores,
     ranks_from_scores,
     score_cases,
@@ -42,6 +43,6 @@ __all__ = [
     "BASELINES", "Baseline", "HybridBaseline", "PopularityBaseline", "TfidfBaseline", "ZeroShotBaseline",
     "evaluate_baseline", "make_baseline", "FULL_CATALOG_KS", "evaluate_full_catalog", "metrics_from_ranks",
     "auc", "bootstrap_ci", "evaluate_by_segment", "evaluate_pointwise", "evaluate_ranking", "hit_rate_at_k",
-    "log_loss", "metrics_from_scores", "mrr", "ndcg_at_k", "pointwise_auc", "pointwise_metrics",
+    "log_loss", "metrics_from_case_ranks", "metrics_from_scores", "mrr", "ndcg_at_k", "pointwise_auc", "pointwise_metrics",
     "paired_bootstrap", "ranking_metrics", "ranks_from_scores", "score_cases", "segment_report", "summarize",
 ]  # fmt: skip

@@ -9,7 +9,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from coldstart_peft.errors import DataError
-from coldstart_peft.evaluation.metrics import DEFAULT_KS, _rank_bounds, ranking_metrics, summarize
+from coldstart_peft.evaluation.metrics import DEFAULT_KS, _rank_bounds, metrics_from_ranks, summarize
 from coldstart_peft.examples import RankingCase
 from coldstart_peft.scorer import Scorer, takes_ids
 
@@ -68,11 +68,8 @@ def metrics_from_scores(
     scores: Sequence[np.ndarray], cases: Sequence[RankingCase], ks=DEFAULT_KS
 ) -> dict[str, np.ndarray]:
     """Per-case metrics; cases may have different candidate counts."""
-    per_row: dict[str, list[float]] = {}
-    for case, row in zip(cases, scores):
-        for name, value in ranking_metrics(np.asarray(row)[None, :], [case.target], ks).items():
-            per_row.setdefault(name, []).append(float(value[0]))
-    return {name: np.asarray(values) for name, values in per_row.items()}
+    better, tied = ranks_from_scores(scores, cases)
+    return metrics_from_case_ranks(better, tied, cases, ks)
 
 
 def ranks_from_scores(scores: Sequence[np.ndarray], cases: Sequence[RankingCase]) -> tuple[np.ndarray, np.ndarray]:
@@ -87,6 +84,17 @@ def ranks_from_scores(scores: Sequence[np.ndarray], cases: Sequence[RankingCase]
         # The counts ranking_metrics reads, so ties mean here exactly what they mean there.
         (better[row],), (tied[row],) = _rank_bounds(np.asarray(values)[None, :], [case.target])
     return better, tied
+
+
+def metrics_from_case_ranks(
+    better: np.ndarray, tied: np.ndarray, cases: Sequence[RankingCase], ks=DEFAULT_KS
+) -> dict[str, np.ndarray]:
+    """Per-case metrics, AUC included, from :func:`ranks_from_scores`' counts: a run that keeps the
+    ranks gets its metrics without counting them twice."""
+    per_row = metrics_from_ranks(better, tied, ks)
+    n_negatives = np.array([len(case.candidate_texts) - 1 for case in cases], dtype=np.float64)
+    per_row["auc"] = (n_negatives - np.asarray(better) - 0.5 * np.asarray(tied)) / np.maximum(n_negatives, 1.0)
+    return per_row
 
 
 def evaluate_ranking(
