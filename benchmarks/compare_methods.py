@@ -628,7 +628,10 @@ def main(argv=None) -> int:
     names = [n for n in names if n not in skipped]
     full_catalog = _full_catalog(args)
     # Two result files are comparable only if both fingerprints match.
+    # Whether the run is the whole preset (every method and baseline) or the --methods named: a
+    # preset's wall time means something only for the former.
     results = {"machine": machine(), "code": git_revision(__file__), "dataset": args.dataset, "split": args.split, "preset": args.preset,
+               "every_method": not args.methods,
                "seed": args.seed, "protocol": {"split": split.kind, "split_config": split.config, "k_context": args.k_context,
                "n_negatives": 99, "negatives": args.negatives, "n_test_users": len(split.test),
                "full_catalog": full_catalog, "full_catalog_pool": len(split.candidate_pool()) if full_catalog else None,

@@ -10,9 +10,13 @@ Nothing is re-measured: the table is exactly the result files, so it cannot drif
 Runs written before ``compare_methods.py`` compared LoRA with full fine-tuning get that cell
 from their saved per-user ranks, through the run's own function and seed.
 
+``--bars`` adds a second table: each run judged against the bars of issue #17 that apply to its
+split (:data:`BARS`), the value with its interval and whether the mean, and the whole interval,
+clear the bar, so a closing note can quote verdicts the files make rather than write its own.
+
 Example:
     python benchmarks/summary.py benchmarks/results/cold-user-beauty-seed0 benchmarks/results/cold-item-beauty
-    python benchmarks/summary.py @benchmarks/results/summary-latest.runs --out benchmarks/results/summary-latest.md
+    python benchmarks/summary.py @benchmarks/results/summary-latest.runs --bars --out benchmarks/results/summary-latest.md
 
 An argument starting with ``@`` names a file with one folder per line, so a committed table can
 be rebuilt from the list it was built from.
@@ -109,6 +113,108 @@ def summarize(results: dict) -> dict:
     }  # fmt: skip
 
 
+BARS = {
+    "cold-item": "Beauty cold-item: best fine-tuned NDCG@10 ≥ 0.36 on 1 + 99",
+    "every-peft": "Beauty cold-item: every PEFT method above TF-IDF on 1 + 99 (the weakest, paired)",
+    "catalog": "Beauty cold-user, full catalog: best fine-tuned ≥ 1.1× the best of hybrid + co-occurrence, item-kNN, SASRec",
+    "lead": "Beauty cold-user, 1 + 99: best fine-tuned ≥ hybrid + co-occurrence + 0.02",
+    "no-priors": "Beauty cold-user, 1 + 99: LoRA without priors ≥ TF-IDF",
+    "lora": "LoRA ≥ 0.97× full fine-tuning",
+    "minutes": "the cpu preset finishes in under 60 minutes",
+}
+"""Issue #17's bars, by key: what :func:`judge_bars` checks, in words."""
+
+CATALOG_PEERS = ("hybrid+cooc", "item-knn", "sasrec")
+
+
+def _verdict(mean: float, low: float | None, high: float | None, needs: float, strictly: bool = False) -> str:
+    def clears(x):
+        return x > needs if strictly else x >= needs
+
+    if low is None:
+        return "met" if clears(mean) else "missed"
+    if clears(mean):
+        return "met, the interval too" if clears(low) else "met by the mean, not by the interval"
+    return "missed, the interval too" if not clears(high) else "missed by the mean, not by the interval"
+
+
+def _judged(bar: str, protocol: str, value: str, needs: str, verdict: str) -> dict:
+    return {"bar": bar, "text": BARS[bar], "protocol": protocol, "value": value, "needs": needs, "verdict": verdict}
+
+
+def _paired_bar(bar, results, ours, theirs, protocol, kind, needs, strictly=False) -> dict | None:
+    c = _comparison(results, ours, theirs, protocol)
+    if c is None:
+        # A run that kept no per-user ranks: its two means, judged without an interval.
+        key = "metrics_full" if protocol == "full" else "metrics"
+        if not (ours.get(key) and theirs.get(key)):
+            return None
+        a, b = ours[key]["ndcg@10"], theirs[key]["ndcg@10"]
+        mean = a - b if kind == "difference" else a / b
+        c = {kind: {"mean": mean, "low": None, "high": None}}
+        value = f"{ours['method']} {a:.3f} against {theirs['method']} {b:.3f}: " + (
+            f"{mean:+.4f}" if kind == "difference" else f"{mean:.3f}×") + " (unpaired, no ranks kept)"
+    else:
+        value = f"{ours['method']} against {theirs['method']}: " + (_difference(c) if kind == "difference" else _ratio(c))
+    d = c[kind]
+    shown = f"{'>' if strictly else '≥'} {needs:+.2f}" if kind == "difference" else f"≥ {needs:.2f}×"
+    return _judged(bar, protocol, value, shown, _verdict(d["mean"], d["low"], d["high"], needs, strictly))
+
+
+def judge_bars(results: dict) -> list[dict]:
+    """Each bar of :data:`BARS` that applies to this run, with its value and verdict (none is judged
+    where a row it needs is missing, or a paired bar's rows kept no per-user ranks)."""
+    rows = results["results"]
+    trained = [r for r in rows if r["trainable_params"] > 0]
+    by_name = {r["method"]: r for r in rows}
+    beauty = results["dataset"] == "beauty"
+    priors = (results.get("settings") or {}).get("priors", True)
+    full_catalog = (results.get("protocol") or {}).get("full_catalog")
+    judged: list[dict | None] = []
+    best = _best(trained)
+    if beauty and results["split"] == "cold-item" and best is not None:
+        low, high = best["ci95"]["ndcg@10"]
+        judged.append(_judged("cold-item", "sampled", _cell(best), "≥ 0.36", _verdict(best["metrics"]["ndcg@10"], low, high, 0.36)))
+        tfidf = by_name.get("tfidf")
+        peft = [r for r in trained if r["method"] != "full"]
+        comparisons = [(r, _comparison(results, r, tfidf, "sampled")) for r in peft] if tfidf else []
+        comparisons = [(r, c) for r, c in comparisons if c is not None]
+        if comparisons:
+            weakest = min(comparisons, key=lambda rc: rc[1]["difference"]["mean"])[0]
+            judged.append(_paired_bar("every-peft", results, weakest, tfidf, "sampled", "difference", 0.0, strictly=True))
+    if beauty and results["split"] == "cold-user":
+        if full_catalog:
+            peers = [by_name[name] for name in CATALOG_PEERS if name in by_name]
+            if peers and _best(trained, full=True):
+                judged.append(_paired_bar("catalog", results, _best(trained, full=True), _best(peers, full=True), "full", "ratio", 1.1))
+        if best is not None and "hybrid+cooc" in by_name:
+            judged.append(_paired_bar("lead", results, best, by_name["hybrid+cooc"], "sampled", "difference", 0.02))
+        if not priors and "lora" in by_name and "tfidf" in by_name:
+            judged.append(_paired_bar("no-priors", results, by_name["lora"], by_name["tfidf"], "sampled", "difference", 0.0))
+    if "lora" in by_name and "full" in by_name:
+        for protocol in ("sampled", "full") if full_catalog else ("sampled",):
+            judged.append(_paired_bar("lora", results, by_name["lora"], by_name["full"], protocol, "ratio", 0.97))
+    # Files older than `every_method` tell a whole preset by its rows: every built-in method trained.
+    whole = results.get("every_method", len(trained) >= 8)
+    if results.get("preset") == "cpu" and results.get("wall_seconds") and whole:
+        minutes = results["wall_seconds"] / 60
+        judged.append(_judged("minutes", "—", f"{minutes:.1f} min", "< 60", "met" if minutes < 60 else "missed"))
+    return [j for j in judged if j is not None]
+
+
+def bars_markdown(judged: list[tuple[dict, list[dict]]]) -> str:
+    """The bars table: one line per run and bar, the run named by its title and commit (from :func:`summarize`)."""
+    lines = ["| run | commit | bar | protocol | value [95% CI] | needs | verdict |", "|---|---|---|---|---|---|---|"]
+    for run, bars in judged:
+        for b in bars:
+            protocol = {"sampled": "1 + N", "full": "full catalog"}.get(b["protocol"], b["protocol"])
+            lines.append(f"| {run['title']} | {run['commit'] or '?'} | {b['text']} | {protocol} | {b['value']} | {b['needs']} | {b['verdict']} |")
+    return "\n".join(lines) + ("\n\nEach bar of issue #17 that applies to the run. Paired values are the run's own "
+                               "comparison of the two rows (or one made from their saved ranks, as above), with a 95% "
+                               "paired bootstrap interval; 'the interval too' means the whole interval is on the same "
+                               "side of the bar as the mean.\n")
+
+
 def markdown(runs: list[dict]) -> str:
     """The summary table: one line per run and protocol."""
     lines = ["| split | protocol | best fine-tuned | LoRA | full fine-tuning | best no-LM baseline or peer | "
@@ -131,15 +237,18 @@ def markdown(runs: list[dict]) -> str:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], fromfile_prefix_chars="@")
     parser.add_argument("runs", nargs="+", help="compare_methods output folders (each with results.json)")
+    parser.add_argument("--bars", action="store_true", help="add the table of issue #17's bars, each run judged against those that apply to it")
     parser.add_argument("--out", default=None, help="also write the table to this markdown file (refuses to replace one it did not write)")
     args = parser.parse_args(argv)
-    runs = []
+    runs, judged = [], []
     for folder in args.runs:
         path = Path(folder) / "results.json"
         if not path.is_file():
             parser.error(f"{path} does not exist; run compare_methods.py --out {folder} first")
-        runs.append(summarize(json.loads(path.read_text())))
-    table = markdown(runs)
+        results = json.loads(path.read_text())
+        runs.append(summarize(results))
+        judged.append((runs[-1], judge_bars(results)))
+    table = markdown(runs) + (f"\n{bars_markdown(judged)}" if args.bars else "")
     print(table)
     if args.out:
         out = Path(args.out)

@@ -53,6 +53,7 @@ def test_smoke_preset_writes_the_promised_files(tmp_path):
     assert set(results["machine"]) >= {"cpu", "cores", "gpu", "torch", "transformers", "peft"}
     assert isinstance(results["machine"]["cores"], int)
     assert results["dataset"] == "demo" and results["split"] == "cold-user" and results["preset"] == "smoke"
+    assert results["every_method"] is False  # --methods named a subset, so its wall time is no preset's
     protocol = results["protocol"]
     assert {k: protocol[k] for k in ("split", "k_context", "n_negatives", "negatives", "n_test_users", "full_catalog")} == {
         "split": "cold-user", "k_context": 3, "n_negatives": 99, "negatives": "uniform", "n_test_users": 40, "full_catalog": True}

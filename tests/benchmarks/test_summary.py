@@ -121,3 +121,67 @@ def test_a_list_file_names_the_runs_in_its_order(summary, tmp_path, capsys):
     assert summary.main([f"@{listing}"]) == 0
     lines = [ln.split(" | ") for ln in capsys.readouterr().out.splitlines() if ln.startswith("| beauty")]
     assert [ln[1] for ln in lines] == ["1 + N", "full catalog", "1 + N"]  # the second folder first, as listed
+
+
+def _paired(method, reference, protocol, kind, mean, low, high):
+    other = "ratio" if kind == "difference" else "difference"
+    return {"method": method, "reference": reference, "protocol": protocol,
+            kind: {"mean": mean, "low": low, "high": high}, other: {"mean": 0.0, "low": 0.0, "high": 0.0}}  # fmt: skip
+
+
+def _judged(summary, results) -> dict:
+    return {(b["bar"], b["protocol"]): b for b in summary.judge_bars(results)}
+
+
+def test_cold_item_bars_judge_the_best_row_and_the_weakest_peft_method_paired(summary):
+    rows = [_row("lora", 10, 0.33), _row("ia3", 5, 0.31), _row("full", 100, 0.37), _row("tfidf", 0, 0.30)]
+    results = {"dataset": "beauty", "split": "cold-item", "seed": 0, "preset": "cpu", "every_method": True, "wall_seconds": 3700,
+               "protocol": {"full_catalog": False}, "results": rows,
+               "paired": [_paired("lora", "tfidf", "sampled", "difference", 0.03, 0.01, 0.05),
+                          _paired("ia3", "tfidf", "sampled", "difference", 0.01, -0.005, 0.025),
+                          _paired("lora", "full", "sampled", "ratio", 0.96, 0.95, 0.975)]}  # fmt: skip
+    judged = _judged(summary, results)
+    # Full fine-tuning is the best row at 0.37 [0.36, 0.38]: the 0.36 bar is met by the whole interval.
+    assert judged[("cold-item", "sampled")]["value"].startswith("full 0.370")
+    assert judged[("cold-item", "sampled")]["verdict"] == "met, the interval too"
+    # The weakest PEFT method by its paired lead (IA3, not LoRA; full is not PEFT) decides the bar.
+    every = judged[("every-peft", "sampled")]
+    assert every["value"].startswith("ia3 against tfidf: +0.0100") and every["verdict"] == "met by the mean, not by the interval"
+    assert judged[("lora", "sampled")]["verdict"] == "missed by the mean, not by the interval"
+    assert judged[("minutes", "—")]["verdict"] == "missed"
+    assert not any(bar in ("lead", "catalog", "no-priors") for bar, _ in judged)  # cold-user bars only
+
+
+def test_cold_user_bars_take_the_strongest_catalog_peer_and_hybrid_with_cooccurrence(summary):
+    rows = [_row("lora", 10, 0.42, 0.070), _row("full", 100, 0.43, 0.072), _row("hybrid+cooc", 0, 0.41, 0.060),
+            _row("item-knn", 0, 0.30, 0.065), _row("hybrid+nbr", 0, 0.425, 0.080), _row("tfidf", 0, 0.30, 0.04)]  # fmt: skip
+    results = {"dataset": "beauty", "split": "cold-user", "seed": 0, "preset": "cpu", "every_method": False, "wall_seconds": 600,
+               "protocol": {"full_catalog": True}, "settings": {"priors": ["popularity"]}, "results": rows,
+               "paired": [_paired("full", "item-knn", "full", "ratio", 1.108, 1.02, 1.2),
+                          _paired("full", "hybrid+cooc", "sampled", "difference", 0.02, 0.01, 0.03)]}  # fmt: skip
+    judged = _judged(summary, results)
+    # item-kNN is the strongest of the three named peers over the catalog; hybrid+nbr is not one of them.
+    assert judged[("catalog", "full")]["value"].startswith("full against item-knn: 1.108×")
+    assert judged[("catalog", "full")]["verdict"] == "met by the mean, not by the interval"
+    assert judged[("lead", "sampled")]["verdict"] == "met by the mean, not by the interval"
+    assert ("no-priors", "sampled") not in judged  # the run trained with priors
+    assert ("minutes", "—") not in judged  # a --methods subset says nothing about the preset's time
+
+
+def test_a_run_without_ranks_is_judged_on_its_means_and_says_so(summary):
+    rows = [_row("lora", 10, 0.309), _row("tfidf", 0, 0.305)]
+    results = {"dataset": "beauty", "split": "cold-user", "seed": 0, "preset": "cpu", "wall_seconds": 300,
+               "protocol": {"full_catalog": False}, "settings": {"priors": []}, "results": rows}  # fmt: skip
+    judged = _judged(summary, results)
+    assert judged[("no-priors", "sampled")]["value"] == "lora 0.309 against tfidf 0.305: +0.0040 (unpaired, no ranks kept)"
+    assert judged[("no-priors", "sampled")]["verdict"] == "met"
+    assert ("minutes", "—") not in judged  # one method trained, and the file predates `every_method`
+
+
+def test_bars_are_a_second_table_only_when_asked(summary, tmp_path, capsys):
+    run = _results(tmp_path / "a", True)
+    assert summary.main([str(run)]) == 0
+    assert "| run | commit | bar |" not in capsys.readouterr().out
+    assert summary.main([str(run), "--bars"]) == 0
+    bar_lines = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("| beauty cold-user") and "≥" in ln]
+    assert any("LoRA ≥ 0.97× full fine-tuning" in ln and "unpaired" in ln for ln in bar_lines)
