@@ -74,6 +74,30 @@ from coldstart_peft.recipes import FitSettings, fit_on_split
 KEYS = ("method", "targets", "rank", "loraplus", "dropout", "lr", "batch", "temperature", "backbone_dropout", "scorer", "item_tower", "hard_negatives", "hard_from", "negatives", "train_k", "history_extras", "priors",
         "lexical_units", "new_item_share", "positions")
 REFERENCES = ("tfidf", "zero-shot")
+SPLITS = ("cold-user", "cold-item", "cold-domain")
+
+
+def add_validation_options(parser: argparse.ArgumentParser, split: str | None = "cold-user", seconds: float | None = 150.0) -> None:
+    """The options this script shares with the probes measured like it (``benchmarks/probes``).
+
+    ``--dataset``, ``--split`` (left out where ``split`` is None), ``--seconds`` of training per
+    arm (left out where ``seconds`` is None), ``--calibration-users`` and ``--seed``.
+    """
+    parser.add_argument("--dataset", default="beauty")
+    if split is not None:
+        parser.add_argument("--split", default=split, choices=SPLITS)
+    if seconds is not None:
+        parser.add_argument("--seconds", type=float, default=seconds, help=f"training time per arm (default: {seconds:g})")
+    parser.add_argument("--calibration-users", type=int, default=500, help="validation users used by calibration")
+    parser.add_argument("--seed", type=int, default=0)
+
+
+def validation_split(dataset, kind: str, seed: int, **options):
+    """The split whose validation users this script and the probes score: the cpu preset's, on ``seed``
+    (``options`` such as ``negative_sampling`` go to :func:`~coldstart_peft.data.make_split`)."""
+    return make_split(dataset, kind, k=3, n_negatives=99, seed=seed, max_test_users=1000, **options)
+
+
 
 
 def parse_arm(spec: str) -> tuple[str, dict[str, str]]:
@@ -290,15 +314,11 @@ def markdown(report: dict) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--dataset", default="beauty")
-    parser.add_argument("--split", default="cold-user", choices=("cold-user", "cold-item", "cold-domain"))
-    parser.add_argument("--seconds", type=float, default=150.0, help="training time per arm (default: 150)")
+    add_validation_options(parser)
     parser.add_argument("--arm", action="append", default=[], help="NAME or NAME:KEY=VALUE,... (repeatable)")
-    parser.add_argument("--calibration-users", type=int, default=500, help="validation users used by calibration")
     parser.add_argument("--references", default=",".join(REFERENCES),
                         help="no-fine-tuning baselines scored on the same users, comma-separated (default: %(default)s)")
     parser.add_argument("--no-references", action="store_true", help="skip the baseline rows")
-    parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=Path("runs/lever-choice"))
     args = parser.parse_args(argv)
     references = [] if args.no_references else [name for name in args.references.split(",") if name]
@@ -312,7 +332,7 @@ def main(argv: list[str] | None = None) -> int:
         arm_setup(changes, args.calibration_users)
         arm_train_config(changes, args.seconds, args.seed)
     check_report_files(args.out, "lever_choice")
-    split = make_split(load_dataset(args.dataset), args.split, k=3, n_negatives=99, seed=args.seed, max_test_users=1000)
+    split = validation_split(load_dataset(args.dataset), args.split, args.seed)
     arms = []
     for index, (name, changes) in enumerate(specs, 1):
         print(f"arm {index}/{len(specs)} {name}: training for {args.seconds:.0f} s ...", flush=True)

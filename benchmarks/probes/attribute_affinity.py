@@ -34,10 +34,12 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import lever_choice  # noqa: E402
 from attribute_popularity import ndcg, table, zscore  # noqa: E402  (a sibling probe: the same scoring and table)
 
 from coldstart_peft import TrainConfig  # noqa: E402
-from coldstart_peft.data import load_dataset, make_split  # noqa: E402
+from coldstart_peft.data import load_dataset  # noqa: E402
 from coldstart_peft.evaluation.baselines import make_baseline  # noqa: E402
 from coldstart_peft.hardware import hardware_facts, resolve_precision  # noqa: E402
 from coldstart_peft.outputs import check_report_files, write_report_files  # noqa: E402
@@ -96,15 +98,11 @@ def base_scores(split, name: str, valid, tune, seconds: float, seed: int) -> tup
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--dataset", default="beauty")
-    parser.add_argument("--split", default="cold-item", choices=("cold-user", "cold-item", "cold-domain"))
-    parser.add_argument("--seconds", type=float, default=150.0, help="training seconds of the LoRA base (default: 150)")
-    parser.add_argument("--calibration-users", type=int, default=500)
-    parser.add_argument("--seed", type=int, default=0)
+    lever_choice.add_validation_options(parser, split="cold-item")
     parser.add_argument("--out", type=Path, default=Path("runs/probe-attribute-affinity"))
     args = parser.parse_args(argv)
     check_report_files(args.out, "attribute_affinity")
-    split = make_split(load_dataset(args.dataset), args.split, k=3, n_negatives=99, seed=args.seed, max_test_users=1000)
+    split = lever_choice.validation_split(load_dataset(args.dataset), args.split, args.seed)
     valid = split.ranking_cases("valid")
     tune, held = valid[: args.calibration_users], valid[args.calibration_users :]
     if not held:

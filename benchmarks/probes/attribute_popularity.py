@@ -27,19 +27,23 @@ from __future__ import annotations
 
 import argparse
 import math
+import sys
 from collections import Counter
 from pathlib import Path
 
 import numpy as np
 from sklearn.feature_extraction.text import TfidfVectorizer
 
-from coldstart_peft.data import load_dataset, make_split
-from coldstart_peft.evaluation.baselines import make_baseline
-from coldstart_peft.evaluation.metrics import summarize
-from coldstart_peft.evaluation.ranking import metrics_from_scores
-from coldstart_peft.hardware import hardware_facts
-from coldstart_peft.outputs import check_report_files, write_report_files
-from coldstart_peft.provenance import git_revision
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import lever_choice  # noqa: E402  (the split and options every validation probe shares)
+
+from coldstart_peft.data import load_dataset  # noqa: E402
+from coldstart_peft.evaluation.baselines import make_baseline  # noqa: E402
+from coldstart_peft.evaluation.metrics import summarize  # noqa: E402
+from coldstart_peft.evaluation.ranking import metrics_from_scores  # noqa: E402
+from coldstart_peft.hardware import hardware_facts  # noqa: E402
+from coldstart_peft.outputs import check_report_files, write_report_files  # noqa: E402
+from coldstart_peft.provenance import git_revision  # noqa: E402
 
 FEATURES = ("brand", "brand_mean", "leaf", "look_alikes")
 BASES = ("hybrid+nbr", "tfidf")
@@ -109,17 +113,14 @@ def table(rows: list[dict]) -> list[str]:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--dataset", default="beauty")
-    parser.add_argument("--split", default="cold-item", choices=("cold-user", "cold-item", "cold-domain"))
+    lever_choice.add_validation_options(parser, split="cold-item", seconds=None)
     parser.add_argument("--neighbours", type=int, default=20, help="look-alikes per item (default: 20)")
-    parser.add_argument("--calibration-users", type=int, default=500)
-    parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=Path("runs/probe-attribute-popularity"))
     args = parser.parse_args(argv)
     if args.neighbours < 1:
         parser.error("--neighbours must be at least 1")
     check_report_files(args.out, "attribute_popularity")
-    split = make_split(load_dataset(args.dataset), args.split, k=3, n_negatives=99, seed=args.seed, max_test_users=1000)
+    split = lever_choice.validation_split(load_dataset(args.dataset), args.split, args.seed)
     valid = split.ranking_cases("valid")
     tune, held = valid[: args.calibration_users], valid[args.calibration_users :]
     estimates = AttributePopularity(split, args.neighbours)

@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import lever_choice  # noqa: E402
 
 from coldstart_peft.calibration import calibrate_priors  # noqa: E402
-from coldstart_peft.data import load_dataset, make_split  # noqa: E402
+from coldstart_peft.data import load_dataset  # noqa: E402
 from coldstart_peft.data.text import TextSerializer  # noqa: E402
 from coldstart_peft.evaluation import (  # noqa: E402
     evaluate_baseline,
@@ -61,9 +61,8 @@ def _ndcg(summary: dict) -> dict:
 def splits(args):
     """The same cold-user split twice, its sampled negatives drawn uniformly and by popularity."""
     dataset = load_dataset(args.dataset)
-    options = {"k": 3, "n_negatives": 99, "seed": args.seed, "max_test_users": 1000}
-    uniform = make_split(dataset, "cold-user", **options)
-    popular = make_split(dataset, "cold-user", negative_sampling="popularity", **options)
+    uniform = lever_choice.validation_split(dataset, "cold-user", args.seed)
+    popular = lever_choice.validation_split(dataset, "cold-user", args.seed, negative_sampling="popularity")
     if [(r.user_id, r.target) for r in uniform.valid] != [(r.user_id, r.target) for r in popular.valid]:
         raise RuntimeError("the two splits disagree on their validation users; the comparison would not be paired")
     return uniform, popular
@@ -158,10 +157,7 @@ def markdown(report: dict) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--dataset", default="beauty")
-    parser.add_argument("--seconds", type=float, default=240.0, help="LoRA training time (the cpu preset's 240 s)")
-    parser.add_argument("--calibration-users", type=int, default=500)
-    parser.add_argument("--seed", type=int, default=0)
+    lever_choice.add_validation_options(parser, split=None, seconds=240.0)  # the cpu preset's 240 s of LoRA
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
     check_report_files(args.out, "calibration_protocol")

@@ -32,7 +32,7 @@ import lever_choice  # noqa: E402
 
 from coldstart_peft import recipes  # noqa: E402
 from coldstart_peft.calibration import calibrate_priors  # noqa: E402
-from coldstart_peft.data import load_dataset, make_split  # noqa: E402
+from coldstart_peft.data import load_dataset  # noqa: E402
 from coldstart_peft.hardware import hardware_facts, resolve_precision  # noqa: E402
 from coldstart_peft.outputs import check_report_files, write_report_files  # noqa: E402
 from coldstart_peft.priors import Priors  # noqa: E402
@@ -119,17 +119,13 @@ def markdown(report: dict) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--dataset", default="beauty")
-    parser.add_argument("--split", default="cold-user", choices=("cold-user", "cold-item", "cold-domain"))
+    lever_choice.add_validation_options(parser)
     parser.add_argument("--priors", default="on", choices=("on", "off"), help="the student's own priors")
     parser.add_argument("--weight", type=float, action="append", required=True, help="KL weight (repeatable: one arm each)")
-    parser.add_argument("--seconds", type=float, default=150.0)
-    parser.add_argument("--calibration-users", type=int, default=500)
-    parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
     check_report_files(args.out, "distill_hybrid")
-    split = make_split(load_dataset(args.dataset), args.split, k=3, n_negatives=99, seed=args.seed, max_test_users=1000)
+    split = lever_choice.validation_split(load_dataset(args.dataset), args.split, args.seed)
     state = patch(split.ranking_cases("valid")[: args.calibration_users])
     arms = []
     for weight in args.weight:

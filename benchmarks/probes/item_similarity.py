@@ -27,7 +27,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import lever_choice  # noqa: E402
 
-from coldstart_peft.data import load_dataset, make_split  # noqa: E402
+from coldstart_peft.data import load_dataset  # noqa: E402
 from coldstart_peft.evaluation.metrics import metrics_from_ranks, paired_bootstrap, summarize  # noqa: E402
 from coldstart_peft.evaluation.ranking import ranks_from_scores, score_cases  # noqa: E402
 from coldstart_peft.hardware import hardware_facts, resolve_precision  # noqa: E402
@@ -66,15 +66,11 @@ def ndcg_per_user(scores, cases) -> np.ndarray:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--dataset", default="beauty")
-    parser.add_argument("--split", default="cold-item", choices=("cold-user", "cold-item", "cold-domain"))
-    parser.add_argument("--seconds", type=float, default=240.0, help="training time of the default recipe (default: 240)")
-    parser.add_argument("--calibration-users", type=int, default=500)
-    parser.add_argument("--seed", type=int, default=0)
+    lever_choice.add_validation_options(parser, split="cold-item", seconds=240.0)
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
     check_report_files(args.out, "item_similarity")
-    split = make_split(load_dataset(args.dataset), args.split, k=3, n_negatives=99, seed=args.seed, max_test_users=1000)
+    split = lever_choice.validation_split(load_dataset(args.dataset), args.split, args.seed)
     settings, serializer = lever_choice.arm_setup({}, args.calibration_users)
     config = lever_choice.arm_train_config({}, args.seconds, args.seed)
     valid = split.ranking_cases("valid", serializer)

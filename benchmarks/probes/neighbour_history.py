@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import lever_choice  # noqa: E402
 
 from coldstart_peft import recipes  # noqa: E402
-from coldstart_peft.data import load_dataset, make_split  # noqa: E402
+from coldstart_peft.data import load_dataset  # noqa: E402
 from coldstart_peft.hardware import hardware_facts, resolve_precision  # noqa: E402
 from coldstart_peft.outputs import check_report_files, write_report_files  # noqa: E402
 from coldstart_peft.priors import PriorTables, id_key  # noqa: E402
@@ -98,12 +98,8 @@ def patch(split, n: int, seed: int) -> None:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--dataset", default="beauty")
-    parser.add_argument("--split", default="cold-item", choices=("cold-user", "cold-item", "cold-domain"))
-    parser.add_argument("--seconds", type=float, default=150.0)
+    lever_choice.add_validation_options(parser, split="cold-item")
     parser.add_argument("--neighbours", type=int, action="append", required=True, help="titles appended per user (repeatable; 0 is the control)")
-    parser.add_argument("--calibration-users", type=int, default=500)
-    parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=Path("runs/probe-neighbour-history"))
     args = parser.parse_args(argv)
     if any(n < 0 for n in args.neighbours):
@@ -113,7 +109,7 @@ def main(argv=None) -> int:
     arms = []
     for n in args.neighbours:
         # A fresh split per arm, so each arm's patch wraps the split's own ranking_cases.
-        split = make_split(dataset, args.split, k=3, n_negatives=99, seed=args.seed, max_test_users=1000)
+        split = lever_choice.validation_split(dataset, args.split, args.seed)
         original = recipes.recipe_groups
         patch(split, n, args.seed)
         try:
