@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import subprocess
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -25,3 +26,14 @@ def load_benchmark(script: str, name: str | None = None, register: bool = False)
         sys.modules[name] = module
     spec.loader.exec_module(module)
     return module
+
+
+def run_probe(script: str, *options: str) -> subprocess.CompletedProcess:
+    """Run ``benchmarks/probes/<script>`` on the demo data in its own process, checking it exited 0.
+
+    ``options`` follow ``--dataset demo``; the process gets ten minutes.
+    """
+    proc = subprocess.run([sys.executable, str(BENCHMARKS / "probes" / script), "--dataset", "demo", *options],
+                          capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from types import SimpleNamespace
 
 import pytest
-from _scripts import BENCHMARKS, load_benchmark
+from _scripts import load_benchmark, run_probe
 
 from coldstart_peft.data.schema import Item
 from coldstart_peft.examples import RankingCase
@@ -43,12 +41,7 @@ def test_brand_lift_favours_the_brands_training_users_bought_together_and_ignore
 
 @pytest.mark.slow
 def test_the_probe_scores_every_base_and_writes_its_report(tmp_path):
-    proc = subprocess.run(
-        [sys.executable, str(BENCHMARKS / "probes" / "attribute_affinity.py"), "--dataset", "demo", "--split", "cold-user",
-         "--seconds", "3", "--calibration-users", "40", "--out", str(tmp_path)],
-        capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    run_probe("attribute_affinity.py", "--split", "cold-user", "--seconds", "3", "--calibration-users", "40", "--out", str(tmp_path))
     report = json.loads((tmp_path / "attribute_affinity.json").read_text())
     bases = {row["base"] for row in report["rows"]}
     assert bases == {"hybrid+nbr", "tfidf", "lora", None} and report["bases"]["lora"]["steps"] > 0

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
 import torch
-from _scripts import BENCHMARKS, load_benchmark
+from _scripts import load_benchmark, run_probe
 
 from coldstart_peft.assembly import build_scorer
 from coldstart_peft.data import TextSerializer, cold_user_split
@@ -21,12 +19,7 @@ from coldstart_peft.retrieval.catalog_prior import CatalogPrior
 
 @pytest.mark.slow
 def test_the_probe_fits_the_weights_five_ways_and_scores_each_on_three_protocols(tmp_path):
-    proc = subprocess.run(
-        [sys.executable, str(BENCHMARKS / "probes" / "calibration_protocol.py"), "--dataset", "demo", "--seconds", "3",
-         "--calibration-users", "40", "--out", str(tmp_path)],
-        capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    run_probe("calibration_protocol.py", "--seconds", "3", "--calibration-users", "40", "--out", str(tmp_path))
     report = json.loads((tmp_path / "calibration_protocol.json").read_text())
     arms = {(arm["model"], arm["calibration"]): arm for arm in report["arms"]}
     assert list(arms) == [("lora", "none"), ("lora", "uniform"), ("lora", "popularity"), ("lora", "both"), ("lora", "top"),

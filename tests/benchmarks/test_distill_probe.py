@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
-from _scripts import BENCHMARKS
+from _scripts import run_probe
 
 from coldstart_peft.priors.model import START
 
@@ -16,13 +14,7 @@ TEACHER = ("popularity", "lexical", "cooccurrence")  # the probe's TEACHER_FEATU
 
 @pytest.mark.slow
 def test_the_probe_fits_a_teacher_trains_each_weight_and_writes_its_report(tmp_path):
-    proc = subprocess.run(
-        [sys.executable, str(BENCHMARKS / "probes" / "distill_hybrid.py"), "--dataset", "demo", "--split", "cold-user",
-         "--priors", "off", "--weight", "0", "--weight", "2", "--seconds", "3", "--calibration-users", "40",
-         "--out", str(tmp_path)],
-        capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    run_probe("distill_hybrid.py", "--split", "cold-user", "--priors", "off", "--weight", "0", "--weight", "2", "--seconds", "3", "--calibration-users", "40", "--out", str(tmp_path))
     report = json.loads((tmp_path / "distill_hybrid.json").read_text())
     assert [arm["weight"] for arm in report["arms"]] == [0.0, 2.0]
     assert report["priors"] == "off" and report["dataset"] == "demo" and report["code"]["commit"]

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import torch
-from _scripts import BENCHMARKS, load_benchmark
+from _scripts import load_benchmark, run_probe
 
 from coldstart_peft.examples import RankingCase
 
@@ -48,12 +46,7 @@ def test_similarities_pool_each_candidates_cosine_over_the_clicked_items():
 
 @pytest.mark.slow
 def test_the_probe_chooses_weights_on_calibration_users_and_writes_its_report(tmp_path):
-    proc = subprocess.run(
-        [sys.executable, str(BENCHMARKS / "probes" / "item_similarity.py"), "--dataset", "demo", "--split", "cold-item",
-         "--seconds", "3", "--calibration-users", "40", "--out", str(tmp_path)],
-        capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    run_probe("item_similarity.py", "--split", "cold-item", "--seconds", "3", "--calibration-users", "40", "--out", str(tmp_path))
     report = json.loads((tmp_path / "item_similarity.json").read_text())
     assert [arm["pool"] for arm in report["arms"]] == ["max", "mean"] and report["steps"] > 0
     for arm in report["arms"]:

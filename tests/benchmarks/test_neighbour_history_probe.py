@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
-from _scripts import BENCHMARKS, load_benchmark
+from _scripts import load_benchmark, run_probe
 
 from coldstart_peft import TrainGroup
 from coldstart_peft.priors import PriorTables, id_key
@@ -29,12 +27,7 @@ def test_neighbours_are_ranked_by_count_and_leave_out_the_context_and_the_groups
 
 @pytest.mark.slow
 def test_the_probe_runs_its_arms_and_writes_its_report(tmp_path):
-    proc = subprocess.run(
-        [sys.executable, str(BENCHMARKS / "probes" / "neighbour_history.py"), "--dataset", "demo", "--split", "cold-user",
-         "--seconds", "3", "--neighbours", "0", "--neighbours", "2", "--calibration-users", "40", "--out", str(tmp_path)],
-        capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    run_probe("neighbour_history.py", "--split", "cold-user", "--seconds", "3", "--neighbours", "0", "--neighbours", "2", "--calibration-users", "40", "--out", str(tmp_path))
     report = json.loads((tmp_path / "neighbour_history.json").read_text())
     assert [arm["neighbours"] for arm in report["arms"]] == [0, 2] and all(arm["steps"] > 0 for arm in report["arms"])
     assert "| 2 |" in (tmp_path / "neighbour_history.md").read_text()
