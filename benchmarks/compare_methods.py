@@ -627,9 +627,8 @@ def main(argv=None) -> int:
     skipped = blind_peers(names, audit) if not args.methods else {}
     names = [n for n in names if n not in skipped]
     full_catalog = _full_catalog(args)
-    # Two result files are comparable only if both fingerprints match.
-    # Whether the run is the whole preset (every method and baseline) or the --methods named: a
-    # preset's wall time means something only for the former.
+    # Two result files are comparable only if both fingerprints match. `every_method`: the whole
+    # preset ran, not the --methods named, so the run's wall time is the preset's.
     results = {"machine": machine(), "code": git_revision(__file__), "dataset": args.dataset, "split": args.split, "preset": args.preset,
                "every_method": not args.methods,
                "seed": args.seed, "protocol": {"split": split.kind, "split_config": split.config, "k_context": args.k_context,

@@ -98,8 +98,6 @@ def validation_split(dataset, kind: str, seed: int, **options):
     return make_split(dataset, kind, k=3, n_negatives=99, seed=seed, max_test_users=1000, **options)
 
 
-
-
 def parse_arm(spec: str) -> tuple[str, dict[str, str]]:
     """``"name:key=value,key=value"`` → ``(name, {key: value})``; unknown keys are refused."""
     name, _, rest = spec.partition(":")
