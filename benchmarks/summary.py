@@ -162,8 +162,11 @@ def _paired_bar(bar, results, ours, theirs, protocol, kind, needs, strictly=Fals
 
 
 def judge_bars(results: dict) -> list[dict]:
-    """Each bar of :data:`BARS` that applies to this run, with its value and verdict (none is judged
-    where a row it needs is missing, or a paired bar's rows kept no per-user ranks)."""
+    """Each bar of :data:`BARS` that applies to this run, with its value and verdict.
+
+    A bar is left out where a row it needs is missing; a comparison whose rows kept no per-user
+    ranks is judged on the two means, without an interval, and says so.
+    """
     rows = results["results"]
     trained = [r for r in rows if r["trainable_params"] > 0]
     by_name = {r["method"]: r for r in rows}
@@ -177,11 +180,13 @@ def judge_bars(results: dict) -> list[dict]:
         judged.append(_judged("cold-item", "sampled", _cell(best), "≥ 0.36", _verdict(best["metrics"]["ndcg@10"], low, high, 0.36)))
         tfidf = by_name.get("tfidf")
         peft = [r for r in trained if r["method"] != "full"]
-        comparisons = [(r, _comparison(results, r, tfidf, "sampled")) for r in peft] if tfidf else []
-        comparisons = [(r, c) for r, c in comparisons if c is not None]
-        if comparisons:
-            weakest = min(comparisons, key=lambda rc: rc[1]["difference"]["mean"])[0]
-            judged.append(_paired_bar("every-peft", results, weakest, tfidf, "sampled", "difference", 0.0, strictly=True))
+        if tfidf is not None and peft:
+
+            def lead(row):  # paired where the run kept ranks, else the difference of the means
+                c = _comparison(results, row, tfidf, "sampled")
+                return c["difference"]["mean"] if c else row["metrics"]["ndcg@10"] - tfidf["metrics"]["ndcg@10"]
+
+            judged.append(_paired_bar("every-peft", results, min(peft, key=lead), tfidf, "sampled", "difference", 0.0, strictly=True))
     if beauty and results["split"] == "cold-user":
         if full_catalog:
             peers = [by_name[name] for name in CATALOG_PEERS if name in by_name]

@@ -185,3 +185,12 @@ def test_bars_are_a_second_table_only_when_asked(summary, tmp_path, capsys):
     assert summary.main([str(run), "--bars"]) == 0
     bar_lines = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("| beauty cold-user") and "≥" in ln]
     assert any("LoRA ≥ 0.97× full fine-tuning" in ln and "unpaired" in ln for ln in bar_lines)
+
+
+def test_without_ranks_the_weakest_peft_method_is_the_one_with_the_lowest_mean(summary):
+    rows = [_row("lora", 10, 0.33), _row("prefix", 5, 0.294), _row("full", 100, 0.25), _row("tfidf", 0, 0.295)]
+    results = {"dataset": "beauty", "split": "cold-item", "seed": 0, "protocol": {"full_catalog": False}, "results": rows}
+    every = _judged(summary, results)[("every-peft", "sampled")]
+    # Full fine-tuning trails TF-IDF too, but it is not a PEFT method; prefix is the one that decides.
+    assert every["value"] == "prefix 0.294 against tfidf 0.295: -0.0010 (unpaired, no ranks kept)"
+    assert every["verdict"] == "missed"
