@@ -76,7 +76,6 @@ class Lora(PeftMethod):
         return self.config.loraplus_lr_ratio if ".lora_B." in name else 1.0
 
 
-
 @hookimpl
 def register_methods(register):
     register(Lora)
