@@ -190,8 +190,9 @@ def judge_bars(results: dict) -> list[dict]:
     if beauty and results["split"] == "cold-user":
         if full_catalog:
             peers = [by_name[name] for name in CATALOG_PEERS if name in by_name]
-            if peers and _best(trained, full=True):
-                judged.append(_paired_bar("catalog", results, _best(trained, full=True), _best(peers, full=True), "full", "ratio", 1.1))
+            best_full = _best(trained, full=True)
+            if peers and best_full:
+                judged.append(_paired_bar("catalog", results, best_full, _best(peers, full=True), "full", "ratio", 1.1))
         if best is not None and "hybrid+cooc" in by_name:
             judged.append(_paired_bar("lead", results, best, by_name["hybrid+cooc"], "sampled", "difference", 0.02))
         if not priors and "lora" in by_name and "tfidf" in by_name:
@@ -252,7 +253,8 @@ def main(argv=None) -> int:
             parser.error(f"{path} does not exist; run compare_methods.py --out {folder} first")
         results = json.loads(path.read_text())
         runs.append(summarize(results))
-        judged.append((runs[-1], judge_bars(results)))
+        if args.bars:  # judging may rebuild paired intervals from saved ranks: only when asked
+            judged.append((runs[-1], judge_bars(results)))
     table = markdown(runs) + (f"\n{bars_markdown(judged)}" if args.bars else "")
     print(table)
     if args.out:
