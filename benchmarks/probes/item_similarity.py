@@ -39,23 +39,25 @@ WEIGHTS = (0.0, 0.125, 0.25, 0.5, 1.0, 2.0, 4.0)
 POOLS = ("max", "mean")
 
 
-def item_similarities(scorer, split, serializer, cases, pool: str) -> list[np.ndarray]:
-    """Per case, each candidate's cosine similarity to the user's clicked items, pooled by ``pool``."""
+def item_similarities(scorer, split, serializer, cases) -> dict[str, list[np.ndarray]]:
+    """Per pool of :data:`POOLS`, per case, each candidate's cosine similarity to the user's clicked items."""
     items = split.dataset.items
     texts = {t for c in cases for t in c.candidate_texts} | {serializer.item(items[i]) for c in cases for i in c.context_ids or ()}
     texts = sorted(texts)
     with torch.no_grad():
         vectors = torch.nn.functional.normalize(scorer.encode_items(texts), dim=-1).numpy()
     row = {t: i for i, t in enumerate(texts)}
-    out = []
+    out: dict[str, list[np.ndarray]] = {pool: [] for pool in POOLS}
     for case in cases:
         if not case.context_ids:  # nothing clicked to compare with: the recipe's score alone
-            out.append(np.zeros(len(case.candidate_texts)))
+            for pool in POOLS:
+                out[pool].append(np.zeros(len(case.candidate_texts)))
             continue
         candidates = vectors[[row[t] for t in case.candidate_texts]]
         clicked = vectors[[row[serializer.item(items[i])] for i in case.context_ids]]
         sims = candidates @ clicked.T
-        out.append(sims.max(axis=1) if pool == "max" else sims.mean(axis=1))
+        out["max"].append(sims.max(axis=1))
+        out["mean"].append(sims.mean(axis=1))
     return out
 
 
@@ -83,9 +85,10 @@ def main(argv=None) -> int:
         base = {"calibration": score_cases(scorer.score, calibration), "held_out": result.test_scores}
         arms = []
         control = ndcg_per_user(base["held_out"], held_out)
+        similarities = {"calibration": item_similarities(scorer, split, serializer, calibration),
+                        "held_out": item_similarities(scorer, split, serializer, held_out)}  # fmt: skip
         for pool in POOLS:
-            sims = {"calibration": item_similarities(scorer, split, serializer, calibration, pool),
-                    "held_out": item_similarities(scorer, split, serializer, held_out, pool)}  # fmt: skip
+            sims = {part: by_pool[pool] for part, by_pool in similarities.items()}
             on_calibration = {w: float(ndcg_per_user([b + w * scale * s for b, s in zip(base["calibration"], sims["calibration"])],
                                                      calibration).mean()) for w in WEIGHTS}  # fmt: skip
             chosen = max(on_calibration, key=on_calibration.get)

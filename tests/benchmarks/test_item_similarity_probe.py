@@ -35,8 +35,8 @@ def test_similarities_pool_each_candidates_cosine_over_the_clicked_items():
     split = SimpleNamespace(dataset=SimpleNamespace(items={"A": SimpleNamespace(title="a"), "B": SimpleNamespace(title="b")}))
     cases = [RankingCase("u", ["x", "y", "z"], target=0, context_ids=["A", "B"]),
              RankingCase("v", ["x", "y"], target=1, context_ids=[])]  # fmt: skip
-    best = probe.item_similarities(tower, split, _Serializer(), cases, "max")
-    mean = probe.item_similarities(tower, split, _Serializer(), cases, "mean")
+    pooled = probe.item_similarities(tower, split, _Serializer(), cases)
+    best, mean = pooled["max"], pooled["mean"]
     half = 1 / np.sqrt(2)
     # Cosines, not dot products: x is 3a, yet its similarity to a is 1.
     np.testing.assert_allclose(best[0], [1.0, half, 0.0], atol=1e-6)
