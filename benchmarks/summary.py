@@ -94,6 +94,8 @@ def summarize(results: dict) -> dict:
     # `auto` resolves per machine; result files older than the precision field say nothing here.
     precisions = sorted({r["precision"]["training"] for r in trained if r.get("precision")})
     ran = f", {'/'.join(precisions)} training" if precisions else ""
+    # A run of the language model alone must not read as the recipe's own line.
+    alone = ", no priors" if not (results.get("settings") or {}).get("priors", True) else ""
 
     def part(full: bool) -> dict:
         named = {"best trained": _best(trained, full), "lora": by_name.get("lora"), "full": by_name.get("full"),
@@ -105,7 +107,7 @@ def summarize(results: dict) -> dict:
 
     return {
         "title": f"{results['dataset']} {results['split']} (seed {results['seed']}, {protocol.get('n_test_users', '?')} users, "
-                 f"{protocol.get('negatives', 'uniform')} negatives{ran})",
+                 f"{protocol.get('negatives', 'uniform')} negatives{ran}{alone})",
         "sampled": part(False),
         "full": part(True) if protocol.get("full_catalog") else None,
         "commit": (results.get("code") or {}).get("commit"),

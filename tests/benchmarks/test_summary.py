@@ -168,6 +168,15 @@ def test_cold_user_bars_take_the_strongest_catalog_peer_and_hybrid_with_cooccurr
     assert ("minutes", "—") not in judged  # a --methods subset says nothing about the preset's time
 
 
+def test_a_run_of_the_language_model_alone_says_so_in_its_rows(summary, tmp_path, capsys):
+    recipe, alone = _results(tmp_path / "recipe", False), _results(tmp_path / "alone", False)
+    results = json.loads((alone / "results.json").read_text())
+    (alone / "results.json").write_text(json.dumps(results | {"settings": {"priors": []}}))
+    assert summary.main([str(recipe), str(alone)]) == 0
+    lines = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("| beauty")]
+    assert "no priors" not in lines[0] and "uniform negatives, no priors)" in lines[1]
+
+
 def test_a_run_without_ranks_is_judged_on_its_means_and_says_so(summary):
     rows = [_row("lora", 10, 0.309), _row("tfidf", 0, 0.305)]
     results = {"dataset": "beauty", "split": "cold-user", "seed": 0, "preset": "cpu", "wall_seconds": 300,
