@@ -66,7 +66,7 @@ def write_results(out: Path, report: dict) -> None:
             f"sampled negatives; test metrics with 95% bootstrap intervals. {training['epochs_run']} epochs "
             f"(best validation NDCG@10 {training['best_valid_ndcg@10']:.3f}) in {training['seconds']:.0f} s under a "
             f"{training['time_budget_s']:.0f} s budget on {machine['cpu_model']} ({machine['cpu_capability']}, "
-            f"{report['threads']} torch thread(s), a CPU shared with other jobs); commit {code.get('commit')}"
+            f"{report['threads']} torch thread(s)); commit {code.get('commit')}"
             f"{' (dirty)' if code.get('dirty') else ''}.\n\n| metric | this run | published SASRec |\n|---|---|---|\n"
             + "\n".join(rows) + "\n")  # fmt: skip
     write_report_files(out, "results", report, text)
@@ -99,6 +99,7 @@ def main(argv: list[str] | None = None) -> dict:
     out = check_writable_dir(args.out, "--out")
     check_report_files(out, "results")
     started = time.monotonic()
+    code = git_revision(ROOT)  # before training: an edit made while it runs is not this run's code
     sequences = load_dataset(args.dataset).sequences()
     if args.max_users is not None:
         sequences = {u: sequences[u] for u in sorted(sequences)[: args.max_users]}
@@ -116,7 +117,7 @@ def main(argv: list[str] | None = None) -> dict:
                      "seconds": sasrec.train_seconds, "time_budget_s": args.time_budget, "history": sasrec.history},
         "test": {k: v for k, v in summarize(per_case, seed=args.seed).items() if k in ("ndcg@10", "hr@10", "mrr")},
         "published": {k: list(v) for k, v in PUBLISHED.items()},
-        "machine": hardware_facts(), "code": git_revision(ROOT), "seconds": time.monotonic() - started,
+        "machine": hardware_facts(), "code": code, "seconds": time.monotonic() - started,
     }  # fmt: skip
     write_results(Path(out), report)
     print(json.dumps({k: report[k] for k in ("n_test_users", "test")} | {"epochs_run": sasrec.epochs_run}, indent=2))
