@@ -41,6 +41,11 @@ def _cell(row: dict | None, full: bool = False) -> str:
     return f"{row['method']} {means['ndcg@10']:.3f} [{low:.3f}, {high:.3f}]"
 
 
+def _with_priors(results: dict) -> bool:
+    """Whether the run trained with priors: ``settings.priors`` lists them (empty: the language model alone)."""
+    return bool((results.get("settings") or {}).get("priors", True))
+
+
 def _best(rows: list[dict], full: bool = False) -> dict | None:
     key = "metrics_full" if full else "metrics"
     scored = [r for r in rows if r.get(key)]
@@ -95,7 +100,7 @@ def summarize(results: dict) -> dict:
     precisions = sorted({r["precision"]["training"] for r in trained if r.get("precision")})
     ran = f", {'/'.join(precisions)} training" if precisions else ""
     # A run of the language model alone must not read as the recipe's own line.
-    alone = ", no priors" if not (results.get("settings") or {}).get("priors", True) else ""
+    alone = "" if _with_priors(results) else ", no priors"
 
     def part(full: bool) -> dict:
         named = {"best trained": _best(trained, full), "lora": by_name.get("lora"), "full": by_name.get("full"),
@@ -173,7 +178,7 @@ def judge_bars(results: dict) -> list[dict]:
     trained = [r for r in rows if r["trainable_params"] > 0]
     by_name = {r["method"]: r for r in rows}
     beauty = results["dataset"] == "beauty"
-    priors = (results.get("settings") or {}).get("priors", True)
+    priors = _with_priors(results)
     full_catalog = (results.get("protocol") or {}).get("full_catalog")
     judged: list[dict | None] = []
     best = _best(trained)
