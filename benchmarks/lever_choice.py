@@ -45,7 +45,7 @@ interval does not clear says so. Each arm keeps its users' ranks of the target (
 Writes ``lever_choice.json`` and ``lever_choice.md`` under ``--out`` and prints the table.
 
 Example:
-    python benchmarks/lever_choice.py --split cold-item --seconds 150 \\
+    python benchmarks/lever_choice.py --split cold-item \\
         --arm default --arm brand:history_extras=brand+category --arm hard:hard_negatives=1 \\
         --out benchmarks/results/levers-cold-item
 """
@@ -75,9 +75,14 @@ KEYS = ("method", "targets", "rank", "loraplus", "dropout", "lr", "batch", "temp
         "lexical_units", "new_item_share", "positions")
 REFERENCES = ("tfidf", "zero-shot")
 SPLITS = ("cold-user", "cold-item", "cold-domain")
+PRESET_SECONDS = 240.0
+"""Training seconds per arm by default: what ``compare_methods.py``'s cpu preset gives each method.
+A choice made at another length need not hold at this one: without priors, LoRA at 8e-3 won at
+150 s and scored lowest of four rates at 240 s (``results/levers-time-cold-user-no-priors``,
+``results/levers-lr-cold-user-no-priors-240s``)."""
 
 
-def add_validation_options(parser: argparse.ArgumentParser, split: str | None = "cold-user", seconds: float | None = 150.0) -> None:
+def add_validation_options(parser: argparse.ArgumentParser, split: str | None = "cold-user", seconds: float | None = PRESET_SECONDS) -> None:
     """The options this script shares with the probes measured like it (``benchmarks/probes``).
 
     ``--dataset``, ``--split`` (left out where ``split`` is None), ``--seconds`` of training per

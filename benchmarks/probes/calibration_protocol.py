@@ -157,7 +157,7 @@ def markdown(report: dict) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    lever_choice.add_validation_options(parser, split=None, seconds=240.0)  # the cpu preset's 240 s of LoRA
+    lever_choice.add_validation_options(parser, split=None)
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
     check_report_files(args.out, "calibration_protocol")

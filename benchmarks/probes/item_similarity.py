@@ -68,7 +68,7 @@ def ndcg_per_user(scores, cases) -> np.ndarray:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    lever_choice.add_validation_options(parser, split="cold-item", seconds=240.0)
+    lever_choice.add_validation_options(parser, split="cold-item")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
     check_report_files(args.out, "item_similarity")

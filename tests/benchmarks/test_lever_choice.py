@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import argparse
+
 import numpy as np
 import pytest
 
@@ -185,3 +187,11 @@ def test_two_arms_on_the_demo_keep_their_users_ranks_and_are_paired(tmp_path):
     difference = r4["metrics"]["ndcg@10"]["mean"] - default["metrics"]["ndcg@10"]["mean"]
     assert "against" not in default and r4["against"]["difference"]["mean"] == pytest.approx(difference)
     assert "against the first arm, paired" in (out / "lever_choice.md").read_text()
+
+
+def test_arms_train_by_default_as_long_as_the_cpu_preset_trains_each_method():
+    """A lever chosen at another length need not hold at the one the test tables run."""
+    compare = load_benchmark("compare_methods.py")
+    parser = argparse.ArgumentParser()
+    levers.add_validation_options(parser)
+    assert parser.parse_args([]).seconds == levers.PRESET_SECONDS == compare.PRESETS["cpu"]["seconds"]
