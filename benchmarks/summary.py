@@ -41,6 +41,12 @@ def _cell(row: dict | None, full: bool = False) -> str:
     return f"{row['method']} {means['ndcg@10']:.3f} [{low:.3f}, {high:.3f}]"
 
 
+def _whole_preset(results: dict, trained: list[dict]) -> bool:
+    """Whether the run trained every method of its preset, not a ``--methods`` subset."""
+    # Files older than `every_method` tell a whole preset by its rows: every built-in method trained.
+    return results.get("every_method", len(trained) >= 8)
+
+
 def _with_priors(results: dict) -> bool:
     """Whether the run trained with priors: ``settings.priors`` lists them (empty: the language model alone)."""
     return bool((results.get("settings") or {}).get("priors", True))
@@ -101,6 +107,9 @@ def summarize(results: dict) -> dict:
     ran = f", {'/'.join(precisions)} training" if precisions else ""
     # A run of the language model alone must not read as the recipe's own line.
     alone = "" if _with_priors(results) else ", no priors"
+    # "Best fine-tuned" of a --methods subset is the best of those methods, not of the preset's.
+    if alone == "" and not _whole_preset(results, trained):
+        alone = f", only {'+'.join(sorted(r['method'] for r in trained))}"
 
     def part(full: bool) -> dict:
         named = {"best trained": _best(trained, full), "lora": by_name.get("lora"), "full": by_name.get("full"),
@@ -207,9 +216,7 @@ def judge_bars(results: dict) -> list[dict]:
     if "lora" in by_name and "full" in by_name:
         for protocol in ("sampled", "full") if full_catalog else ("sampled",):
             judged.append(_paired_bar("lora", results, by_name["lora"], by_name["full"], protocol, "ratio", 0.97))
-    # Files older than `every_method` tell a whole preset by its rows: every built-in method trained.
-    whole = results.get("every_method", len(trained) >= 8)
-    if results.get("preset") == "cpu" and results.get("wall_seconds") and whole:
+    if results.get("preset") == "cpu" and results.get("wall_seconds") and _whole_preset(results, trained):
         minutes = results["wall_seconds"] / 60
         judged.append(_judged("minutes", "—", f"{minutes:.1f} min", "< 60", "met" if minutes < 60 else "missed"))
     return [j for j in judged if j is not None]

@@ -27,7 +27,7 @@ def _results(folder: Path, full_catalog: bool) -> Path:
             _row("item-knn", 0, 0.33, 0.08)]  # fmt: skip
     folder.mkdir()
     (folder / "results.json").write_text(json.dumps({
-        "dataset": "beauty", "split": "cold-user", "seed": 0, "code": {"commit": "abc1234"},
+        "dataset": "beauty", "split": "cold-user", "seed": 0, "code": {"commit": "abc1234"}, "every_method": True,
         "machine": {"cpu": "Some CPU", "cpu_capability": "AVX2"},
         "protocol": {"n_test_users": 1000, "negatives": "uniform", "full_catalog": full_catalog}, "results": rows}))  # fmt: skip
     return folder
@@ -203,3 +203,14 @@ def test_without_ranks_the_weakest_peft_method_is_the_one_with_the_lowest_mean(s
     # Full fine-tuning trails TF-IDF too, but it is not a PEFT method; prefix is the one that decides.
     assert every["value"] == "prefix 0.294 against tfidf 0.295: -0.0010 (unpaired, no ranks kept)"
     assert every["verdict"] == "missed"
+
+
+def test_a_run_of_some_methods_names_them_in_its_rows(summary, tmp_path, capsys):
+    """Its "best fine-tuned" is the best of the methods it trained, which the row must say."""
+    whole, some = _results(tmp_path / "whole", False), _results(tmp_path / "some", False)
+    results = json.loads((some / "results.json").read_text())
+    (some / "results.json").write_text(json.dumps(results | {"every_method": False}))
+    assert summary.main([str(whole), str(some)]) == 0
+    lines = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("| beauty")]
+    trained = sorted(r["method"] for r in results["results"] if r["trainable_params"] > 0)
+    assert ", only" not in lines[0] and f", only {'+'.join(trained)})" in lines[1]
