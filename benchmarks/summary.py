@@ -106,10 +106,10 @@ def summarize(results: dict) -> dict:
     precisions = sorted({r["precision"]["training"] for r in trained if r.get("precision")})
     ran = f", {'/'.join(precisions)} training" if precisions else ""
     # A run of the language model alone must not read as the recipe's own line.
-    alone = "" if _with_priors(results) else ", no priors"
+    which = "" if _with_priors(results) else ", no priors"
     # "Best fine-tuned" of a --methods subset is the best of those methods, not of the preset's.
-    if alone == "" and not _whole_preset(results, trained):
-        alone = f", only {'+'.join(sorted(r['method'] for r in trained))}"
+    if which == "" and not _whole_preset(results, trained):
+        which = f", only {'+'.join(sorted(r['method'] for r in trained))}"
 
     def part(full: bool) -> dict:
         named = {"best trained": _best(trained, full), "lora": by_name.get("lora"), "full": by_name.get("full"),
@@ -121,7 +121,7 @@ def summarize(results: dict) -> dict:
 
     return {
         "title": f"{results['dataset']} {results['split']} (seed {results['seed']}, {protocol.get('n_test_users', '?')} users, "
-                 f"{protocol.get('negatives', 'uniform')} negatives{ran}{alone})",
+                 f"{protocol.get('negatives', 'uniform')} negatives{ran}{which})",
         "sampled": part(False),
         "full": part(True) if protocol.get("full_catalog") else None,
         "commit": (results.get("code") or {}).get("commit"),
