@@ -20,6 +20,13 @@ Example:
 
 An argument starting with ``@`` names a file with one folder per line, so a committed table can
 be rebuilt from the list it was built from.
+
+``--readme FILE`` rebuilds, in place, every table a markdown file marks as summary.py's: the
+lines between ``<!-- summary.py table LIST -->`` (or ``bars``) and ``<!-- /summary.py -->``
+become the table (or the bars table) of the runs in the list file LIST, a path from the
+current directory; nothing outside the marks changes, so prose around a table is kept:
+
+    python benchmarks/summary.py --readme benchmarks/README.md
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -254,21 +262,61 @@ def markdown(runs: list[dict]) -> str:
                                "and seed; a dash where the run kept no per-user ranks.\n")
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], fromfile_prefix_chars="@")
-    parser.add_argument("runs", nargs="+", help="compare_methods output folders (each with results.json)")
-    parser.add_argument("--bars", action="store_true", help="add the table of issue #17's bars, each run judged against those that apply to it")
-    parser.add_argument("--out", default=None, help="also write the table to this markdown file (refuses to replace one it did not write)")
-    args = parser.parse_args(argv)
+_BLOCK = re.compile(r"^<!-- summary\.py (table|bars) (\S+) -->\n(.*?)^<!-- /summary\.py -->$", re.S | re.M)
+
+
+def _load(folders: list[str], bars: bool, error) -> tuple[list[dict], list[tuple[dict, list[dict]]]]:
+    """Each folder's summary and, with ``bars``, its judged bars; ``error`` gets the message of a missing run."""
     runs, judged = [], []
-    for folder in args.runs:
+    for folder in folders:
         path = Path(folder) / "results.json"
         if not path.is_file():
-            parser.error(f"{path} does not exist; run compare_methods.py --out {folder} first")
+            error(f"{path} does not exist; run compare_methods.py --out {folder} first")
         results = json.loads(path.read_text())
         runs.append(summarize(results))
-        if args.bars:  # judging may rebuild paired intervals from saved ranks: only when asked
+        if bars:  # judging may rebuild paired intervals from saved ranks: only when asked
             judged.append((runs[-1], judge_bars(results)))
+    return runs, judged
+
+
+def fill_marked_tables(text: str, error) -> str:
+    """``text`` with each block marked as summary.py's rebuilt from the list file its mark names."""
+    if len(re.findall(r"^<!-- summary\.py ", text, re.M)) != len(_BLOCK.findall(text)):
+        error("a '<!-- summary.py table|bars LIST -->' mark lacks its '<!-- /summary.py -->' line; close it first")
+
+    def rebuilt(match: re.Match) -> str:
+        kind, listing = match.group(1), Path(match.group(2))
+        if not listing.is_file():
+            error(f"{listing} (named in a summary.py mark) does not exist; run from the folder its path starts in")
+        folders = [ln.strip() for ln in listing.read_text().splitlines() if ln.strip()]
+        runs, judged = _load(folders, kind == "bars", error)
+        table = bars_markdown(judged) if kind == "bars" else markdown(runs)
+        return f"<!-- summary.py {kind} {listing} -->\n{table}<!-- /summary.py -->"
+
+    return _BLOCK.sub(rebuilt, text)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], fromfile_prefix_chars="@")
+    parser.add_argument("runs", nargs="*", help="compare_methods output folders (each with results.json)")
+    parser.add_argument("--bars", action="store_true", help="add the table of issue #17's bars, each run judged against those that apply to it")
+    parser.add_argument("--out", default=None, help="also write the table to this markdown file (refuses to replace one it did not write)")
+    parser.add_argument("--readme", default=None, help="rebuild, in place, the tables this markdown file marks as summary.py's (instead of runs)")
+    args = parser.parse_args(argv)
+    if bool(args.runs) == bool(args.readme):
+        parser.error("name compare_methods folders, or --readme FILE to rebuild the tables it marks, not both")
+    if args.readme:
+        readme = Path(args.readme)
+        if not readme.is_file():
+            parser.error(f"{readme} does not exist")
+        text = readme.read_text()
+        if not _BLOCK.search(text):
+            parser.error(f"{readme} marks no table as summary.py's ('<!-- summary.py table LIST -->' ... '<!-- /summary.py -->')")
+        filled = fill_marked_tables(text, parser.error)  # every table built before the file is touched
+        readme.write_text(filled)
+        print(f"{readme}: {len(_BLOCK.findall(filled))} tables rebuilt" + ("" if filled != text else " (no change)"))
+        return 0
+    runs, judged = _load(args.runs, args.bars, parser.error)
     table = markdown(runs) + (f"\n{bars_markdown(judged)}" if args.bars else "")
     print(table)
     if args.out:

@@ -214,3 +214,61 @@ def test_a_run_of_some_methods_names_them_in_its_rows(summary, tmp_path, capsys)
     lines = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("| beauty")]
     trained = sorted(r["method"] for r in results["results"] if r["trainable_params"] > 0)
     assert ", only" not in lines[0] and f", only {'+'.join(trained)})" in lines[1]
+
+
+def test_readme_tables_are_rebuilt_between_their_marks_and_nothing_else_changes(summary, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)  # the marks name their lists from the current directory
+    _results(tmp_path / "a", True)
+    Path("all.runs").write_text("a\n")
+    readme = Path("README.md")
+    readme.write_text("# Results\n\nProse before.\n\n<!-- summary.py table all.runs -->\n| stale | row |\n<!-- /summary.py -->\n\n"
+                      "Prose between.\n\n<!-- summary.py bars all.runs -->\nold bars\n<!-- /summary.py -->\nProse after.\n")  # fmt: skip
+    assert summary.main(["--readme", "README.md"]) == 0
+    text = readme.read_text()
+    assert "stale" not in text and "old bars" not in text
+    assert text.startswith("# Results\n\nProse before.\n\n") and text.endswith("<!-- /summary.py -->\nProse after.\n")
+    assert "\n\nProse between.\n\n" in text
+    table = text.split("<!-- summary.py table all.runs -->\n")[1].split("<!-- /summary.py -->")[0]
+    bars = text.split("<!-- summary.py bars all.runs -->\n")[1].split("<!-- /summary.py -->")[0]
+    assert table.startswith("| split | protocol |") and "full 0.420" in table  # the run's best 1 + N row
+    assert bars.startswith("| run | commit | bar |") and "| abc1234 |" in bars
+    assert "2 tables rebuilt" in capsys.readouterr().out
+    assert summary.main(["--readme", "README.md"]) == 0 and readme.read_text() == text  # a rebuild is stable
+    assert "(no change)" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("body, hint", [
+    ("no marks at all\n", "marks no table"),
+    ("<!-- summary.py table all.runs -->\n| row |\n", "lacks its"),
+    ("<!-- summary.py table missing.runs -->\n| row |\n<!-- /summary.py -->\n", "missing.runs"),
+])  # fmt: skip
+def test_a_readme_that_cannot_be_rebuilt_is_refused_and_left_as_it_was(summary, tmp_path, monkeypatch, capsys, body, hint):
+    monkeypatch.chdir(tmp_path)
+    _results(tmp_path / "a", False)
+    Path("all.runs").write_text("a\n")
+    # A closed block first, so a failure in the second must not leave the first rebuilt on disk.
+    text = "<!-- summary.py table all.runs -->\nold\n<!-- /summary.py -->\n" + body if "marks" not in hint else body
+    Path("README.md").write_text(text)
+    with pytest.raises(SystemExit):
+        summary.main(["--readme", "README.md"])
+    assert hint in capsys.readouterr().err
+    assert Path("README.md").read_text() == text
+
+
+def test_runs_and_readme_are_one_or_the_other(summary, tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        summary.main([])
+    with pytest.raises(SystemExit):
+        summary.main([str(_results(tmp_path / "a", False)), "--readme", str(tmp_path / "README.md")])
+    assert "not both" in capsys.readouterr().err
+
+
+def test_the_committed_benchmark_readme_holds_the_tables_its_results_make(summary, monkeypatch):
+    root = Path(__file__).resolve().parents[2]
+    monkeypatch.chdir(root)  # the README's marks name their lists from the repository root
+    text = (root / "benchmarks" / "README.md").read_text()
+
+    def fail(message):
+        raise AssertionError(message)
+
+    assert summary.fill_marked_tables(text, fail) == text, "rebuild with: python benchmarks/summary.py --readme benchmarks/README.md"
