@@ -17,7 +17,7 @@ An arm is ``NAME:KEY=VALUE,KEY=VALUE`` (``NAME`` alone is the default recipe). K
 * ``rank``: LoRA's rank r, with alpha = 2r so the update's scale stays the default's.
 * ``loraplus``: LoRA+'s ratio of the B matrices' learning rate to the A matrices' (1: plain LoRA).
 * ``dropout``: LoRA dropout.
-* ``lr``: the method's learning rate (its ``recommended_lr`` by default: 2e-3 for LoRA).
+* ``lr``: the method's learning rate (its ``recommended_lr`` by default: 1e-3 for LoRA).
 * ``backbone_dropout``: the backbone's own dropout while training (``ScorerConfig.backbone_dropout``);
   ``model`` for the rate in the model's config.
 * ``scorer``: the registered scorer to train (e.g. ``cross-encoder``).

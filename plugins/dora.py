@@ -31,7 +31,7 @@ class Dora(Lora):
     config_class = DoraMethodConfig
     supports_mixed_batches = False
     supports_merge = True
-    recommended_lr = 1e-3  # LoRA's 2e-3 was chosen for LoRA alone; DoRA was not measured at it
+    recommended_lr = 1e-3  # LoRA's rate, chosen for LoRA; DoRA was not measured on its own
 
 
 @hookimpl

@@ -84,7 +84,7 @@ def test_smoke_preset_writes_the_promised_files(tmp_path):
     assert results["settings"]["lexical_units"] == "words"
     # Without --lr each method trains at its own recommended rate, and its row says which.
     assert results["settings"]["lr"] is None
-    assert (rows["lora"]["lr"], rows["prompt"]["lr"]) == (2e-3, 1e-2) and "lr" not in rows["popularity"]
+    assert (rows["lora"]["lr"], rows["prompt"]["lr"]) == (1e-3, 1e-2) and "lr" not in rows["popularity"]
     # The whole run includes every method's training, so it cannot be shorter than their sum.
     assert results["wall_seconds"] >= sum(r["train_seconds"] for r in rows.values())
     table = (tmp_path / "results.md").read_text()
