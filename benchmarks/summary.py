@@ -36,7 +36,9 @@ import importlib.util
 import json
 import re
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import NoReturn
 
 
 def _cell(row: dict | None, full: bool = False) -> str:
@@ -265,7 +267,7 @@ def markdown(runs: list[dict]) -> str:
 _BLOCK = re.compile(r"^<!-- summary\.py (table|bars) (\S+) -->\n(.*?)^<!-- /summary\.py -->$", re.S | re.M)
 
 
-def _load(folders: list[str], bars: bool, error) -> tuple[list[dict], list[tuple[dict, list[dict]]]]:
+def _load(folders: list[str], bars: bool, error: Callable[[str], NoReturn]) -> tuple[list[dict], list[tuple[dict, list[dict]]]]:
     """Each folder's summary and, with ``bars``, its judged bars; ``error`` gets the message of a missing run."""
     runs, judged = [], []
     for folder in folders:
@@ -279,7 +281,7 @@ def _load(folders: list[str], bars: bool, error) -> tuple[list[dict], list[tuple
     return runs, judged
 
 
-def fill_marked_tables(text: str, error) -> str:
+def fill_marked_tables(text: str, error: Callable[[str], NoReturn]) -> str:
     """``text`` with each block marked as summary.py's rebuilt from the list file its mark names."""
     if len(re.findall(r"^<!-- summary\.py ", text, re.M)) != len(_BLOCK.findall(text)):
         error("a '<!-- summary.py table|bars LIST -->' mark lacks its '<!-- /summary.py -->' line; close it first")
@@ -304,7 +306,7 @@ def main(argv=None) -> int:
     parser.add_argument("--readme", default=None, help="rebuild, in place, the tables this markdown file marks as summary.py's (instead of runs)")
     args = parser.parse_args(argv)
     if bool(args.runs) == bool(args.readme):
-        parser.error("name compare_methods folders, or --readme FILE to rebuild the tables it marks, not both")
+        parser.error("name compare_methods folders, or --readme FILE to rebuild the tables it marks: one of the two")
     if args.readme:
         readme = Path(args.readme)
         if not readme.is_file():
