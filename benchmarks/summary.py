@@ -286,12 +286,18 @@ def fill_marked_tables(text: str, error: Callable[[str], NoReturn]) -> str:
     if len(re.findall(r"^<!-- summary\.py ", text, re.M)) != len(_BLOCK.findall(text)):
         error("a '<!-- summary.py table|bars LIST -->' mark lacks its '<!-- /summary.py -->' line; close it first")
 
+    # A list usually feeds a table and a bars block: read and summarize its runs once for both.
+    judged_lists = {match.group(2) for match in _BLOCK.finditer(text) if match.group(1) == "bars"}
+    loaded: dict[str, tuple[list[dict], list[tuple[dict, list[dict]]]]] = {}
+
     def rebuilt(match: re.Match) -> str:
         kind, listing = match.group(1), Path(match.group(2))
-        if not listing.is_file():
-            error(f"{listing} (named in a summary.py mark) does not exist; run from the folder its path starts in")
-        folders = [ln.strip() for ln in listing.read_text().splitlines() if ln.strip()]
-        runs, judged = _load(folders, kind == "bars", error)
+        if match.group(2) not in loaded:
+            if not listing.is_file():
+                error(f"{listing} (named in a summary.py mark) does not exist; run from the folder its path starts in")
+            folders = [ln.strip() for ln in listing.read_text().splitlines() if ln.strip()]
+            loaded[match.group(2)] = _load(folders, match.group(2) in judged_lists, error)
+        runs, judged = loaded[match.group(2)]
         table = bars_markdown(judged) if kind == "bars" else markdown(runs)
         return f"<!-- summary.py {kind} {listing} -->\n{table}<!-- /summary.py -->"
 
