@@ -291,13 +291,14 @@ def fill_marked_tables(text: str, error: Callable[[str], NoReturn]) -> str:
     loaded: dict[str, tuple[list[dict], list[tuple[dict, list[dict]]]]] = {}
 
     def rebuilt(match: re.Match) -> str:
-        kind, listing = match.group(1), Path(match.group(2))
-        if match.group(2) not in loaded:
+        kind, name = match.group(1, 2)
+        listing = Path(name)
+        if name not in loaded:
             if not listing.is_file():
                 error(f"{listing} (named in a summary.py mark) does not exist; run from the folder its path starts in")
             folders = [ln.strip() for ln in listing.read_text().splitlines() if ln.strip()]
-            loaded[match.group(2)] = _load(folders, match.group(2) in judged_lists, error)
-        runs, judged = loaded[match.group(2)]
+            loaded[name] = _load(folders, name in judged_lists, error)
+        runs, judged = loaded[name]
         table = bars_markdown(judged) if kind == "bars" else markdown(runs)
         return f"<!-- summary.py {kind} {listing} -->\n{table}<!-- /summary.py -->"
 
