@@ -42,6 +42,11 @@ Every arm after the first is also compared with the first (by convention the def
 users: the NDCG@10 difference with a 95% paired bootstrap interval, so a winner whose lead the
 interval does not clear says so. Each arm keeps its users' ranks of the target (``ranks``).
 
+With ``--full-catalog`` every arm and reference is also ranked against the split's whole
+candidate pool (the catalog on cold users, as ``compare_methods.py`` ranks test users), the same
+held-out users, paired with the first arm there too (``metrics_full``, ``ranks_full``,
+``against_full``): a lever can win on 1 + 99 and lose over the catalog.
+
 Writes ``lever_choice.json`` and ``lever_choice.md`` under ``--out`` and prints the table.
 
 Example:
@@ -58,12 +63,16 @@ import inspect
 import time
 from pathlib import Path
 
+import numpy as np
+
 from coldstart_peft import TrainConfig, make_method
 from coldstart_peft.data import load_dataset, make_split
 from coldstart_peft.data.pairs import HARD_NEGATIVE_SOURCES
 from coldstart_peft.data.text import TextConfig, TextSerializer
 from coldstart_peft.errors import ConfigError
 from coldstart_peft.evaluation.baselines import BASELINES, evaluate_baseline, make_baseline
+from coldstart_peft.evaluation.full_catalog import evaluate_full_catalog
+from coldstart_peft.evaluation.full_pool import evaluate_baseline_full_pool, full_pool_summary
 from coldstart_peft.evaluation.metrics import metrics_from_ranks, paired_bootstrap, summarize
 from coldstart_peft.evaluation.ranking import ranks_from_scores
 from coldstart_peft.hardware import hardware_facts, resolve_precision
@@ -225,39 +234,58 @@ def run_arm(split, name: str, changes: dict[str, str], args) -> dict:
     config = arm_train_config(changes, args.seconds, args.seed)
     held_out = split.ranking_cases("valid", serializer)[args.calibration_users :]
     started = time.perf_counter()
-    _, result = fit_on_split(split, settings, config, serializer=serializer, test_cases=held_out)
+    scorer, result = fit_on_split(split, settings, config, serializer=serializer, test_cases=held_out)
     better, tied = ranks_from_scores(result.test_scores, held_out)
+    catalog = {}
+    if getattr(args, "full_catalog", False):  # the probes that train arms here have no such option
+        catalog = held_out_catalog(evaluate_full_catalog(scorer, split, which="valid", serializer=serializer,
+                                                         items=split.candidate_pool(), seed=args.seed), args)  # fmt: skip
     return {
         "arm": name, "changes": changes, "steps": result.steps, "train_seconds": result.seconds,
         "train_pairs_per_s": result.pairs_per_second, "precision": result.precision,
         "wall_seconds": time.perf_counter() - started, "held_out_users": len(held_out),
         "metrics": _summary(better, tied, args.seed),
-        "ranks": {"better": better.tolist(), "tied": tied.tolist()},
+        "ranks": {"better": better.tolist(), "tied": tied.tolist()}, **catalog,
     }  # fmt: skip
 
 
+def held_out_catalog(report: dict, args) -> dict:
+    """The full-pool figures of the users calibration never saw, from a report over every validation user.
+
+    Both evaluators rank ``split.valid`` in order, as ``ranking_cases("valid")`` lists it, so the
+    held-out users are the same slice of either.
+    """
+    better = np.asarray(report["ranks"]["better"][args.calibration_users :])
+    tied = np.asarray(report["ranks"]["tied"][args.calibration_users :])
+    summary = full_pool_summary(better, tied, seed=args.seed)
+    return {"metrics_full": {k: summary[k] for k in ("ndcg@10", "recall@10", "ndcg@20", "recall@20")},
+            "ranks_full": {"better": better.tolist(), "tied": tied.tolist()}}  # fmt: skip
+
+
 def pair_with_first(arms: list[dict], seed: int) -> None:
-    """Give each trained arm after the first its NDCG@10 against the first's, user by user (``against``).
+    """Give each trained arm after the first its NDCG@10 against the first's, user by user (``against``;
+    ``against_full`` over the full pool, where the arms were ranked there).
 
     The arms score the same validation users, so most of what separates two arms' own intervals
     is which users were drawn; resampling users once for both leaves the difference's own noise.
     """
-    trained = [arm for arm in arms if "ranks" in arm]
-    if not trained:
-        return
+    for ranks, key in (("ranks", "against"), ("ranks_full", "against_full")):
+        trained = [arm for arm in arms if ranks in arm and "baseline" not in arm]
+        if not trained:
+            continue
 
-    def ndcg(arm):
-        return metrics_from_ranks(arm["ranks"]["better"], arm["ranks"]["tied"], ks=(10,))["ndcg@10"]
+        def ndcg(arm, ranks=ranks):
+            return metrics_from_ranks(arm[ranks]["better"], arm[ranks]["tied"], ks=(10,))["ndcg@10"]
 
-    first = ndcg(trained[0])
-    for arm in trained[1:]:
-        arm["against"] = {"arm": trained[0]["arm"], **paired_bootstrap(ndcg(arm), first, seed=seed)}
+        first = ndcg(trained[0])
+        for arm in trained[1:]:
+            arm[key] = {"arm": trained[0]["arm"], **paired_bootstrap(ndcg(arm), first, seed=seed)}
 
 
-def _against_cell(arm: dict) -> str:
-    if "against" not in arm:
+def _against_cell(arm: dict, key: str = "against") -> str:
+    if key not in arm:
         return "—"
-    d = arm["against"]["difference"]
+    d = arm[key]["difference"]
     return f"{d['mean']:+.4f} [{d['low']:+.4f}, {d['high']:+.4f}]"
 
 
@@ -277,9 +305,11 @@ def run_reference(split, name: str, args) -> dict:
     valid = split.ranking_cases("valid")
     held_out = valid[args.calibration_users :]
     options = {"valid_cases": valid[: args.calibration_users]} if "valid_cases" in inspect.signature(BASELINES[name]).parameters else {}
-    report = evaluate_baseline(make_baseline(name, **options).fit(split), held_out, seed=args.seed)["overall"]
+    baseline = make_baseline(name, **options).fit(split)
+    report = evaluate_baseline(baseline, held_out, seed=args.seed)["overall"]
+    catalog = held_out_catalog(evaluate_baseline_full_pool(baseline, split, which="valid", seed=args.seed), args) if getattr(args, "full_catalog", False) else {}
     return {"arm": name, "changes": {}, "baseline": True, "held_out_users": len(held_out),
-            "metrics": {k: report[k] for k in ("ndcg@10", "hr@10", "mrr")}}  # fmt: skip
+            "metrics": {k: report[k] for k in ("ndcg@10", "hr@10", "mrr")}, **catalog}  # fmt: skip
 
 
 def validation_line(report: dict) -> str:
@@ -302,17 +332,37 @@ def markdown(report: dict) -> str:
     ]
     for arm in report["arms"]:
         m = arm["metrics"]
-        changes = ", ".join(f"{k}={v}" for k, v in arm["changes"].items()) or ("baseline" if arm.get("baseline") else "—")
-        steps = "—" if arm.get("baseline") else arm["steps"]
-        speed = "—" if arm.get("baseline") else f"{arm['train_pairs_per_s']:.1f}"
         lines.append(
-            f"| {arm['arm']} | {changes} | {steps} | {speed} | "
-            f"{m['ndcg@10']['mean']:.4f} [{m['ndcg@10']['low']:.4f}, {m['ndcg@10']['high']:.4f}] | {_against_cell(arm)} | "
-            f"{m['hr@10']['mean']:.4f} | {m['mrr']['mean']:.4f} |"
-        )
+            f"| {arm['arm']} | {_changes_cell(arm)} | {'—' if arm.get('baseline') else arm['steps']} | "
+            f"{'—' if arm.get('baseline') else format(arm['train_pairs_per_s'], '.1f')} | "
+            f"{_interval(m['ndcg@10'])} | {_against_cell(arm)} | {m['hr@10']['mean']:.4f} | {m['mrr']['mean']:.4f} |"
+        )  # fmt: skip
     if report["winner"] is not None:
         lines += ["", winner_line(report)]
+    catalog = [arm for arm in report["arms"] if "metrics_full" in arm]
+    if catalog:
+        lines += ["", f"Over the full pool ({report['full_catalog_pool']:,} items, each user's known items excluded), "
+                      "the same users:", "",
+                  "| arm | changes | NDCG@10 [95% CI] | against the first arm, paired | Recall@10 | NDCG@20 | Recall@20 |",
+                  "|---|---|---|---|---:|---:|---:|"]  # fmt: skip
+        for arm in catalog:
+            m = arm["metrics_full"]
+            lines.append(f"| {arm['arm']} | {_changes_cell(arm)} | {_interval(m['ndcg@10'])} | {_against_cell(arm, 'against_full')} | "
+                         f"{m['recall@10']['mean']:.4f} | {m['ndcg@20']['mean']:.4f} | {m['recall@20']['mean']:.4f} |")  # fmt: skip
+        trained = [arm for arm in catalog if not arm.get("baseline")]
+        if trained:
+            best = max(trained, key=lambda arm: arm["metrics_full"]["ndcg@10"]["mean"])
+            lines += ["", f"Best arm over the full pool: {best['arm']}"
+                          + (f", {_against_cell(best, 'against_full')} against {best['against_full']['arm']}." if "against_full" in best else ".")]  # fmt: skip
     return "\n".join(lines) + "\n"
+
+
+def _changes_cell(arm: dict) -> str:
+    return ", ".join(f"{k}={v}" for k, v in arm["changes"].items()) or ("baseline" if arm.get("baseline") else "—")
+
+
+def _interval(summary: dict) -> str:
+    return f"{summary['mean']:.4f} [{summary['low']:.4f}, {summary['high']:.4f}]"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -322,6 +372,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--references", default=",".join(REFERENCES),
                         help="no-fine-tuning baselines scored on the same users, comma-separated (default: %(default)s)")
     parser.add_argument("--no-references", action="store_true", help="skip the baseline rows")
+    parser.add_argument("--full-catalog", action="store_true",
+                        help="also rank the same users' targets against the split's whole candidate pool (the catalog on cold users)")
     parser.add_argument("--out", type=Path, default=Path("runs/lever-choice"))
     args = parser.parse_args(argv)
     references = [] if args.no_references else [name for name in args.references.split(",") if name]
@@ -347,7 +399,8 @@ def main(argv: list[str] | None = None) -> int:
     references = [run_reference(split, name, args) for name in references]
     report = {"machine": hardware_facts(), "code": git_revision(__file__), "dataset": args.dataset, "split": args.split,
               "seconds": args.seconds, "seed": args.seed, "precision": resolve_precision("auto").name,
-              "arms": arms + references, "winner": winner}  # fmt: skip
+              "arms": arms + references, "winner": winner,
+              "full_catalog_pool": len(split.candidate_pool()) if args.full_catalog else None}  # fmt: skip
     write_report_files(args.out, "lever_choice", report, markdown(report))
     print(markdown(report))
     return 0

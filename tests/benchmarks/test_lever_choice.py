@@ -189,6 +189,39 @@ def test_two_arms_on_the_demo_keep_their_users_ranks_and_are_paired(tmp_path):
     assert "against the first arm, paired" in (out / "lever_choice.md").read_text()
 
 
+@pytest.mark.slow
+def test_with_the_full_catalog_arms_and_references_are_ranked_over_the_pool_on_the_same_users(tmp_path):
+    import json
+
+    from coldstart_peft.evaluation import metrics_from_ranks
+
+    out = tmp_path / "catalog"
+    levers.main(["--dataset", "demo", "--split", "cold-user", "--seconds", "2", "--calibration-users", "20",
+                 "--arm", "default", "--arm", "fast:lr=5e-3", "--references", "tfidf", "--full-catalog",
+                 "--out", str(out)])  # fmt: skip
+    report = json.loads((out / "lever_choice.json").read_text())
+    default, fast, tfidf = report["arms"]
+    assert report["full_catalog_pool"] > 100  # the whole catalog, not 1 + 99
+    for arm in report["arms"]:
+        per_user = metrics_from_ranks(arm["ranks_full"]["better"], arm["ranks_full"]["tied"], ks=(10,))["ndcg@10"]
+        assert len(per_user) == arm["held_out_users"] == default["held_out_users"]
+        assert per_user.mean() == pytest.approx(arm["metrics_full"]["ndcg@10"]["mean"])
+    difference = fast["metrics_full"]["ndcg@10"]["mean"] - default["metrics_full"]["ndcg@10"]["mean"]
+    assert fast["against_full"]["arm"] == "default" and fast["against_full"]["difference"]["mean"] == pytest.approx(difference)
+    assert "against_full" not in default and "against_full" not in tfidf
+    table = (out / "lever_choice.md").read_text()
+    assert f"Over the full pool ({report['full_catalog_pool']:,} items" in table and "Best arm over the full pool:" in table
+
+
+def test_without_the_full_catalog_option_no_pool_figures_are_written():
+    report = {"arms": [{"arm": "tfidf", "changes": {}, "baseline": True, "held_out_users": 40,
+                        "metrics": {m: {"mean": 0.3, "low": 0.2, "high": 0.4} for m in ("ndcg@10", "hr@10", "mrr")}}],
+              "winner": None, "seconds": 10, "dataset": "demo", "split": "cold-user", "seed": 0, "precision": "fp32",
+              "machine": {"cpu_model": "Some CPU", "cpu_capability": "AVX2"}, "code": {"commit": "abc1234", "dirty": False},
+              "full_catalog_pool": None}  # fmt: skip
+    assert "full pool" not in levers.markdown(report)
+
+
 def test_arms_train_by_default_as_long_as_the_cpu_preset_trains_each_method():
     """A lever chosen at another length need not hold at the one the test tables run."""
     compare = load_benchmark("compare_methods.py")
