@@ -307,7 +307,9 @@ def run_reference(split, name: str, args) -> dict:
     options = {"valid_cases": valid[: args.calibration_users]} if "valid_cases" in inspect.signature(BASELINES[name]).parameters else {}
     baseline = make_baseline(name, **options).fit(split)
     report = evaluate_baseline(baseline, held_out, seed=args.seed)["overall"]
-    catalog = held_out_catalog(evaluate_baseline_full_pool(baseline, split, which="valid", seed=args.seed), args) if getattr(args, "full_catalog", False) else {}
+    catalog = {}
+    if args.full_catalog:
+        catalog = held_out_catalog(evaluate_baseline_full_pool(baseline, split, which="valid", seed=args.seed), args)
     return {"arm": name, "changes": {}, "baseline": True, "held_out_users": len(held_out),
             "metrics": {k: report[k] for k in ("ndcg@10", "hr@10", "mrr")}, **catalog}  # fmt: skip
 
