@@ -93,7 +93,8 @@ class FitSettings:
         hard_negatives: share of the sampled negatives that are hard (harder than uniform ones:
             same kind of product, different item).
         hard_negatives_from: where hard negatives come from: ``"domain"`` (the positive's own
-            domain) or ``"text"`` (its nearest items by TF-IDF; see :func:`training_groups`).
+            domain), ``"text"`` (its nearest items by TF-IDF) or ``"cooccurrence"`` (what training
+            users bought with the context's items; see :func:`training_groups`).
         train_k: most previous items in a training group's context; ``None`` for the split's own
             ``k``, so training sees contexts as long as the test users' (more items show the encoder
             more of each user at a text-length cost).

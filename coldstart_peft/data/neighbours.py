@@ -1,14 +1,17 @@
-"""Each item's nearest items by TF-IDF cosine over its text: where text-hard negatives come from.
+"""Each item's nearest items, by text or by who bought it: where hard negatives come from.
 
 A text neighbour is the negative a lexical ranker finds hardest (same words, different product),
-which is what the encoder has to learn to tell apart beyond TF-IDF.
+which is what the encoder has to learn to tell apart beyond TF-IDF. A co-bought neighbour is the
+one the co-occurrence prior ranks high for a user who bought the item: over a whole catalog those
+are the items the next purchase competes with.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping, Sequence
 
 import numpy as np
+import scipy.sparse as sp
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 TEXT_NEIGHBOURS = 50
@@ -47,4 +50,40 @@ def text_neighbours(texts: Mapping[str, str], n: int = TEXT_NEIGHBOURS) -> dict[
         top = np.argsort(-block, axis=1, kind="stable")[:, :n]
         for row, columns in enumerate(top):
             result[ids[start + row]] = [ids[c] for c in columns]
+    return result
+
+
+def cobought_neighbours(sequences: Mapping[str, Sequence[str]], n: int = TEXT_NEIGHBOURS,
+                        allowed: Collection[str] | None = None) -> dict[str, list[str]]:  # fmt: skip
+    """The ``n`` items bought by the most of each item's buyers, most shared buyers first.
+
+    Args:
+        sequences: user → item ids (training users only: nothing held out may be counted).
+        n: neighbours per item; fewer where fewer items share a buyer with it.
+        allowed: the items that may be neighbours (``None``: every item in ``sequences``).
+
+    Returns:
+        item id → neighbour ids, for every item in ``sequences``; the item itself never among them.
+        Ties keep the items' sorted order, so the result is deterministic.
+
+    Example:
+        >>> cobought_neighbours({"u": ["a", "b"], "v": ["a", "b", "c"]}, n=1)["a"]
+        ['b']
+    """
+    items = sorted({i for seq in sequences.values() for i in seq})
+    column = {item: j for j, item in enumerate(items)}
+    rows = [u for u, seq in enumerate(sequences.values()) for _ in seq]
+    buyers = sp.csr_matrix((np.ones(len(rows), dtype=np.float32), (rows, [column[i] for seq in sequences.values() for i in seq])),
+                           shape=(len(sequences), len(items)))  # fmt: skip
+    buyers.sum_duplicates()
+    buyers.data[:] = 1.0  # a user who bought an item twice is one buyer of it
+    shared = (buyers.T @ buyers).tocsr()
+    keep = np.ones(len(items), dtype=bool) if allowed is None else np.isin(np.array(items, dtype=object), list(allowed))
+    result: dict[str, list[str]] = {}
+    for j, item in enumerate(items):
+        cols, counts = shared.indices[shared.indptr[j] : shared.indptr[j + 1]], shared.data[shared.indptr[j] : shared.indptr[j + 1]]
+        mask = (cols != j) & keep[cols]
+        cols, counts = cols[mask], counts[mask]
+        order = np.lexsort((cols, -counts))[:n]  # most shared buyers first, then the sorted item order
+        result[item] = [items[c] for c in cols[order]]
     return result

@@ -10,15 +10,16 @@ from collections import defaultdict
 
 import numpy as np
 
-from coldstart_peft.data.neighbours import text_neighbours
+from coldstart_peft.data.neighbours import cobought_neighbours, text_neighbours
 from coldstart_peft.data.splits import ColdStartSplit, sample_negatives
 from coldstart_peft.data.text import TextSerializer
 from coldstart_peft.errors import SplitError
 from coldstart_peft.examples import TrainGroup
 from coldstart_peft.progress import tracked
 
-HARD_NEGATIVE_SOURCES = ("domain", "text")
-"""Where hard negatives come from: the positive's own domain, or its nearest items by TF-IDF text."""
+HARD_NEGATIVE_SOURCES = ("domain", "text", "cooccurrence")
+"""Where hard negatives come from: the positive's own domain, its nearest items by TF-IDF text, or
+what training users bought with the context's items."""
 
 
 def training_groups(
@@ -42,7 +43,11 @@ def training_groups(
         hard_negatives_from: ``"domain"``: uniformly from the positive's own domain; ``"text"``: from
             the positive's nearest items by TF-IDF cosine over item text
             (:data:`~coldstart_peft.data.neighbours.TEXT_NEIGHBOURS` of them), the negatives a lexical
-            ranker confuses with it. Few-shot groups draw from the held-out domain either way.
+            ranker confuses with it; ``"cooccurrence"``: from the items training users bought most
+            often with the context's items (:func:`~coldstart_peft.data.neighbours.cobought_neighbours`,
+            the positive's own when the context has none, its domain when neither has any), the
+            negatives the co-occurrence prior ranks high. Few-shot groups draw from the held-out
+            domain either way.
         seed: seed of the sampling.
         serializer: text templates; defaults to ``TextSerializer()``.
         max_per_user: keep at most this many positions per user (the earliest, the cold-start regime).
@@ -74,6 +79,18 @@ def training_groups(
     neighbours: dict[str, list[str]] = {}
     if n_hard and hard_negatives_from == "text":
         neighbours = text_neighbours({i: serializer.item(dataset.items[i]) for i in pool})
+    bought: dict[str, list[str]] = {}
+    if n_hard and hard_negatives_from == "cooccurrence":
+        bought = cobought_neighbours(split.train_sequences(), allowed=pool)
+
+    def hard_pool(context: list[str], target: str) -> list[str]:
+        if bought:
+            merged = list(dict.fromkeys(i for c in context for i in bought.get(c, ())))
+            if merged or bought.get(target):
+                return merged or bought[target]
+        if neighbours:
+            return neighbours[target]
+        return by_domain[dataset.items[target].domain]
 
     def group(user: str, context: list[str], target: str, negative_pool: list[str], hard_pool: list[str]) -> TrainGroup:
         seen = set(full.get(user, ())) | {target}
@@ -97,9 +114,8 @@ def training_groups(
         for t in list(positions)[:max_per_user]:
             if max_groups is not None and len(groups) >= max_groups:
                 break
-            target = seq[t]
-            hard = neighbours[target] if neighbours else by_domain[dataset.items[target].domain]
-            groups.append(group(user, seq[max(0, t - k) : t] if k else [], target, pool, hard))
+            target, context = seq[t], seq[max(0, t - k) : t] if k else []
+            groups.append(group(user, context, target, pool, hard_pool(context, target)))
     # Few-shot cases teach the held-out domain, so their negatives come from that domain too.
     domain_pool = sorted(split.excluded_items)
     groups += [group(r.user_id, r.context, r.target, domain_pool, domain_pool) for r in split.few_shot]

@@ -234,6 +234,8 @@ def sample_negatives(
     """
     if n is None:
         return [i for i in pool if i not in exclude]
+    if n <= 0:  # without this, the fallback below copies the whole pool and draws a permutation for nothing
+        return []
     if weights is not None:
         return _sample_weighted(rng, pool, exclude, n, np.asarray(weights, dtype=np.float64))
     # Rejection sampling is fast while exclusions are rare; small or crowded pools filter first.

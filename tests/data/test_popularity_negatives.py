@@ -70,3 +70,10 @@ def test_weighted_sampling_excludes_and_falls_back_to_unweighted_items_only_when
         assert len(set(drawn)) == 3 and set(drawn) == {"I2", "I4", "I8"}  # the only weighted items left
     drawn = sample_negatives(rng, pool, {"I0"}, 5, weights)
     assert len(set(drawn)) == 5 and {"I2", "I4", "I8"} < set(drawn) and "I0" not in drawn
+
+
+def test_drawing_no_negatives_returns_none_and_leaves_the_random_stream_alone():
+    pool = [f"I{j}" for j in range(10)]
+    rng, twin = np.random.default_rng(3), np.random.default_rng(3)
+    assert sample_negatives(rng, pool, {"I0"}, 0) == [] and sample_negatives(rng, pool, set(), 0, np.ones(10)) == []
+    assert rng.integers(0, 1 << 30) == twin.integers(0, 1 << 30)  # a later draw is what it would have been
