@@ -25,8 +25,9 @@ An arm is ``NAME:KEY=VALUE,KEY=VALUE`` (``NAME`` alone is the default recipe). K
   the base model embeds items, so a step trains the user side only; with priors on, the tower's
   memory negatives are off, as the priors have no features for them).
 * ``hard_negatives``: share of sampled negatives that are hard (0 to 1).
-* ``hard_from``: where hard negatives come from, ``domain`` (the positive's own, the default) or
-  ``text`` (its nearest items by TF-IDF).
+* ``hard_from``: where hard negatives come from, ``domain`` (the positive's own, the default),
+  ``text`` (its nearest items by TF-IDF) or ``cooccurrence`` (what training users bought with the
+  context's items).
 * ``negatives``: sampled negatives per training group.
 * ``train_k``: most previous items in a training context (the split's ``k``, 3, by default).
 * ``history_extras``: item fields after each title in the user context, joined by ``+``
@@ -285,8 +286,7 @@ def pair_with_first(arms: list[dict], seed: int) -> None:
 def _against_cell(arm: dict, key: str = "against") -> str:
     if key not in arm:
         return "—"
-    d = arm[key]["difference"]
-    return f"{d['mean']:+.4f} [{d['low']:+.4f}, {d['high']:+.4f}]"
+    return interval(arm[key]["difference"], signed=True)
 
 
 def winner_line(report: dict) -> str:
@@ -337,7 +337,7 @@ def markdown(report: dict) -> str:
         lines.append(
             f"| {arm['arm']} | {_changes_cell(arm)} | {'—' if arm.get('baseline') else arm['steps']} | "
             f"{'—' if arm.get('baseline') else format(arm['train_pairs_per_s'], '.1f')} | "
-            f"{_interval(m['ndcg@10'])} | {_against_cell(arm)} | {m['hr@10']['mean']:.4f} | {m['mrr']['mean']:.4f} |"
+            f"{interval(m['ndcg@10'])} | {_against_cell(arm)} | {m['hr@10']['mean']:.4f} | {m['mrr']['mean']:.4f} |"
         )  # fmt: skip
     if report["winner"] is not None:
         lines += ["", winner_line(report)]
@@ -349,7 +349,7 @@ def markdown(report: dict) -> str:
                   "|---|---|---|---|---:|---:|---:|"]  # fmt: skip
         for arm in catalog:
             m = arm["metrics_full"]
-            lines.append(f"| {arm['arm']} | {_changes_cell(arm)} | {_interval(m['ndcg@10'])} | {_against_cell(arm, 'against_full')} | "
+            lines.append(f"| {arm['arm']} | {_changes_cell(arm)} | {interval(m['ndcg@10'])} | {_against_cell(arm, 'against_full')} | "
                          f"{m['recall@10']['mean']:.4f} | {m['ndcg@20']['mean']:.4f} | {m['recall@20']['mean']:.4f} |")  # fmt: skip
         trained = [arm for arm in catalog if not arm.get("baseline")]
         if trained:
@@ -363,8 +363,10 @@ def _changes_cell(arm: dict) -> str:
     return ", ".join(f"{k}={v}" for k, v in arm["changes"].items()) or ("baseline" if arm.get("baseline") else "—")
 
 
-def _interval(summary: dict) -> str:
-    return f"{summary['mean']:.4f} [{summary['low']:.4f}, {summary['high']:.4f}]"
+def interval(summary: dict, signed: bool = False) -> str:
+    """``mean [low, high]`` to four places, signed for a paired difference; the probes' tables use it too."""
+    form = "+.4f" if signed else ".4f"
+    return f"{summary['mean']:{form}} [{summary['low']:{form}}, {summary['high']:{form}}]"
 
 
 def main(argv: list[str] | None = None) -> int:

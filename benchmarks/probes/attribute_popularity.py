@@ -105,9 +105,8 @@ def table(rows: list[dict]) -> list[str]:
     """A probe's rows (base, feature, weight, NDCG@10) as a markdown table, its header first."""
     lines = ["| base | + feature | weight | NDCG@10 [95% CI] |", "|---|---|---:|---|"]
     for row in rows:
-        m = row["ndcg@10"]
         weight = "—" if row["weight"] is None else f"{row['weight']:g}"
-        lines.append(f"| {row['base'] or '(alone)'} | {row['feature'] or '—'} | {weight} | {m['mean']:.4f} [{m['low']:.4f}, {m['high']:.4f}] |")
+        lines.append(f"| {row['base'] or '(alone)'} | {row['feature'] or '—'} | {weight} | {lever_choice.interval(row['ndcg@10'])} |")
     return lines
 
 

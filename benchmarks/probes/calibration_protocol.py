@@ -150,7 +150,7 @@ def markdown(report: dict) -> str:
     ]
     for arm in report["arms"]:
         weights = ", ".join(f"{k} {v:.2f}" for k, v in arm["weights"].items())
-        cells = [f"{arm['ndcg@10'][p]['mean']:.4f} [{arm['ndcg@10'][p]['low']:.4f}, {arm['ndcg@10'][p]['high']:.4f}]" for p in PROTOCOLS]
+        cells = [lever_choice.interval(arm["ndcg@10"][p]) for p in PROTOCOLS]
         lines.append(f"| {arm['model']} | {arm['calibration']} | {weights} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 

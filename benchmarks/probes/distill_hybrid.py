@@ -111,9 +111,8 @@ def markdown(report: dict) -> str:
     for arm in report["arms"]:
         m = arm["metrics"]
         teacher = ", ".join(f"{k} {v:.2f}" for k, v in arm["teacher_weights"].items())
-        lines.append(f"| {arm['weight']:g} | {teacher} | {arm['steps']} | {m['ndcg@10']['mean']:.4f} "
-                     f"[{m['ndcg@10']['low']:.4f}, {m['ndcg@10']['high']:.4f}] | {m['hr@10']['mean']:.4f} | "
-                     f"{m['mrr']['mean']:.4f} |")  # fmt: skip
+        lines.append(f"| {arm['weight']:g} | {teacher} | {arm['steps']} | {lever_choice.interval(m['ndcg@10'])} | "
+                     f"{m['hr@10']['mean']:.4f} | {m['mrr']['mean']:.4f} |")  # fmt: skip
     return "\n".join(lines) + "\n"
 
 

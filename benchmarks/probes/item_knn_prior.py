@@ -171,11 +171,9 @@ def markdown(report: dict) -> str:
               f"Commit {report['code']['commit']}{' (dirty tree)' if report['code']['dirty'] else ''}.", "",
               "| base | item-kNN weight | NDCG@10 [95% CI] | against the base alone, paired |", "|---|---:|---|---|"]
     for row in report["rows"]:
-        m = row["ndcg@10"]
         weight = "—" if row["weight"] is None else f"{row['weight']:g}"
-        paired = row.get("against_base")
-        cell = f"{paired['mean']:+.4f} [{paired['low']:+.4f}, {paired['high']:+.4f}]" if paired else ""
-        lines.append(f"| {row['base'] or 'item-kNN alone'} | {weight} | {m['mean']:.4f} [{m['low']:.4f}, {m['high']:.4f}] | {cell} |")
+        cell = lever_choice.interval(row["against_base"], signed=True) if "against_base" in row else ""
+        lines.append(f"| {row['base'] or 'item-kNN alone'} | {weight} | {lever_choice.interval(row['ndcg@10'])} | {cell} |")
     return "\n".join(lines) + "\n"
 
 

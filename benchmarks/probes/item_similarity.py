@@ -118,12 +118,12 @@ def markdown(report: dict) -> str:
         "",
         "| arm | weight (calibration) | NDCG@10 [95% CI] | against the recipe, paired |",
         "|---|---:|---|---|",
-        f"| recipe | 0 | {recipe['mean']:.4f} [{recipe['low']:.4f}, {recipe['high']:.4f}] | — |",
+        f"| recipe | 0 | {lever_choice.interval(recipe)} | — |",
     ]
     for arm in report["arms"]:
         m, d = arm["held_out"], arm["against_recipe"]["difference"]
         lines.append(f"| + {arm['pool']} similarity to the clicked items | {arm['weight_chosen_on_calibration']:g} | "
-                     f"{m['mean']:.4f} [{m['low']:.4f}, {m['high']:.4f}] | {d['mean']:+.4f} [{d['low']:+.4f}, {d['high']:+.4f}] |")
+                     f"{lever_choice.interval(m)} | {lever_choice.interval(d, signed=True)} |")
     return "\n".join(lines) + "\n"
 
 
