@@ -53,6 +53,22 @@ def text_neighbours(texts: Mapping[str, str], n: int = TEXT_NEIGHBOURS) -> dict[
     return result
 
 
+def buyer_matrix(sequences: Mapping[str, Sequence[str]]) -> tuple[list[str], sp.csr_matrix]:
+    """The sorted items of ``sequences`` and who bought them: a ``(users, items)`` matrix of ones.
+
+    A user who bought an item twice is one buyer of it. Item-kNN's similarities and
+    :func:`cobought_neighbours` both count shared buyers from it.
+    """
+    items = sorted({i for seq in sequences.values() for i in seq})
+    column = {item: j for j, item in enumerate(items)}
+    rows = [u for u, seq in enumerate(sequences.values()) for _ in seq]
+    cols = [column[i] for seq in sequences.values() for i in seq]
+    buyers = sp.csr_matrix((np.ones(len(rows), dtype=np.float32), (rows, cols)), shape=(len(sequences), len(items)))
+    buyers.sum_duplicates()
+    buyers.data[:] = 1.0
+    return items, buyers
+
+
 def cobought_neighbours(sequences: Mapping[str, Sequence[str]], n: int = TEXT_NEIGHBOURS,
                         allowed: Collection[str] | None = None) -> dict[str, list[str]]:  # fmt: skip
     """The ``n`` items bought by the most of each item's buyers, most shared buyers first.
@@ -70,18 +86,14 @@ def cobought_neighbours(sequences: Mapping[str, Sequence[str]], n: int = TEXT_NE
         >>> cobought_neighbours({"u": ["a", "b"], "v": ["a", "b", "c"]}, n=1)["a"]
         ['b']
     """
-    items = sorted({i for seq in sequences.values() for i in seq})
-    column = {item: j for j, item in enumerate(items)}
-    rows = [u for u, seq in enumerate(sequences.values()) for _ in seq]
-    buyers = sp.csr_matrix((np.ones(len(rows), dtype=np.float32), (rows, [column[i] for seq in sequences.values() for i in seq])),
-                           shape=(len(sequences), len(items)))  # fmt: skip
-    buyers.sum_duplicates()
-    buyers.data[:] = 1.0  # a user who bought an item twice is one buyer of it
+    items, buyers = buyer_matrix(sequences)
     shared = (buyers.T @ buyers).tocsr()
-    keep = np.ones(len(items), dtype=bool) if allowed is None else np.isin(np.array(items, dtype=object), list(allowed))
+    allowed = set(items if allowed is None else allowed)
+    keep = np.array([item in allowed for item in items], dtype=bool)
     result: dict[str, list[str]] = {}
     for j, item in enumerate(items):
-        cols, counts = shared.indices[shared.indptr[j] : shared.indptr[j + 1]], shared.data[shared.indptr[j] : shared.indptr[j + 1]]
+        span = slice(shared.indptr[j], shared.indptr[j + 1])
+        cols, counts = shared.indices[span], shared.data[span]
         mask = (cols != j) & keep[cols]
         cols, counts = cols[mask], counts[mask]
         order = np.lexsort((cols, -counts))[:n]  # most shared buyers first, then the sorted item order

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 import numpy as np
 import scipy.sparse as sp
 
+from coldstart_peft.data.neighbours import buyer_matrix
 from coldstart_peft.data.splits import ColdStartSplit
 from coldstart_peft.errors import ConfigError, DataError, MissingDependencyError
 from coldstart_peft.evaluation.baselines import Baseline, TfidfBaseline
@@ -102,15 +103,8 @@ class ItemKNNBaseline(Baseline):
 
     def fit(self, split: ColdStartSplit) -> ItemKNNBaseline:
         """Build the item-item neighbour lists from the split's training sequences (tuning k, shrink on validation)."""
-        sequences = split.train_sequences()
-        self.items = sorted({i for seq in sequences.values() for i in seq})
+        self.items, users = buyer_matrix(split.train_sequences())
         self.index = {item: n for n, item in enumerate(self.items)}
-        rows = [u for u, seq in enumerate(sequences.values()) for _ in seq]
-        cols = [self.index[i] for seq in sequences.values() for i in seq]
-        users = sp.csr_matrix((np.ones(len(rows), dtype=np.float32), (rows, cols)),
-                              shape=(len(sequences), len(self.items)))  # fmt: skip
-        users.sum_duplicates()
-        users.data[:] = 1.0  # a user who bought an item twice is still one buyer of it
         overlap = (users.T @ users).tocoo()
         off_diagonal = overlap.row != overlap.col
         self._overlap = (overlap.row[off_diagonal], overlap.col[off_diagonal], overlap.data[off_diagonal])
