@@ -83,11 +83,11 @@ def training_groups(
     if n_hard and hard_negatives_from == "cooccurrence":
         bought = cobought_neighbours(split.train_sequences(), allowed=pool)
 
-    def hard_pool(context: list[str], target: str) -> list[str]:
+    def hard_pool_of(context: list[str], target: str) -> list[str]:
         if bought:
-            merged = list(dict.fromkeys(i for c in context for i in bought.get(c, ())))
-            if merged or bought.get(target):
-                return merged or bought[target]
+            near = list(dict.fromkeys(i for c in context for i in bought.get(c, ()))) or bought.get(target)
+            if near:
+                return near
         if neighbours:
             return neighbours[target]
         return by_domain[dataset.items[target].domain]
@@ -115,7 +115,7 @@ def training_groups(
             if max_groups is not None and len(groups) >= max_groups:
                 break
             target, context = seq[t], seq[max(0, t - k) : t] if k else []
-            groups.append(group(user, context, target, pool, hard_pool(context, target)))
+            groups.append(group(user, context, target, pool, hard_pool_of(context, target)))
     # Few-shot cases teach the held-out domain, so their negatives come from that domain too.
     domain_pool = sorted(split.excluded_items)
     groups += [group(r.user_id, r.context, r.target, domain_pool, domain_pool) for r in split.few_shot]
